@@ -1,0 +1,160 @@
+/*
+ * libgreen — hub layer: one event loop per OS thread.
+ *
+ * The hub is a greenlet that runs the event loop of its OS thread: ready
+ * green threads, timers and file-descriptor readiness.  It is made lazily
+ * on the first call that needs it.  Green threads are children of the hub,
+ * so when one ends, control returns to the hub.
+ *
+ * Blocking calls may be made from the thread's main greenlet (plain
+ * main()): the caller switches to the hub, which runs everything else until
+ * the caller can resume.  A plain C program therefore needs no explicit
+ * "run" call.  If the main greenlet waits and nothing could ever wake it,
+ * the call returns EDEADLK instead of hanging.
+ *
+ * Every blocking call returns 0 on success or a positive errno code:
+ *   ETIMEDOUT   its timeout, or an enclosing green_timeout scope, expired
+ *   ECANCELED   the calling green thread was killed: clean up and return
+ *   EDEADLK     the main greenlet waited with nothing left that could wake it
+ *   EPERM       called from the hub itself, where blocking is impossible
+ *
+ * Timeouts are given in seconds as a double; a negative timeout
+ * (GREEN_FOREVER) means no timeout.
+ */
+#ifndef GREEN_HUB_H
+#define GREEN_HUB_H
+
+#include <green/greenlet.h>
+
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GREEN_FOREVER (-1.0)
+
+typedef struct green_hub green_hub_t;
+
+/* Event-loop backends.  GREEN_BACKEND_DEFAULT picks the environment
+ * variable GREEN_HUB_BACKEND ("epoll" or "poll") if set, else epoll on
+ * Linux and poll(2) elsewhere. */
+typedef enum green_backend {
+    GREEN_BACKEND_DEFAULT = 0,
+    GREEN_BACKEND_EPOLL,
+    GREEN_BACKEND_POLL
+} green_backend_t;
+
+/* Choose the backend for hubs made later by the calling thread (the
+ * thread's hub must not exist yet: EBUSY otherwise).  ENOTSUP if the
+ * backend is not built on this platform. */
+int green_hub_set_backend(green_backend_t backend);
+/* The name of the calling thread's hub backend ("epoll", "poll"); makes the
+ * hub if needed.  NULL if it cannot be made. */
+const char *green_hub_backend_name(void);
+
+/* The calling thread's hub, made if needed (NULL only on ENOMEM or when the
+ * kernel refuses an epoll/eventfd). */
+green_hub_t *green_hub_current(void);
+/* The hub's greenlet. */
+greenlet_t *green_hub_greenlet(green_hub_t *hub);
+
+/* Run the calling thread's hub until nothing is left to do: no ready green
+ * thread, no timer and no fd waiter.  Must be called from outside the hub
+ * (typically the main greenlet).  Returns 0, or EPERM from the hub. */
+int green_hub_run(void);
+
+/* Run fn(arg) in the hub's OS thread on its next loop pass.  Safe to call
+ * from any OS thread, and wakes the target hub.  ENOMEM on allocation
+ * failure; EPIPE if the hub has been destroyed (its thread exited). */
+int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *), void *arg);
+
+/* Errors in spawn_n bodies and in hub callbacks never stop the hub; they
+ * go to a per-hub error hook.  The default prints one line to stderr with
+ * the green thread's name.  Returns the previous hook. */
+typedef void (*green_error_hook_fn)(const char *thread_name, int err);
+green_error_hook_fn green_hub_set_error_hook(green_error_hook_fn hook);
+
+/* ---- Timers -------------------------------------------------------- */
+
+/* A one-shot timer calling fn(arg) from the hub after `seconds`.  Timers
+ * with the same deadline fire in scheduling order; a timer scheduled while
+ * timers fire runs on the next loop pass.  The callback must not block. */
+typedef struct green_timer green_timer_t;
+int green_timer_start(green_timer_t **out, double seconds,
+                      void (*fn)(void *), void *arg);
+/* Cancel and free a timer that has not fired (O(log n)).  Returns ENOENT
+ * if it already fired (it was then freed by the hub) — so cancel a timer
+ * only while its callback has not run. */
+int green_timer_cancel(green_timer_t *timer);
+
+/* ---- File descriptors ---------------------------------------------- */
+
+#define GREEN_READ 0x1
+#define GREEN_WRITE 0x2
+
+/* Park the calling green thread until fd is readable (GREEN_READ) or
+ * writable (GREEN_WRITE), the timeout passes (ETIMEDOUT), the green thread
+ * is killed (ECANCELED), or the fd is closed by green_close_fd (EBADF).
+ * Two green threads waiting for the same event on one fd: EBUSY.  This is
+ * eventlet's trampoline. */
+int green_wait_fd(int fd, int events, double timeout);
+
+/* Wake every green thread waiting on fd with EBADF, forget the fd, and
+ * close it.  Returns close(2)'s result as 0 or an errno code. */
+int green_close_fd(int fd);
+/* The same notification without closing (for fds closed elsewhere). */
+void green_notify_close(int fd);
+
+/* ---- Parking: the primitive that sync objects are built on --------- */
+
+/* A waiter parks the calling green thread (or main greenlet) until some
+ * other code unparks it.  Lives on the parker's stack. */
+typedef struct green_waiter {
+    struct green_waiter *prev, *next; /* free for the owner's wait lists */
+    greenlet_t *greenlet;             /* set by green_park */
+    void *value;                      /* set by green_unpark */
+    int result;                       /* set by green_unpark */
+    int pending;                      /* 1 while parked and not unparked */
+    void *hub_private;                /* the hub's own bookkeeping */
+} green_waiter_t;
+
+/* Initialise a waiter before parking on it. */
+void green_waiter_init(green_waiter_t *w);
+
+/* Park until green_unpark(w, ...) is called, the timeout passes, or the
+ * caller is killed.  Returns the result given to green_unpark (normally 0),
+ * ETIMEDOUT, ECANCELED, EDEADLK, or EPERM in the hub.  *value (may be NULL)
+ * receives the value given to green_unpark.  On ETIMEDOUT/ECANCELED the
+ * waiter was not unparked: remove it from your wait list before returning.
+ * Enclosing green_timeout scopes apply. */
+int green_park(green_waiter_t *w, double timeout, void **value);
+
+/* Make a parked waiter runnable with result and value; it resumes on a
+ * later hub pass (the caller does not switch).  Idempotent: returns 0 if
+ * it unparked w, EALREADY if w was already unparked or is not parked.  Safe
+ * from green threads and hub callbacks of the same OS thread. */
+int green_unpark(green_waiter_t *w, int result, void *value);
+
+/* ---- Introspection ------------------------------------------------- */
+
+/* Monotonic clock in seconds, read fresh. */
+double green_now(void);
+
+/* List every live green thread of the calling thread's hub: name, state,
+ * and where it is blocked (what it waits on, and its deadline). */
+void green_threads_dump(FILE *out);
+
+/* ---- Blocking detection -------------------------------------------- */
+
+/* Start a monitor OS thread that reports, to stderr, any green thread that
+ * runs longer than max_ms milliseconds without yielding to the hub: its
+ * name and a backtrace.  0 stops it.  Also enabled by the environment
+ * variable GREEN_WATCHDOG_MS.  Applies to the calling thread's hub. */
+int green_watchdog_enable(unsigned max_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GREEN_HUB_H */
