@@ -1,0 +1,78 @@
+# Front end for the CMake build; see docs/building.md.
+#
+#   make            build into build/ (RelWithDebInfo: -O2 -g, asserts on)
+#   make demo       build and run examples/run_demos.sh
+#   make test       build and run the test suite (ctest)
+#   make bench      Release build in build-bench/ and bench/run.sh
+#   make asan       ASan+UBSan build in build-asan/ and ctest
+#   make valgrind   build in build-valgrind/ and ctest under valgrind
+#   make aarch64    cross-build in build-aarch64/; greenlet tests and the
+#                   installed-consumer test under qemu
+#   make format     clang-format -i every .c/.h we own
+#   make install    install build/ (PREFIX=/usr/local)
+#   make clean      remove the build directories above
+#
+# WERROR=ON turns warnings into errors (CI does this); CMAKE_ARGS adds
+# arguments to every configure step; JOBS sets the build parallelism.
+
+MAKEFLAGS += --no-print-directory
+
+CMAKE ?= cmake
+CTEST ?= ctest
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+WERROR ?= OFF
+PREFIX ?= /usr/local
+CMAKE_ARGS ?=
+CTEST_ARGS ?=
+
+VALGRIND_WRAPPER := valgrind;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite,indirect;--show-leak-kinds=definite,indirect;--track-origins=no;-q
+
+# $(call configure,<dir>,<build type>,<extra cmake args>)
+configure = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) \
+	-DGREEN_WERROR=$(WERROR) $(3) $(CMAKE_ARGS)
+build_dir = $(CMAKE) --build $(1) --parallel $(JOBS)
+run_ctest = cd $(1) && $(CTEST) --output-on-failure --no-tests=error \
+	-j2 $(2) $(CTEST_ARGS)
+
+.PHONY: all demo test bench asan valgrind aarch64 format install clean
+
+all:
+	$(call configure,build,RelWithDebInfo,)
+	$(call build_dir,build)
+
+demo: all
+	examples/run_demos.sh build
+
+test: all
+	$(call run_ctest,build,)
+
+bench:
+	@test -x bench/run.sh || { echo "make bench: bench/run.sh is missing or not executable" >&2; exit 1; }
+	$(call configure,build-bench,Release,-DGREEN_BUILD_BENCH=ON -DGREEN_BUILD_TESTS=OFF)
+	$(call build_dir,build-bench)
+	GREEN_BUILD_DIR=$(CURDIR)/build-bench bench/run.sh $(CURDIR)/build-bench
+
+asan:
+	$(call configure,build-asan,RelWithDebInfo,-DGREEN_SANITIZE=ON)
+	$(call build_dir,build-asan)
+	$(call run_ctest,build-asan,)
+
+valgrind:
+	$(call configure,build-valgrind,RelWithDebInfo,-DGREEN_SANITIZE=OFF -DGREEN_VALGRIND=ON "-DGREEN_TEST_WRAPPER=$(VALGRIND_WRAPPER)")
+	$(call build_dir,build-valgrind)
+	export GREEN_TEST_SCALE=valgrind && $(call run_ctest,build-valgrind,)
+
+aarch64:
+	$(call configure,build-aarch64,RelWithDebInfo,-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake)
+	$(call build_dir,build-aarch64)
+	$(call run_ctest,build-aarch64,-R "greenlet|install_consumer")
+
+format:
+	find src include tests bench examples \( -name '*.c' -o -name '*.h' \) \
+		-print0 | xargs -0 -r clang-format -i
+
+install: all
+	$(CMAKE) --install build --prefix $(PREFIX)
+
+clean:
+	rm -rf build build-bench build-asan build-valgrind build-aarch64
