@@ -72,12 +72,13 @@ void *echo(void *value)
 
 struct Libgreen {
     static constexpr const char *name = "libgreen";
-    static inline greenlet_t *greenlets[2]; // indexed by Side
+    // Indexed by Side.  The main greenlet is looked up once, before
+    // main(), so that no form pays for the lookup.
+    static inline greenlet_t *greenlets[2] = {greenlet_current(), nullptr};
 
     template <void *(*Run)(void *)> static void start_child()
     {
         static const greenlet_attr_t default_attr = {};
-        greenlets[kMain] = greenlet_current();
         int err = greenlet_new(&greenlets[kChild], Run, nullptr, &default_attr);
         if (err)
             die("greenlet_new", err);
