@@ -71,9 +71,10 @@ typedef struct greenlet_attr {
 /* ---- Creation and destruction ------------------------------------- */
 
 /* Make a greenlet that has not started.  A NULL parent means the greenlet
- * current at creation.  The stack is mapped here, so exhaustion is reported
- * now (ENOMEM or EAGAIN) and never at the first switch.  On success *out is
- * set and 0 returned; on failure *out is untouched. */
+ * current at creation; a parent of another thread is refused (EPERM).  The
+ * stack is mapped here, so exhaustion is reported now (ENOMEM or EAGAIN) and
+ * never at the first switch.  On success *out is set and 0 returned; on failure
+ * *out is untouched. */
 int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
                  const greenlet_attr_t *attr);
 
@@ -121,9 +122,10 @@ int greenlet_kill(greenlet_t *g);
 
 /* ---- Parents ------------------------------------------------------- */
 
-/* Set g's parent.  Refuses NULL (EINVAL), a cycle (ELOOP), and a parent of
- * another OS thread once g has started (EPERM).  A greenlet whose parent
- * belongs to another thread cannot be started (EPERM at the switch). */
+/* Set g's parent.  Refuses NULL (EINVAL), a cycle (ELOOP), a main g
+ * (EPERM), and a parent of another OS thread (EPERM).  The last is refused
+ * even before g starts: g can only ever run in its own thread, where a
+ * foreign parent could never receive its result. */
 int greenlet_set_parent(greenlet_t *g, greenlet_t *parent);
 /* g's parent, or NULL for a main greenlet or a NULL g. */
 greenlet_t *greenlet_parent(const greenlet_t *g);

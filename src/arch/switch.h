@@ -1,0 +1,58 @@
+/*
+ * Internal interface of the context switch: one implementation per ABI in
+ * src/arch/ (x86_64_sysv.S, aarch64_aapcs.S) and a portable ucontext
+ * fallback (switch_ucontext.c) chosen at build time with
+ * GREEN_ARCH_PORTABLE.
+ *
+ * A context is a suspended C stack.  Switching saves the callee-saved state
+ * of the running context on its own stack, stores the stack pointer in
+ * *from, and resumes `to`, which sees green_context_switch() return `value`.
+ * A context made by green_context_make() starts in entry(value) instead;
+ * entry must never return.
+ */
+#ifndef GREEN_ARCH_SWITCH_H
+#define GREEN_ARCH_SWITCH_H
+
+#include <stddef.h>
+
+typedef void (*green_context_entry_fn)(void *value);
+
+#if defined(GREEN_ARCH_PORTABLE)
+
+#include <ucontext.h>
+
+typedef struct green_context {
+    ucontext_t uc;
+    green_context_entry_fn entry; /* set until the context first runs */
+} green_context_t;
+
+void green_context_make(green_context_t *ctx, void *stack_lo, size_t size,
+                        green_context_entry_fn entry);
+void *green_context_switch(green_context_t *from, green_context_t *to,
+                           void *value);
+
+#else
+
+typedef struct green_context {
+    void *sp; /* saved stack pointer; the registers live on the stack */
+} green_context_t;
+
+/* Both in assembly.  make returns the initial stack pointer. */
+void *green_arch_make(void *stack_top, green_context_entry_fn entry);
+void *green_arch_switch(void **save_sp, void *resume_sp, void *value);
+
+static inline void green_context_make(green_context_t *ctx, void *stack_lo,
+                                      size_t size, green_context_entry_fn entry)
+{
+    ctx->sp = green_arch_make((char *)stack_lo + size, entry);
+}
+
+static inline void *green_context_switch(green_context_t *from,
+                                         green_context_t *to, void *value)
+{
+    return green_arch_switch(&from->sp, to->sp, value);
+}
+
+#endif
+
+#endif /* GREEN_ARCH_SWITCH_H */

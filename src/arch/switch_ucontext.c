@@ -1,0 +1,44 @@
+/*
+ * Portable context switch on ucontext, for platforms without an assembly
+ * switch.  Correct but slow: swapcontext saves and restores the signal
+ * mask with a system call on every switch.
+ */
+#include "switch.h"
+
+#if defined(GREEN_ARCH_PORTABLE)
+
+/* makecontext passes only ints, so the entry function and the value travel
+ * through thread-local slots; each is consumed right after the swap. */
+static _Thread_local green_context_entry_fn pending_entry;
+static _Thread_local void *pending_value;
+
+static void context_trampoline(void)
+{
+    green_context_entry_fn entry = pending_entry;
+    entry(pending_value);
+}
+
+void green_context_make(green_context_t *ctx, void *stack_lo, size_t size,
+                        green_context_entry_fn entry)
+{
+    getcontext(&ctx->uc);
+    ctx->uc.uc_stack.ss_sp = stack_lo;
+    ctx->uc.uc_stack.ss_size = size;
+    ctx->uc.uc_link = NULL;
+    ctx->entry = entry;
+    makecontext(&ctx->uc, context_trampoline, 0);
+}
+
+void *green_context_switch(green_context_t *from, green_context_t *to,
+                           void *value)
+{
+    if (to->entry) {
+        pending_entry = to->entry;
+        to->entry = NULL;
+    }
+    pending_value = value;
+    swapcontext(&from->uc, &to->uc);
+    return pending_value;
+}
+
+#endif

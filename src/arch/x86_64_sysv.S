@@ -1,0 +1,106 @@
+/*
+ * Context switch for x86-64, System V ABI.
+ *
+ * Saved frame, from the saved stack pointer upwards:
+ *     0  MXCSR (4 bytes)      4  x87 control word (2 bytes)
+ *     8  r15   16 r14   24 r13   32 r12   40 rbx   48 rbp
+ *    56  resume address
+ *
+ * The switch ends with an indirect jmp instead of ret: after a stack swap
+ * the return-stack predictor is always wrong, and a jmp avoids the
+ * misprediction that a ret would pay on every switch.  MXCSR and the x87
+ * control word are saved on every switch but reloaded only when they
+ * differ, since ldmxcsr/fldcw are slow and the values rarely change.
+ * No signal mask is touched: that syscall is what makes swapcontext slow.
+ */
+
+#if defined(__CET__)
+#define LANDING_PAD endbr64
+#else
+#define LANDING_PAD
+#endif
+
+    .text
+
+/* void *green_arch_switch(void **save_sp, void *resume_sp, void *value) */
+    .globl  green_arch_switch
+    .hidden green_arch_switch
+    .type   green_arch_switch, @function
+    .p2align 4
+green_arch_switch:
+    .cfi_startproc
+    LANDING_PAD
+    pushq   %rbp
+    pushq   %rbx
+    pushq   %r12
+    pushq   %r13
+    pushq   %r14
+    pushq   %r15
+    subq    $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw  4(%rsp)
+    movq    %rsp, (%rdi)
+    movl    (%rsp), %r8d
+    movzwl  4(%rsp), %r9d
+
+    movq    %rsi, %rsp
+    cmpl    (%rsp), %r8d
+    jne     .Lload_mxcsr
+.Lmxcsr_ready:
+    cmpw    4(%rsp), %r9w
+    jne     .Lload_fpucw
+.Lfpucw_ready:
+    addq    $8, %rsp
+    popq    %r15
+    popq    %r14
+    popq    %r13
+    popq    %r12
+    popq    %rbx
+    popq    %rbp
+    popq    %rcx
+    /* The value is both the return value of a resumed switch and the
+     * first argument of a fresh context's entry function. */
+    movq    %rdx, %rax
+    movq    %rdx, %rdi
+    jmp     *%rcx
+
+.Lload_mxcsr:
+    ldmxcsr (%rsp)
+    jmp     .Lmxcsr_ready
+.Lload_fpucw:
+    fldcw   4(%rsp)
+    jmp     .Lfpucw_ready
+    .cfi_endproc
+    .size   green_arch_switch, .-green_arch_switch
+
+/* void *green_arch_make(void *stack_top, void (*entry)(void *))
+ * Builds a frame that green_arch_switch resumes into entry(value), with
+ * the stack aligned as at a function's first instruction and a zero
+ * return address so that debuggers stop unwinding there. */
+    .globl  green_arch_make
+    .hidden green_arch_make
+    .type   green_arch_make, @function
+    .p2align 4
+green_arch_make:
+    .cfi_startproc
+    LANDING_PAD
+    movq    %rdi, %rax
+    andq    $-16, %rax
+    subq    $72, %rax
+    /* A new context starts with the creator's floating-point modes. */
+    stmxcsr (%rax)
+    fnstcw  4(%rax)
+    xorl    %ecx, %ecx
+    movq    %rcx, 8(%rax)
+    movq    %rcx, 16(%rax)
+    movq    %rcx, 24(%rax)
+    movq    %rcx, 32(%rax)
+    movq    %rcx, 40(%rax)
+    movq    %rcx, 48(%rax)
+    movq    %rsi, 56(%rax)
+    movq    %rcx, 64(%rax)
+    ret
+    .cfi_endproc
+    .size   green_arch_make, .-green_arch_make
+
+    .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,481 @@
+/*
+ * Greenlets: creation, switching, death, throw and kill, parents.
+ *
+ * Every value or error travels through one routine, switch_to(): a
+ * switch, a throw, and the death of a greenlet (its result goes to its
+ * parent) are all "deliver (value, err) to this greenlet".
+ */
+#define _GNU_SOURCE
+#include "greenlet_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+static __thread struct green_tstate *thread_state
+    __attribute__((tls_model("initial-exec")));
+
+static pthread_key_t tstate_key;
+static pthread_once_t tstate_key_once = PTHREAD_ONCE_INIT;
+
+/* Guards greenlets of exited threads, which any thread may destroy. */
+static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void tstate_exit(void *arg);
+
+static void tstate_key_init(void)
+{
+    pthread_key_create(&tstate_key, tstate_exit);
+}
+
+static struct green_tstate *tstate_create(void)
+{
+    pthread_once(&tstate_key_once, tstate_key_init);
+    struct green_tstate *ts = calloc(1, sizeof *ts);
+    if (!ts)
+        return NULL;
+    ts->main.tstate = ts;
+    ts->main.state = GREENLET_ACTIVE;
+    ts->main.is_main = 1;
+    ts->main.refs = 1;
+    ts->current = &ts->main;
+    if (pthread_setspecific(tstate_key, ts) != 0) {
+        free(ts);
+        return NULL;
+    }
+    green_overflow_thread_init(ts);
+    thread_state = ts;
+    return ts;
+}
+
+static inline struct green_tstate *tstate(void)
+{
+    struct green_tstate *ts = thread_state;
+    return likely(ts) ? ts : tstate_create();
+}
+
+struct green_tstate *green_tstate_peek(void)
+{
+    return thread_state;
+}
+
+/* The error for touching a greenlet of another thread. */
+static int foreign_error(const greenlet_t *g)
+{
+    return atomic_load(&g->tstate->exited) ? EOWNERDEAD : EPERM;
+}
+
+/* ---- Lifetime of the structs ----------------------------------------- */
+
+static void thread_list_remove(struct green_tstate *ts, greenlet_t *g)
+{
+    if (g->prev_in_thread)
+        g->prev_in_thread->next_in_thread = g->next_in_thread;
+    else
+        ts->all = g->next_in_thread;
+    if (g->next_in_thread)
+        g->next_in_thread->prev_in_thread = g->prev_in_thread;
+}
+
+/* Drop one reference; a struct dies with its last one and then drops its
+ * reference on its parent.  Main greenlets live as long as their thread
+ * state.  After the thread exited, called with orphan_lock held. */
+static void greenlet_unref(greenlet_t *g)
+{
+    while (g && !g->is_main && --g->refs == 0) {
+        struct green_tstate *ts = g->tstate;
+        /* Read before ts may go: a main parent lives inside ts. */
+        greenlet_t *next = g->parent->is_main ? NULL : g->parent;
+        thread_list_remove(ts, g);
+        free(g->name);
+        free(g);
+        if (--ts->nstructs == 0 && atomic_load(&ts->exited))
+            free(ts);
+        g = next;
+    }
+}
+
+/* Greenlets still suspended when their thread exits are freed without
+ * running; their handles stay valid for greenlet_destroy(). */
+static void tstate_exit(void *arg)
+{
+    struct green_tstate *ts = arg;
+    for (greenlet_t *g = ts->all; g; g = g->next_in_thread) {
+        /* A thread may end with pthread_exit() inside a greenlet, whose
+         * stack is then still in use: leave that one mapped. */
+        if (g != ts->current)
+            green_stack_release_to_slab(&g->stack);
+        g->state = GREENLET_DEAD;
+    }
+    green_stack_flush_cache();
+    green_overflow_thread_exit(ts);
+    thread_state = NULL;
+
+    pthread_mutex_lock(&orphan_lock);
+    int unused = ts->nstructs == 0;
+    atomic_store(&ts->exited, 1);
+    pthread_mutex_unlock(&orphan_lock);
+    if (unused)
+        free(ts);
+}
+
+/* ---- Switching ------------------------------------------------------- */
+
+static void greenlet_entry(void *value);
+
+/* Runs in the greenlet that was just resumed, before anything else. */
+static inline void after_switch(struct green_tstate *ts)
+{
+#if defined(GREEN_ASAN)
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(ts->current->asan_fake_stack, &bottom,
+                                    &size);
+    if (ts->xfer_origin->is_main) {
+        ts->xfer_origin->asan_bottom = bottom;
+        ts->xfer_origin->asan_size = size;
+    }
+#endif
+    if (unlikely(ts->dying != NULL)) {
+        green_stack_release(&ts->dying->stack);
+        ts->dying = NULL;
+    }
+    if (unlikely(ts->trace != NULL))
+        ts->trace(ts->xfer_event, ts->xfer_origin, ts->current);
+}
+
+/* Deliver (value, err) to target, or to its first live ancestor, and
+ * switch there.  An unstarted receiver starts with the value, or dies at
+ * once if it receives an error.  A dying caller never comes back. */
+static int switch_to(struct green_tstate *ts, greenlet_t *target, void *value,
+                     int err, greenlet_event_t event, void **result,
+                     int caller_dying)
+{
+    greenlet_t *self = ts->current;
+    for (;;) {
+        while (target->state == GREENLET_DEAD)
+            target = target->parent;
+        if (likely(target->state != GREENLET_UNSTARTED))
+            break;
+        if (err) {
+            /* Thrown into before starting: it dies without running. */
+            target->state = GREENLET_DEAD;
+            green_stack_release(&target->stack);
+            if (err == GREENLET_EXIT)
+                err = 0;
+            continue;
+        }
+        target->state = GREENLET_ACTIVE;
+        green_context_make(&target->context, target->stack.lo,
+                           target->stack.size, greenlet_entry);
+        break;
+    }
+
+    if (target != self) {
+        ts->xfer_value = value;
+        ts->xfer_err = err;
+        ts->xfer_event = event;
+        ts->xfer_origin = self;
+        ts->current = target;
+#if defined(GREEN_ASAN)
+        __sanitizer_start_switch_fiber(caller_dying ? NULL
+                                                    : &self->asan_fake_stack,
+                                       target->asan_bottom, target->asan_size);
+#else
+        (void)caller_dying;
+#endif
+        green_context_switch(&self->context, &target->context, value);
+        after_switch(ts);
+        value = ts->xfer_value;
+        err = ts->xfer_err;
+    }
+    if (result)
+        *result = err ? NULL : value;
+    return err;
+}
+
+static _Noreturn void greenlet_die(struct green_tstate *ts, greenlet_t *self,
+                                   int err, void *value)
+{
+    if (err == GREENLET_EXIT)
+        err = 0;
+    self->state = GREENLET_DEAD;
+    ts->dying = self;
+    switch_to(ts, self->parent, value, err,
+              err ? GREENLET_EVENT_THROW : GREENLET_EVENT_SWITCH, NULL, 1);
+    abort(); /* a dead greenlet is never resumed */
+}
+
+static void greenlet_entry(void *value)
+{
+    struct green_tstate *ts = thread_state;
+    after_switch(ts);
+    greenlet_t *self = ts->current;
+    greenlet_die(ts, self, 0, self->run(value));
+}
+
+/* Common checks: a handle of the calling thread. */
+static int own_greenlet(const greenlet_t *g, struct green_tstate **ts_out)
+{
+    if (!g)
+        return EINVAL;
+    struct green_tstate *ts = tstate();
+    if (!ts)
+        return ENOMEM;
+    if (g->tstate != ts)
+        return foreign_error(g);
+    *ts_out = ts;
+    return 0;
+}
+
+int greenlet_switch(greenlet_t *g, void *value, void **result)
+{
+    struct green_tstate *ts;
+    int err = own_greenlet(g, &ts);
+    if (unlikely(err))
+        return err;
+    return switch_to(ts, g, value, 0, GREENLET_EVENT_SWITCH, result, 0);
+}
+
+int greenlet_throw(greenlet_t *g, int err, void **result)
+{
+    struct green_tstate *ts;
+    if (err == 0)
+        return EINVAL;
+    int rc = own_greenlet(g, &ts);
+    if (rc)
+        return rc;
+    return switch_to(ts, g, NULL, err, GREENLET_EVENT_THROW, result, 0);
+}
+
+int greenlet_exit(int err, void *value)
+{
+    struct green_tstate *ts = tstate();
+    if (!ts)
+        return ENOMEM;
+    if (ts->current->is_main)
+        return EPERM;
+    greenlet_die(ts, ts->current, err, value);
+}
+
+int greenlet_kill(greenlet_t *g)
+{
+    struct green_tstate *ts;
+    int err = own_greenlet(g, &ts);
+    if (err)
+        return err;
+    if (g->is_main || g == ts->current)
+        return EPERM;
+    if (g->state == GREENLET_DEAD)
+        return 0;
+    if (g->state == GREENLET_UNSTARTED) {
+        g->state = GREENLET_DEAD;
+        green_stack_release(&g->stack);
+        return 0;
+    }
+    /* Borrow g as our child so that its death comes back here. */
+    greenlet_t *parent = g->parent;
+    g->parent = ts->current;
+    switch_to(ts, g, NULL, GREENLET_EXIT, GREENLET_EVENT_THROW, NULL, 0);
+    if (g->parent == ts->current)
+        g->parent = parent;
+    return g->state == GREENLET_DEAD ? 0 : EBUSY;
+}
+
+/* ---- Creation and destruction --------------------------------------- */
+
+static int copy_name(char **slot, const char *name)
+{
+    char *copy = NULL;
+    if (name && *name && !(copy = strdup(name)))
+        return ENOMEM;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
+                 const greenlet_attr_t *attr)
+{
+    if (!out || !run)
+        return EINVAL;
+    struct green_tstate *ts = tstate();
+    if (!ts)
+        return ENOMEM;
+    if (!parent)
+        parent = ts->current;
+    else if (parent->tstate != ts)
+        return foreign_error(parent);
+
+    greenlet_t *g = calloc(1, sizeof *g);
+    if (!g)
+        return ENOMEM;
+    int err = green_stack_acquire(&g->stack, attr ? attr->stack_size : 0);
+    if (!err && attr)
+        err = copy_name(&g->name, attr->name);
+    if (err) {
+        green_stack_release(&g->stack);
+        free(g);
+        return err;
+    }
+    g->tstate = ts;
+    g->stack_size = g->stack.size;
+    g->parent = parent;
+    parent->refs++;
+    g->run = run;
+    g->state = GREENLET_UNSTARTED;
+    g->refs = 1;
+#if defined(GREEN_ASAN)
+    g->asan_bottom = g->stack.lo;
+    g->asan_size = g->stack.size;
+#endif
+    g->next_in_thread = ts->all;
+    if (ts->all)
+        ts->all->prev_in_thread = g;
+    ts->all = g;
+    ts->nstructs++;
+    *out = g;
+    return 0;
+}
+
+int greenlet_destroy(greenlet_t *g)
+{
+    if (!g)
+        return EINVAL;
+    if (g->is_main)
+        return EPERM;
+    struct green_tstate *ts = tstate();
+    if (!ts)
+        return ENOMEM;
+    if (g->tstate != ts) {
+        if (!atomic_load(&g->tstate->exited))
+            return EPERM;
+        /* Its thread exited: it never runs again and holds no stack. */
+        pthread_mutex_lock(&orphan_lock);
+        greenlet_unref(g);
+        pthread_mutex_unlock(&orphan_lock);
+        return 0;
+    }
+    if (g == ts->current)
+        return EPERM;
+    if (g->state == GREENLET_ACTIVE && greenlet_kill(g) != 0)
+        return EBUSY;
+    if (g->state == GREENLET_UNSTARTED) {
+        g->state = GREENLET_DEAD;
+        green_stack_release(&g->stack);
+    }
+    greenlet_unref(g);
+    return 0;
+}
+
+/* ---- Parents and introspection -------------------------------------- */
+
+int greenlet_set_parent(greenlet_t *g, greenlet_t *parent)
+{
+    struct green_tstate *ts;
+    if (!parent)
+        return EINVAL;
+    int err = own_greenlet(g, &ts);
+    if (err)
+        return err;
+    if (g->is_main)
+        return EPERM;
+    if (parent->tstate != ts)
+        return EPERM;
+    for (greenlet_t *p = parent; p; p = p->parent)
+        if (p == g)
+            return ELOOP;
+    greenlet_t *old = g->parent;
+    parent->refs++;
+    g->parent = parent;
+    greenlet_unref(old);
+    return 0;
+}
+
+greenlet_t *greenlet_parent(const greenlet_t *g)
+{
+    return g ? g->parent : NULL;
+}
+
+greenlet_t *greenlet_current(void)
+{
+    struct green_tstate *ts = tstate();
+    return ts ? ts->current : NULL;
+}
+
+greenlet_t *greenlet_main(void)
+{
+    struct green_tstate *ts = tstate();
+    return ts ? &ts->main : NULL;
+}
+
+int greenlet_started(const greenlet_t *g)
+{
+    return g && (g->state != GREENLET_UNSTARTED || g->is_main);
+}
+
+int greenlet_dead(const greenlet_t *g)
+{
+    return g && g->state == GREENLET_DEAD;
+}
+
+int greenlet_active(const greenlet_t *g)
+{
+    return g && g->state == GREENLET_ACTIVE;
+}
+
+int greenlet_is_main(const greenlet_t *g)
+{
+    return g && g->is_main;
+}
+
+const char *greenlet_name(const greenlet_t *g)
+{
+    if (!g)
+        return "";
+    if (g->is_main)
+        return "main";
+    return g->name ? g->name : "";
+}
+
+int greenlet_set_name(greenlet_t *g, const char *name)
+{
+    if (!g || g->is_main)
+        return EINVAL;
+    return copy_name(&g->name, name);
+}
+
+void *greenlet_userdata(const greenlet_t *g)
+{
+    return g ? g->userdata : NULL;
+}
+
+void greenlet_set_userdata(greenlet_t *g, void *data)
+{
+    if (g)
+        g->userdata = data;
+}
+
+size_t greenlet_stack_size(const greenlet_t *g)
+{
+    return g ? g->stack_size : 0;
+}
+
+greenlet_trace_fn greenlet_settrace(greenlet_trace_fn fn)
+{
+    struct green_tstate *ts = tstate();
+    if (!ts)
+        return NULL;
+    greenlet_trace_fn previous = ts->trace;
+    ts->trace = fn;
+    return previous;
+}
+
+void greenlet_set_stack_cache(size_t max_stacks)
+{
+    green_stack_set_cache_limit(max_stacks);
+}

@@ -1,0 +1,62 @@
+/*
+ * What a stack-switching library must tell ASan and valgrind (internal).
+ *
+ * ASan tracks one stack per thread unless told about every switch
+ * (__sanitizer_start/finish_switch_fiber); valgrind takes a stack-pointer
+ * jump into unknown memory for a stack overflow unless each stack is
+ * registered.  Both hooks compile to nothing when the tool is absent.
+ */
+#ifndef GREEN_SANITIZER_H
+#define GREEN_SANITIZER_H
+
+#include <stddef.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GREEN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GREEN_ASAN 1
+#endif
+#endif
+
+#if defined(GREEN_ASAN)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+
+static inline void green_asan_unpoison(void *lo, size_t size)
+{
+    ASAN_UNPOISON_MEMORY_REGION(lo, size);
+}
+#else
+static inline void green_asan_unpoison(void *lo, size_t size)
+{
+    (void)lo;
+    (void)size;
+}
+#endif
+
+#if defined(GREEN_HAVE_VALGRIND_H) || __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+
+static inline unsigned green_valgrind_stack_register(void *lo, void *hi)
+{
+    return VALGRIND_STACK_REGISTER(lo, hi);
+}
+static inline void green_valgrind_stack_deregister(unsigned id)
+{
+    VALGRIND_STACK_DEREGISTER(id);
+}
+#else
+static inline unsigned green_valgrind_stack_register(void *lo, void *hi)
+{
+    (void)lo;
+    (void)hi;
+    return 0;
+}
+static inline void green_valgrind_stack_deregister(unsigned id)
+{
+    (void)id;
+}
+#endif
+
+#endif /* GREEN_SANITIZER_H */

@@ -1,0 +1,267 @@
+/*
+ * Greenlet stacks: slabs of guarded stacks and a per-thread cache.
+ */
+#define _GNU_SOURCE
+#include "stack.h"
+
+#include <green/greenlet.h>
+
+#include "sanitizer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+
+/* A slab holds at most this many stacks, and at most SLAB_MAX_BYTES. */
+#define SLAB_MAX_SLOTS 64u
+#define SLAB_MAX_BYTES ((size_t)256 << 20)
+#define CACHE_DEFAULT_LIMIT 64u
+
+struct green_stack_slab {
+    struct green_stack_slab *prev, *next; /* slabs with free slots */
+    char *base;
+    size_t slot_bytes; /* guard + usable */
+    unsigned nslots;
+    unsigned nfree;
+    unsigned free_slots[]; /* stack of free slot indices */
+};
+
+/* Process-wide slab registry; only the slow path takes its lock. */
+static pthread_mutex_t slab_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct green_stack_slab *slabs_with_room;
+static int guards_by_mprotect; /* set once MADV_GUARD_INSTALL is refused */
+
+/* A cached stack keeps its own descriptor in its top bytes, so the cache
+ * needs no memory of its own. */
+struct cached_stack {
+    struct cached_stack *next;
+    struct green_stack stack;
+};
+
+struct stack_cache {
+    struct cached_stack *head;
+    size_t count;
+    size_t limit;
+    int limit_set;
+};
+
+static __thread struct stack_cache cache
+    __attribute__((tls_model("initial-exec")));
+
+static size_t page_size(void)
+{
+    static size_t size;
+    if (!size)
+        size = (size_t)sysconf(_SC_PAGESIZE);
+    return size;
+}
+
+size_t green_stack_guard_size(void)
+{
+    return page_size();
+}
+
+static size_t cache_limit(void)
+{
+    return cache.limit_set ? cache.limit : CACHE_DEFAULT_LIMIT;
+}
+
+static int guard_install(char *guard, size_t len)
+{
+    if (!guards_by_mprotect) {
+        if (madvise(guard, len, MADV_GUARD_INSTALL) == 0)
+            return 0;
+        if (errno != EINVAL)
+            return errno;
+        /* Kernel too old: every later guard splits its mapping. */
+        guards_by_mprotect = 1;
+    }
+    return mprotect(guard, len, PROT_NONE) == 0 ? 0 : errno;
+}
+
+static void slab_link(struct green_stack_slab *slab)
+{
+    slab->prev = NULL;
+    slab->next = slabs_with_room;
+    if (slabs_with_room)
+        slabs_with_room->prev = slab;
+    slabs_with_room = slab;
+}
+
+static void slab_unlink(struct green_stack_slab *slab)
+{
+    if (slab->prev)
+        slab->prev->next = slab->next;
+    else
+        slabs_with_room = slab->next;
+    if (slab->next)
+        slab->next->prev = slab->prev;
+}
+
+static int slab_new(size_t slot_bytes, struct green_stack_slab **out)
+{
+    unsigned nslots = (unsigned)(SLAB_MAX_BYTES / slot_bytes);
+    if (nslots > SLAB_MAX_SLOTS)
+        nslots = SLAB_MAX_SLOTS;
+    if (nslots == 0)
+        nslots = 1;
+
+    struct green_stack_slab *slab =
+        malloc(sizeof *slab + nslots * sizeof slab->free_slots[0]);
+    if (!slab)
+        return ENOMEM;
+    size_t bytes = slot_bytes * nslots;
+    void *base = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) {
+        free(slab);
+        return EAGAIN;
+    }
+    for (unsigned i = 0; i < nslots; i++) {
+        int err = guard_install((char *)base + i * slot_bytes, page_size());
+        if (err) {
+            munmap(base, bytes);
+            free(slab);
+            return err == ENOMEM ? EAGAIN : err;
+        }
+        /* Hand out low slots first. */
+        slab->free_slots[i] = nslots - 1 - i;
+    }
+    slab->base = base;
+    slab->slot_bytes = slot_bytes;
+    slab->nslots = nslots;
+    slab->nfree = nslots;
+    *out = slab;
+    return 0;
+}
+
+static int slab_take(size_t usable, struct green_stack *stack)
+{
+    size_t slot_bytes = usable + page_size();
+    struct green_stack_slab *slab;
+    int err = 0;
+
+    pthread_mutex_lock(&slab_lock);
+    for (slab = slabs_with_room; slab; slab = slab->next)
+        if (slab->slot_bytes == slot_bytes)
+            break;
+    if (!slab) {
+        err = slab_new(slot_bytes, &slab);
+        if (!err)
+            slab_link(slab);
+    }
+    if (!err) {
+        unsigned slot = slab->free_slots[--slab->nfree];
+        if (slab->nfree == 0)
+            slab_unlink(slab);
+        stack->slab = slab;
+        stack->slot = slot;
+        stack->lo = slab->base + slot * slot_bytes + page_size();
+        stack->size = usable;
+    }
+    pthread_mutex_unlock(&slab_lock);
+    if (!err)
+        stack->valgrind_id =
+            green_valgrind_stack_register(stack->lo, stack->lo + usable);
+    return err;
+}
+
+void green_stack_release_to_slab(struct green_stack *stack)
+{
+    struct green_stack_slab *slab = stack->slab;
+    if (!stack->lo)
+        return;
+    green_valgrind_stack_deregister(stack->valgrind_id);
+    /* Give the touched pages back; the guard below stays installed. */
+    madvise(stack->lo, stack->size, MADV_DONTNEED);
+
+    pthread_mutex_lock(&slab_lock);
+    slab->free_slots[slab->nfree++] = stack->slot;
+    if (slab->nfree == 1)
+        slab_link(slab);
+    if (slab->nfree == slab->nslots) {
+        slab_unlink(slab);
+        munmap(slab->base, slab->slot_bytes * slab->nslots);
+        free(slab);
+    }
+    pthread_mutex_unlock(&slab_lock);
+    stack->lo = NULL;
+    stack->size = 0;
+    stack->slab = NULL;
+}
+
+int green_stack_acquire(struct green_stack *stack, size_t size)
+{
+    size_t page = page_size();
+    if (size == 0)
+        size = GREENLET_STACK_DEFAULT;
+    if (size < GREENLET_STACK_MIN)
+        size = GREENLET_STACK_MIN;
+    if (size > SIZE_MAX / 4)
+        return ENOMEM;
+    size = (size + page - 1) & ~(page - 1);
+
+    for (struct cached_stack **link = &cache.head; *link;
+         link = &(*link)->next) {
+        struct cached_stack *entry = *link;
+        if (entry->stack.size == size) {
+            *link = entry->next;
+            cache.count--;
+            *stack = entry->stack;
+            green_asan_unpoison(stack->lo, stack->size);
+            return 0;
+        }
+    }
+    return slab_take(size, stack);
+}
+
+void green_stack_release(struct green_stack *stack)
+{
+    if (!stack->lo)
+        return;
+    if (cache.count >= cache_limit()) {
+        green_stack_release_to_slab(stack);
+        return;
+    }
+    /* Frames that ended by greenlet_exit() leave ASan redzones behind. */
+    green_asan_unpoison(stack->lo, stack->size);
+    struct cached_stack *entry =
+        (struct cached_stack *)(stack->lo + stack->size) - 1;
+    entry->stack = *stack;
+    entry->next = cache.head;
+    cache.head = entry;
+    cache.count++;
+    stack->lo = NULL;
+    stack->size = 0;
+    stack->slab = NULL;
+}
+
+static void cache_trim(size_t keep)
+{
+    while (cache.count > keep) {
+        struct cached_stack *entry = cache.head;
+        struct green_stack stack = entry->stack;
+        cache.head = entry->next;
+        cache.count--;
+        green_stack_release_to_slab(&stack);
+    }
+}
+
+void green_stack_set_cache_limit(size_t max_stacks)
+{
+    cache.limit = max_stacks;
+    cache.limit_set = 1;
+    cache_trim(max_stacks);
+}
+
+void green_stack_flush_cache(void)
+{
+    cache_trim(0);
+}
