@@ -13,7 +13,9 @@
 #   make clean      remove the build directories above
 #
 # WERROR=ON turns warnings into errors (CI does this); CMAKE_ARGS adds
-# arguments to every configure step; JOBS sets the build parallelism.
+# arguments to every configure step; JOBS sets the build parallelism;
+# BUILD=dir renames the build directories (dir, dir-asan, dir-valgrind...),
+# e.g. `make test BUILD=build-me` to keep out of a shared build/.
 
 MAKEFLAGS += --no-print-directory
 
@@ -24,6 +26,7 @@ WERROR ?= OFF
 PREFIX ?= /usr/local
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
+BUILD ?= build
 
 VALGRIND_WRAPPER := valgrind;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite,indirect;--show-leak-kinds=definite,indirect;--track-origins=no;-q
 
@@ -37,42 +40,42 @@ run_ctest = cd $(1) && $(CTEST) --output-on-failure --no-tests=error \
 .PHONY: all demo test bench asan valgrind aarch64 format install clean
 
 all:
-	$(call configure,build,RelWithDebInfo,)
-	$(call build_dir,build)
+	$(call configure,$(BUILD),RelWithDebInfo,)
+	$(call build_dir,$(BUILD))
 
 demo: all
-	examples/run_demos.sh build
+	examples/run_demos.sh $(BUILD)
 
 test: all
-	$(call run_ctest,build,)
+	$(call run_ctest,$(BUILD),)
 
 bench:
 	@test -x bench/run.sh || { echo "make bench: bench/run.sh is missing or not executable" >&2; exit 1; }
-	$(call configure,build-bench,Release,-DGREEN_BUILD_BENCH=ON -DGREEN_BUILD_TESTS=OFF)
-	$(call build_dir,build-bench)
-	GREEN_BUILD_DIR=$(CURDIR)/build-bench bench/run.sh $(CURDIR)/build-bench
+	$(call configure,$(BUILD)-bench,Release,-DGREEN_BUILD_BENCH=ON -DGREEN_BUILD_TESTS=OFF)
+	$(call build_dir,$(BUILD)-bench)
+	GREEN_BUILD_DIR=$(abspath $(BUILD)-bench) bench/run.sh $(abspath $(BUILD)-bench)
 
 asan:
-	$(call configure,build-asan,RelWithDebInfo,-DGREEN_SANITIZE=ON)
-	$(call build_dir,build-asan)
-	$(call run_ctest,build-asan,)
+	$(call configure,$(BUILD)-asan,RelWithDebInfo,-DGREEN_SANITIZE=ON)
+	$(call build_dir,$(BUILD)-asan)
+	$(call run_ctest,$(BUILD)-asan,)
 
 valgrind:
-	$(call configure,build-valgrind,RelWithDebInfo,-DGREEN_SANITIZE=OFF -DGREEN_VALGRIND=ON "-DGREEN_TEST_WRAPPER=$(VALGRIND_WRAPPER)")
-	$(call build_dir,build-valgrind)
-	export GREEN_TEST_SCALE=valgrind && $(call run_ctest,build-valgrind,)
+	$(call configure,$(BUILD)-valgrind,RelWithDebInfo,-DGREEN_SANITIZE=OFF -DGREEN_VALGRIND=ON "-DGREEN_TEST_WRAPPER=$(VALGRIND_WRAPPER)")
+	$(call build_dir,$(BUILD)-valgrind)
+	export GREEN_TEST_SCALE=valgrind && $(call run_ctest,$(BUILD)-valgrind,)
 
 aarch64:
-	$(call configure,build-aarch64,RelWithDebInfo,-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake)
-	$(call build_dir,build-aarch64)
-	$(call run_ctest,build-aarch64,-R "greenlet|install_consumer")
+	$(call configure,$(BUILD)-aarch64,RelWithDebInfo,-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake)
+	$(call build_dir,$(BUILD)-aarch64)
+	$(call run_ctest,$(BUILD)-aarch64,-R "greenlet|install_consumer")
 
 format:
 	find src include tests bench examples \( -name '*.c' -o -name '*.h' \) \
 		-print0 | xargs -0 -r clang-format -i
 
 install: all
-	$(CMAKE) --install build --prefix $(PREFIX)
+	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-bench build-asan build-valgrind build-aarch64
+	rm -rf $(BUILD) $(BUILD)-bench $(BUILD)-asan $(BUILD)-valgrind $(BUILD)-aarch64
