@@ -7,7 +7,7 @@
 #   make asan       ASan+UBSan build in build-asan/ and ctest
 #   make valgrind   build in build-valgrind/ and ctest under valgrind
 #   make aarch64    cross-build in build-aarch64/; greenlet tests and the
-#                   installed-consumer test under qemu
+#                   installed-consumer test and the demos under qemu
 #   make format     clang-format -i every .c/.h we own
 #   make install    install build/ (PREFIX=/usr/local)
 #   make clean      remove the build directories above
@@ -68,7 +68,7 @@ valgrind:
 aarch64:
 	$(call configure,$(BUILD)-aarch64,RelWithDebInfo,-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake)
 	$(call build_dir,$(BUILD)-aarch64)
-	$(call run_ctest,$(BUILD)-aarch64,-R "greenlet|install_consumer")
+	$(call run_ctest,$(BUILD)-aarch64,-R "greenlet|install_consumer|demos")
 
 format:
 	find src include tests bench examples \( -name '*.c' -o -name '*.h' \) \

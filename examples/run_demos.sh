@@ -5,6 +5,8 @@
 #
 # To add a demo, append "<executable> [arguments...]" to DEMOS.  A listed
 # demo whose executable is missing is an error, never skipped.
+# DEMO_WRAPPER, if set, is a command put before each demo (ctest's "demos"
+# test uses it for valgrind or qemu); DEMO_TIMEOUT bounds each demo.
 set -euo pipefail
 
 DEMOS=(
@@ -13,6 +15,7 @@ DEMOS=(
 
 # Seconds a demo may run before it counts as hung.
 DEMO_TIMEOUT=${DEMO_TIMEOUT:-60}
+read -r -a wrapper <<<"${DEMO_WRAPPER:-}"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-build}
@@ -31,7 +34,7 @@ for demo in "${DEMOS[@]}"; do
     fi
     echo "==== ${demo}"
     status=0
-    timeout "$DEMO_TIMEOUT" "$exe" "${argv[@]:1}" || status=$?
+    timeout "$DEMO_TIMEOUT" "${wrapper[@]}" "$exe" "${argv[@]:1}" || status=$?
     if [[ $status -ne 0 ]]; then
         echo "run_demos: ${demo} failed with status $status" >&2
         exit 1
