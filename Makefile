@@ -31,8 +31,12 @@ BUILD ?= build
 VALGRIND_WRAPPER := valgrind;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite,indirect;--show-leak-kinds=definite,indirect;--track-origins=no;-q
 
 # $(call configure,<dir>,<build type>,<extra cmake args>)
+# Every variant option is given explicitly (later -D wins), so a build
+# directory never keeps a setting from an earlier configure.
 configure = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) \
-	-DGREEN_WERROR=$(WERROR) $(3) $(CMAKE_ARGS)
+	-DGREEN_WERROR=$(WERROR) -DGREEN_SANITIZE=OFF -DGREEN_VALGRIND=OFF \
+	-DGREEN_TEST_WRAPPER= -DGREEN_BUILD_BENCH=OFF -DGREEN_BUILD_TESTS=ON \
+	$(3) $(CMAKE_ARGS)
 build_dir = $(CMAKE) --build $(1) --parallel $(JOBS)
 run_ctest = cd $(1) && $(CTEST) --output-on-failure --no-tests=error \
 	-j2 $(2) $(CTEST_ARGS)
@@ -61,7 +65,7 @@ asan:
 	$(call run_ctest,$(BUILD)-asan,)
 
 valgrind:
-	$(call configure,$(BUILD)-valgrind,RelWithDebInfo,-DGREEN_SANITIZE=OFF -DGREEN_VALGRIND=ON "-DGREEN_TEST_WRAPPER=$(VALGRIND_WRAPPER)")
+	$(call configure,$(BUILD)-valgrind,RelWithDebInfo,-DGREEN_VALGRIND=ON "-DGREEN_TEST_WRAPPER=$(VALGRIND_WRAPPER)")
 	$(call build_dir,$(BUILD)-valgrind)
 	export GREEN_TEST_SCALE=valgrind && $(call run_ctest,$(BUILD)-valgrind,)
 
