@@ -125,77 +125,86 @@ static void tstate_exit(void *arg)
 
 /* ---- Switching ------------------------------------------------------- */
 
-static void greenlet_entry(void *value);
+static void greenlet_entry(void *unused);
 
-/* Runs in the greenlet that was just resumed, before anything else. */
-static inline void after_switch(struct green_tstate *ts)
-{
 #if defined(GREEN_ASAN)
+/* Runs in the greenlet just resumed: ASan learns which stack it is on, and
+ * the bounds of a main greenlet's stack the first time it is left. */
+static void asan_after_switch(struct green_tstate *ts)
+{
     const void *bottom;
     size_t size;
     __sanitizer_finish_switch_fiber(ts->current->asan_fake_stack, &bottom,
                                     &size);
-    if (ts->xfer_origin->is_main) {
-        ts->xfer_origin->asan_bottom = bottom;
-        ts->xfer_origin->asan_size = size;
+    if (ts->origin->is_main) {
+        ts->origin->asan_bottom = bottom;
+        ts->origin->asan_size = size;
     }
+}
 #endif
-    if (unlikely(ts->dying != NULL)) {
-        green_stack_release(&ts->dying->stack);
-        ts->dying = NULL;
-    }
+
+/* Move from self to target, carrying (value, err).  Everything the
+ * resumed side needs is done here, before the stacks change: its result
+ * is stored through the pointer it left, and err travels in a register.
+ * The resumed side then has nothing to do and returns straight to its
+ * caller, which keeps the switch path short and free of mispredictions. */
+static inline int context_switch(struct green_tstate *ts, greenlet_t *self,
+                                 greenlet_t *target, void *value, int err,
+                                 greenlet_event_t event, void **result,
+                                 int self_dying)
+{
+    if (target->result_slot)
+        *target->result_slot = err ? NULL : value;
+    self->result_slot = result;
+    ts->first_value = value;
+    ts->current = target;
     if (unlikely(ts->trace != NULL))
-        ts->trace(ts->xfer_event, ts->xfer_origin, ts->current);
+        ts->trace(event, self, target);
+    if (self_dying)
+        green_stack_release(&self->stack); /* not unmapped: still on it */
+#if defined(GREEN_ASAN)
+    ts->origin = self;
+    __sanitizer_start_switch_fiber(self_dying ? NULL : &self->asan_fake_stack,
+                                   target->asan_bottom, target->asan_size);
+    err = green_context_switch_err(&self->context, &target->context, err);
+    asan_after_switch(ts);
+    return err;
+#else
+    return green_context_switch_err(&self->context, &target->context, err);
+#endif
 }
 
 /* Deliver (value, err) to target, or to its first live ancestor, and
  * switch there.  An unstarted receiver starts with the value, or dies at
  * once if it receives an error.  A dying caller never comes back. */
-static int switch_to(struct green_tstate *ts, greenlet_t *target, void *value,
-                     int err, greenlet_event_t event, void **result,
-                     int caller_dying)
+static inline int switch_to(struct green_tstate *ts, greenlet_t *target,
+                            void *value, int err, greenlet_event_t event,
+                            void **result, int self_dying)
 {
     greenlet_t *self = ts->current;
-    for (;;) {
-        while (target->state == GREENLET_DEAD)
+    while (unlikely(target->state != GREENLET_ACTIVE)) {
+        if (target->state == GREENLET_DEAD) {
             target = target->parent;
-        if (likely(target->state != GREENLET_UNSTARTED))
-            break;
-        if (err) {
+        } else if (err) {
             /* Thrown into before starting: it dies without running. */
             target->state = GREENLET_DEAD;
             green_stack_release(&target->stack);
             if (err == GREENLET_EXIT)
                 err = 0;
-            continue;
+        } else {
+            target->state = GREENLET_ACTIVE;
+            target->result_slot = NULL;
+            green_context_make(&target->context, target->stack.lo,
+                               green_stack_top(&target->stack), greenlet_entry);
         }
-        target->state = GREENLET_ACTIVE;
-        green_context_make(&target->context, target->stack.lo,
-                           target->stack.size, greenlet_entry);
-        break;
     }
-
-    if (target != self) {
-        ts->xfer_value = value;
-        ts->xfer_err = err;
-        ts->xfer_event = event;
-        ts->xfer_origin = self;
-        ts->current = target;
-#if defined(GREEN_ASAN)
-        __sanitizer_start_switch_fiber(caller_dying ? NULL
-                                                    : &self->asan_fake_stack,
-                                       target->asan_bottom, target->asan_size);
-#else
-        (void)caller_dying;
-#endif
-        green_context_switch(&self->context, &target->context, value);
-        after_switch(ts);
-        value = ts->xfer_value;
-        err = ts->xfer_err;
+    if (unlikely(target == self)) {
+        if (result)
+            *result = err ? NULL : value;
+        return err;
     }
-    if (result)
-        *result = err ? NULL : value;
-    return err;
+    return context_switch(ts, self, target, value, err, event, result,
+                          self_dying);
 }
 
 static _Noreturn void greenlet_die(struct green_tstate *ts, greenlet_t *self,
@@ -204,18 +213,20 @@ static _Noreturn void greenlet_die(struct green_tstate *ts, greenlet_t *self,
     if (err == GREENLET_EXIT)
         err = 0;
     self->state = GREENLET_DEAD;
-    ts->dying = self;
     switch_to(ts, self->parent, value, err,
               err ? GREENLET_EVENT_THROW : GREENLET_EVENT_SWITCH, NULL, 1);
     abort(); /* a dead greenlet is never resumed */
 }
 
-static void greenlet_entry(void *value)
+static void greenlet_entry(void *unused)
 {
     struct green_tstate *ts = thread_state;
-    after_switch(ts);
+    (void)unused;
+#if defined(GREEN_ASAN)
+    asan_after_switch(ts);
+#endif
     greenlet_t *self = ts->current;
-    greenlet_die(ts, self, 0, self->run(value));
+    greenlet_die(ts, self, 0, self->run(ts->first_value));
 }
 
 /* Common checks: a handle of the calling thread. */
@@ -232,13 +243,33 @@ static int own_greenlet(const greenlet_t *g, struct green_tstate **ts_out)
     return 0;
 }
 
-int greenlet_switch(greenlet_t *g, void *value, void **result)
+static __attribute__((noinline)) int switch_slow(greenlet_t *g, void *value,
+                                                 void **result)
 {
     struct green_tstate *ts;
     int err = own_greenlet(g, &ts);
-    if (unlikely(err))
+    if (err)
         return err;
     return switch_to(ts, g, value, 0, GREENLET_EVENT_SWITCH, result, 0);
+}
+
+int greenlet_switch(greenlet_t *g, void *value, void **result)
+{
+#if !defined(GREEN_ASAN)
+    /* The common case, a suspended greenlet of this thread and no trace
+     * hook, needs no registers saved: it ends in a jump to the switch. */
+    struct green_tstate *ts = thread_state;
+    if (likely(g && g->tstate == ts && g->state == GREENLET_ACTIVE &&
+               g != ts->current && !ts->trace)) {
+        greenlet_t *self = ts->current;
+        if (g->result_slot)
+            *g->result_slot = value;
+        self->result_slot = result;
+        ts->current = g;
+        return green_context_switch_err(&self->context, &g->context, 0);
+    }
+#endif
+    return switch_slow(g, value, result);
 }
 
 int greenlet_throw(greenlet_t *g, int err, void **result)
@@ -323,7 +354,7 @@ int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
         return err;
     }
     g->tstate = ts;
-    g->stack_size = g->stack.size;
+    g->stack_size = green_stack_usable(&g->stack);
     g->parent = parent;
     parent->refs++;
     g->run = run;
@@ -331,7 +362,7 @@ int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
     g->refs = 1;
 #if defined(GREEN_ASAN)
     g->asan_bottom = g->stack.lo;
-    g->asan_size = g->stack.size;
+    g->asan_size = g->stack_size;
 #endif
     g->next_in_thread = ts->all;
     if (ts->all)

@@ -22,6 +22,7 @@ struct green_tstate;
 
 struct greenlet {
     green_context_t context; /* valid while suspended */
+    void **result_slot;      /* where a suspended greenlet wants its value */
     struct green_tstate *tstate;
     struct greenlet *parent; /* NULL only for main greenlets */
     greenlet_run_fn run;
@@ -46,15 +47,10 @@ struct green_tstate {
     struct greenlet *current;
     greenlet_trace_fn trace;
 
-    /* What the last switch carried, read by the greenlet resumed. */
-    void *xfer_value;
-    int xfer_err;
-    greenlet_event_t xfer_event;
-    struct greenlet *xfer_origin;
-
-    /* A greenlet that just died: its stack is released right after the
-     * switch away from it, since it cannot be freed while in use. */
-    struct greenlet *dying;
+    void *first_value; /* what a starting greenlet's run receives */
+#if defined(GREEN_ASAN)
+    struct greenlet *origin; /* the greenlet the last switch came from */
+#endif
 
     struct greenlet *all; /* every non-main greenlet struct of the thread */
     size_t nstructs;

@@ -39,11 +39,12 @@ static struct green_stack_slab *slabs_with_room;
 static int guards_by_mprotect; /* set once MADV_GUARD_INSTALL is refused */
 
 /* A cached stack keeps its own descriptor in its top bytes, so the cache
- * needs no memory of its own. */
+ * needs no memory of its own; contexts start below them. */
 struct cached_stack {
     struct cached_stack *next;
     struct green_stack stack;
 };
+#define STACK_HEADER_BYTES ((sizeof(struct cached_stack) + 63) & ~(size_t)63)
 
 struct stack_cache {
     struct cached_stack *head;
@@ -206,7 +207,7 @@ int green_stack_acquire(struct green_stack *stack, size_t size)
         size = GREENLET_STACK_MIN;
     if (size > SIZE_MAX / 4)
         return ENOMEM;
-    size = (size + page - 1) & ~(page - 1);
+    size = (size + STACK_HEADER_BYTES + page - 1) & ~(page - 1);
 
     for (struct cached_stack **link = &cache.head; *link;
          link = &(*link)->next) {
@@ -222,18 +223,40 @@ int green_stack_acquire(struct green_stack *stack, size_t size)
     return slab_take(size, stack);
 }
 
+void *green_stack_top(const struct green_stack *stack)
+{
+    return stack->lo + stack->size - STACK_HEADER_BYTES;
+}
+
+size_t green_stack_usable(const struct green_stack *stack)
+{
+    return stack->size - STACK_HEADER_BYTES;
+}
+
+/* Release the cached stacks after the first `keep`, oldest last. */
+static void cache_trim_after(struct cached_stack **link, size_t keep)
+{
+    while (*link && keep) {
+        link = &(*link)->next;
+        keep--;
+    }
+    while (*link) {
+        struct cached_stack *entry = *link;
+        struct green_stack stack = entry->stack;
+        *link = entry->next;
+        cache.count--;
+        green_stack_release_to_slab(&stack);
+    }
+}
+
 void green_stack_release(struct green_stack *stack)
 {
     if (!stack->lo)
         return;
-    if (cache.count >= cache_limit()) {
-        green_stack_release_to_slab(stack);
-        return;
-    }
-    /* Frames that ended by greenlet_exit() leave ASan redzones behind. */
-    green_asan_unpoison(stack->lo, stack->size);
     struct cached_stack *entry =
         (struct cached_stack *)(stack->lo + stack->size) - 1;
+    /* Frames that ended by greenlet_exit() leave ASan redzones behind. */
+    green_asan_unpoison(entry, sizeof *entry);
     entry->stack = *stack;
     entry->next = cache.head;
     cache.head = entry;
@@ -241,27 +264,18 @@ void green_stack_release(struct green_stack *stack)
     stack->lo = NULL;
     stack->size = 0;
     stack->slab = NULL;
-}
-
-static void cache_trim(size_t keep)
-{
-    while (cache.count > keep) {
-        struct cached_stack *entry = cache.head;
-        struct green_stack stack = entry->stack;
-        cache.head = entry->next;
-        cache.count--;
-        green_stack_release_to_slab(&stack);
-    }
+    if (cache.count > cache_limit())
+        cache_trim_after(&cache.head, cache_limit() ? cache_limit() : 1);
 }
 
 void green_stack_set_cache_limit(size_t max_stacks)
 {
     cache.limit = max_stacks;
     cache.limit_set = 1;
-    cache_trim(max_stacks);
+    cache_trim_after(&cache.head, max_stacks);
 }
 
 void green_stack_flush_cache(void)
 {
-    cache_trim(0);
+    cache_trim_after(&cache.head, 0);
 }

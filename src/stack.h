@@ -32,8 +32,16 @@ struct green_stack {
  * be made. */
 int green_stack_acquire(struct green_stack *stack, size_t size);
 
-/* Give a stack back: to the calling thread's cache, or to its slab when
- * the cache is full.  Clears *stack. */
+/* Where a context on this stack starts: the top bytes are kept for the
+ * cache's bookkeeping, so that a greenlet can release its own stack just
+ * before it switches away for the last time. */
+void *green_stack_top(const struct green_stack *stack);
+size_t green_stack_usable(const struct green_stack *stack);
+
+/* Give a stack back to the calling thread's cache; older cached stacks
+ * beyond the cache's bound go back to their slab.  The stack itself is
+ * never unmapped here, so a greenlet may release the stack it runs on (the
+ * cache then holds one more than its bound until the next release). */
 void green_stack_release(struct green_stack *stack);
 
 /* Give a stack back to its slab, bypassing any cache (used for stacks of

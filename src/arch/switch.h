@@ -8,7 +8,8 @@
  * of the running context on its own stack, stores the stack pointer in
  * *from, and resumes `to`, which sees green_context_switch() return `value`.
  * A context made by green_context_make() starts in entry(value) instead;
- * entry must never return.
+ * entry must never return.  green_context_switch_err() passes an int the
+ * same way.
  */
 #ifndef GREEN_ARCH_SWITCH_H
 #define GREEN_ARCH_SWITCH_H
@@ -26,10 +27,16 @@ typedef struct green_context {
     green_context_entry_fn entry; /* set until the context first runs */
 } green_context_t;
 
-void green_context_make(green_context_t *ctx, void *stack_lo, size_t size,
+void green_context_make(green_context_t *ctx, void *stack_lo, void *stack_top,
                         green_context_entry_fn entry);
 void *green_context_switch(green_context_t *from, green_context_t *to,
                            void *value);
+
+static inline int green_context_switch_err(green_context_t *from,
+                                           green_context_t *to, int err)
+{
+    return (int)(long)green_context_switch(from, to, (void *)(long)err);
+}
 
 #else
 
@@ -37,20 +44,33 @@ typedef struct green_context {
     void *sp; /* saved stack pointer; the registers live on the stack */
 } green_context_t;
 
-/* Both in assembly.  make returns the initial stack pointer. */
+/* All in assembly.  make returns the initial stack pointer.  switch_err
+ * is the same code as switch with an int passed through: the resumed side
+ * sees it as its return value, or a fresh context as entry's argument. */
 void *green_arch_make(void *stack_top, green_context_entry_fn entry);
 void *green_arch_switch(void **save_sp, void *resume_sp, void *value);
+int green_arch_switch_err(void **save_sp, void *resume_sp, int err);
 
 static inline void green_context_make(green_context_t *ctx, void *stack_lo,
-                                      size_t size, green_context_entry_fn entry)
+                                      void *stack_top,
+                                      green_context_entry_fn entry)
 {
-    ctx->sp = green_arch_make((char *)stack_lo + size, entry);
+    (void)stack_lo;
+    ctx->sp = green_arch_make(stack_top, entry);
 }
 
 static inline void *green_context_switch(green_context_t *from,
                                          green_context_t *to, void *value)
 {
     return green_arch_switch(&from->sp, to->sp, value);
+}
+
+/* A call in tail position becomes a jump, so that the resumed side returns
+ * straight to its own caller: no return is then mispredicted. */
+static inline int green_context_switch_err(green_context_t *from,
+                                           green_context_t *to, int err)
+{
+    return green_arch_switch_err(&from->sp, to->sp, err);
 }
 
 #endif

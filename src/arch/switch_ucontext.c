@@ -18,12 +18,12 @@ static void context_trampoline(void)
     entry(pending_value);
 }
 
-void green_context_make(green_context_t *ctx, void *stack_lo, size_t size,
+void green_context_make(green_context_t *ctx, void *stack_lo, void *stack_top,
                         green_context_entry_fn entry)
 {
     getcontext(&ctx->uc);
     ctx->uc.uc_stack.ss_sp = stack_lo;
-    ctx->uc.uc_stack.ss_size = size;
+    ctx->uc.uc_stack.ss_size = (size_t)((char *)stack_top - (char *)stack_lo);
     ctx->uc.uc_link = NULL;
     ctx->entry = entry;
     makecontext(&ctx->uc, context_trampoline, 0);

@@ -22,12 +22,17 @@
 
     .text
 
-/* void *green_arch_switch(void **save_sp, void *resume_sp, void *value) */
+/* void *green_arch_switch(void **save_sp, void *resume_sp, void *value)
+ * int green_arch_switch_err(void **save_sp, void *resume_sp, int err) */
     .globl  green_arch_switch
     .hidden green_arch_switch
     .type   green_arch_switch, @function
+    .globl  green_arch_switch_err
+    .hidden green_arch_switch_err
+    .type   green_arch_switch_err, @function
     .p2align 4
 green_arch_switch:
+green_arch_switch_err:
     .cfi_startproc
     LANDING_PAD
     pushq   %rbp
@@ -72,6 +77,7 @@ green_arch_switch:
     jmp     .Lfpucw_ready
     .cfi_endproc
     .size   green_arch_switch, .-green_arch_switch
+    .size   green_arch_switch_err, .-green_arch_switch_err
 
 /* void *green_arch_make(void *stack_top, void (*entry)(void *))
  * Builds a frame that green_arch_switch resumes into entry(value), with
