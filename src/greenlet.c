@@ -81,6 +81,48 @@ static void thread_list_remove(struct green_tstate *ts, greenlet_t *g)
         g->next_in_thread->prev_in_thread = g->prev_in_thread;
 }
 
+/* Spare structs are kept per thread, so that a create/destroy cycle does
+ * not go through malloc.  ASan builds skip them to keep catching uses
+ * after free. */
+#if defined(GREEN_ASAN)
+#define SPARE_STRUCTS_MAX 0
+#else
+#define SPARE_STRUCTS_MAX 256
+#endif
+
+static greenlet_t *struct_alloc(struct green_tstate *ts)
+{
+    greenlet_t *g = ts->spare_structs;
+    if (!g)
+        return calloc(1, sizeof *g);
+    ts->spare_structs = g->next_in_thread;
+    ts->nspare_structs--;
+    memset(g, 0, sizeof *g);
+    return g;
+}
+
+static void struct_free(struct green_tstate *ts, greenlet_t *g)
+{
+    if (ts->nspare_structs >= SPARE_STRUCTS_MAX ||
+        atomic_load_explicit(&ts->exited, memory_order_relaxed)) {
+        free(g);
+        return;
+    }
+    g->next_in_thread = ts->spare_structs;
+    ts->spare_structs = g;
+    ts->nspare_structs++;
+}
+
+static void spare_structs_free(struct green_tstate *ts)
+{
+    while (ts->spare_structs) {
+        greenlet_t *g = ts->spare_structs;
+        ts->spare_structs = g->next_in_thread;
+        free(g);
+    }
+    ts->nspare_structs = 0;
+}
+
 /* Drop one reference; a struct dies with its last one and then drops its
  * reference on its parent.  Main greenlets live as long as their thread
  * state.  After the thread exited, called with orphan_lock held. */
@@ -92,7 +134,7 @@ static void greenlet_unref(greenlet_t *g)
         greenlet_t *next = g->parent->is_main ? NULL : g->parent;
         thread_list_remove(ts, g);
         free(g->name);
-        free(g);
+        struct_free(ts, g);
         if (--ts->nstructs == 0 && atomic_load(&ts->exited))
             free(ts);
         g = next;
@@ -112,6 +154,7 @@ static void tstate_exit(void *arg)
         g->state = GREENLET_DEAD;
     }
     green_stack_flush_cache();
+    spare_structs_free(ts);
     green_overflow_thread_exit(ts);
     thread_state = NULL;
 
@@ -210,8 +253,10 @@ static inline int switch_to(struct green_tstate *ts, greenlet_t *target,
 static _Noreturn void greenlet_die(struct green_tstate *ts, greenlet_t *self,
                                    int err, void *value)
 {
-    if (err == GREENLET_EXIT)
+    if (err == GREENLET_EXIT) {
         err = 0;
+        value = NULL;
+    }
     self->state = GREENLET_DEAD;
     switch_to(ts, self->parent, value, err,
               err ? GREENLET_EVENT_THROW : GREENLET_EVENT_SWITCH, NULL, 1);
@@ -342,7 +387,7 @@ int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
     else if (parent->tstate != ts)
         return foreign_error(parent);
 
-    greenlet_t *g = calloc(1, sizeof *g);
+    greenlet_t *g = struct_alloc(ts);
     if (!g)
         return ENOMEM;
     int err = green_stack_acquire(&g->stack, attr ? attr->stack_size : 0);
@@ -350,7 +395,7 @@ int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
         err = copy_name(&g->name, attr->name);
     if (err) {
         green_stack_release(&g->stack);
-        free(g);
+        struct_free(ts, g);
         return err;
     }
     g->tstate = ts;

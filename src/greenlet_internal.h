@@ -53,6 +53,8 @@ struct green_tstate {
 #endif
 
     struct greenlet *all; /* every non-main greenlet struct of the thread */
+    struct greenlet *spare_structs; /* freed structs kept for reuse */
+    size_t nspare_structs;
     size_t nstructs;
     atomic_int exited; /* the OS thread has exited */
 
