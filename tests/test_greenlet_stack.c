@@ -1,0 +1,615 @@
+/*
+ * Greenlet stacks: deep recursion near the stack size, guard-page overflow
+ * reports (checked in child processes), 100,000 greenlets created, run and
+ * destroyed, 200,000 guarded greenlets suspended at once within the default
+ * vm.max_map_count, only touched pages costing memory, and clean failure
+ * for impossible stack sizes.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+static size_t page_size(void)
+{
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* ---- Deep recursion ------------------------------------------------ */
+
+#define RECURSION_FRAME_BYTES 1024
+/* Room left unused at the end of the stack: the last frame, the calls
+ * above run() and, in sanitizer builds, larger frames. */
+#define RECURSION_SPARE_BYTES ((size_t)24 * 1024)
+
+struct recursion_probe {
+    size_t target_bytes; /* how far below run()'s frame to reach */
+    uintptr_t top;       /* a local of run() */
+    uintptr_t deepest;   /* lowest frame reached */
+    size_t corrupted;    /* frame bytes that changed behind our back */
+};
+
+/* Each frame holds a volatile array with a pattern checked on the way
+ * back up, so a stack that is smaller than it claims, or shared, shows. */
+static __attribute__((noinline)) void descend(struct recursion_probe *probe,
+                                              unsigned depth)
+{
+    volatile unsigned char frame[RECURSION_FRAME_BYTES];
+    uintptr_t here = (uintptr_t)frame;
+    size_t i;
+
+    for (i = 0; i < sizeof(frame); i++)
+        frame[i] = (unsigned char)(depth * 7 + i);
+    if (here < probe->deepest)
+        probe->deepest = here;
+    if (probe->top - here < probe->target_bytes)
+        descend(probe, depth + 1);
+    for (i = 0; i < sizeof(frame); i++)
+        if (frame[i] != (unsigned char)(depth * 7 + i))
+            probe->corrupted++;
+}
+
+static void *deep_recursion_run(void *value)
+{
+    struct recursion_probe *probe = value;
+    volatile char top_marker = 0;
+
+    probe->top = (uintptr_t)&top_marker;
+    probe->deepest = probe->top;
+    descend(probe, 0);
+    return probe;
+}
+
+static void assert_recursion_reaches(size_t stack_size)
+{
+    greenlet_t *g =
+        test_greenlet_new(deep_recursion_run, NULL, stack_size, "deep");
+    struct recursion_probe probe = {.target_bytes =
+                                        stack_size - RECURSION_SPARE_BYTES};
+    void *result = NULL;
+
+    assert_int_equal(greenlet_switch(g, &probe, &result), 0);
+    assert_ptr_equal(result, &probe);
+    assert_true(greenlet_dead(g));
+    assert_int_equal(probe.corrupted, 0);
+    assert_true(probe.top - probe.deepest >= probe.target_bytes);
+    assert_true(probe.top - probe.deepest < greenlet_stack_size(g));
+    test_greenlet_destroy(g);
+}
+
+static void test_recursion_close_to_default_stack_size(void **state)
+{
+    (void)state;
+    assert_recursion_reaches(GREENLET_STACK_DEFAULT);
+}
+
+static void test_recursion_close_to_large_stack_size(void **state)
+{
+    (void)state;
+    assert_recursion_reaches((size_t)1024 * 1024);
+}
+
+/* ---- Child processes ----------------------------------------------- */
+
+/* cmocka installs its own SIGSEGV and SIGBUS handlers (with signal(): no
+ * alternate stack) around every test, replacing the library's overflow
+ * handler.  main() saves the handlers the library installed, and a child
+ * that is meant to overflow puts them back: it then runs as any program
+ * using libgreen would. */
+static struct sigaction library_segv_action, library_bus_action;
+
+static void restore_library_fault_handlers(void)
+{
+    sigaction(SIGSEGV, &library_segv_action, NULL);
+    sigaction(SIGBUS, &library_bus_action, NULL);
+}
+
+#define CHILD_SURVIVED 77
+#define CHILD_SETUP_FAILED 78
+#define CHILD_OUTPUT_BYTES 16384
+
+struct child_outcome {
+    int status;
+    int timed_out;
+    char output[CHILD_OUTPUT_BYTES];
+    size_t length;
+};
+
+/* Generous: an overflow takes milliseconds natively, seconds under
+ * valgrind or qemu. */
+static int child_deadline_seconds(void)
+{
+    return test_scale_is("valgrind") || test_scale_is("qemu") ? 600 : 120;
+}
+
+/* Runs body(arg) in a forked child with its stderr captured; the child
+ * exits with CHILD_SURVIVED if body returns. */
+static void run_in_child(void (*body)(void *), void *arg,
+                         struct child_outcome *outcome)
+{
+    int report_pipe[2];
+    time_t deadline = time(NULL) + child_deadline_seconds();
+    pid_t child;
+
+    memset(outcome, 0, sizeof(*outcome));
+    assert_int_equal(pipe(report_pipe), 0);
+    fflush(stdout);
+    fflush(stderr);
+    child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        close(report_pipe[0]);
+        if (dup2(report_pipe[1], STDERR_FILENO) < 0)
+            _exit(CHILD_SETUP_FAILED);
+        restore_library_fault_handlers();
+        body(arg);
+        _exit(CHILD_SURVIVED);
+    }
+    close(report_pipe[1]);
+    for (;;) {
+        struct pollfd readable = {.fd = report_pipe[0], .events = POLLIN};
+        ssize_t got;
+
+        if (time(NULL) > deadline) {
+            outcome->timed_out = 1;
+            kill(child, SIGKILL);
+            break;
+        }
+        if (poll(&readable, 1, 1000) <= 0)
+            continue;
+        got = read(report_pipe[0], outcome->output + outcome->length,
+                   sizeof(outcome->output) - 1 - outcome->length);
+        if (got <= 0)
+            break;
+        outcome->length += (size_t)got;
+        if (outcome->length == sizeof(outcome->output) - 1)
+            break;
+    }
+    outcome->output[outcome->length] = '\0';
+    close(report_pipe[0]);
+    assert_int_equal(waitpid(child, &outcome->status, 0), child);
+}
+
+/* ---- Guard-page overflow ------------------------------------------- */
+
+#define OVERFLOW_NAME "overflow-victim"
+
+/* Shared with the child, which records where its greenlet's stack is. */
+struct overflow_probe {
+    uintptr_t stack_address; /* a local in the greenlet's first frame */
+    size_t stack_size;       /* greenlet_stack_size() */
+    int reached_recursion;
+};
+
+/* Recursion without a reachable end; the sum after the call keeps it from
+ * becoming a loop. */
+static __attribute__((noinline)) size_t recurse_without_end(size_t depth)
+{
+    volatile unsigned char frame[256];
+
+    frame[depth % sizeof(frame)] = (unsigned char)depth;
+    if (depth == SIZE_MAX)
+        return 0;
+    return recurse_without_end(depth + 1) + frame[(depth * 3) % sizeof(frame)];
+}
+
+static void *overflow_run(void *value)
+{
+    struct overflow_probe *probe = value;
+    volatile char marker = 0;
+
+    probe->stack_address = (uintptr_t)&marker;
+    probe->stack_size = greenlet_stack_size(greenlet_current());
+    probe->reached_recursion = 1;
+    return (void *)recurse_without_end(0);
+}
+
+static void overflow_in_greenlet(void *arg)
+{
+    greenlet_t *g = NULL;
+
+    if (greenlet_new(&g, overflow_run, NULL,
+                     &(greenlet_attr_t){.stack_size = GREENLET_STACK_MIN,
+                                        .name = OVERFLOW_NAME}) != 0)
+        _exit(CHILD_SETUP_FAILED);
+    greenlet_switch(g, arg, NULL);
+}
+
+static void *overflow_thread(void *arg)
+{
+    overflow_in_greenlet(arg);
+    return NULL;
+}
+
+/* The overflow happens in a thread other than the process's first, which
+ * needs its own alternate signal stack. */
+static void overflow_in_other_thread(void *arg)
+{
+    pthread_t thread;
+
+    if (pthread_create(&thread, NULL, overflow_thread, arg) != 0)
+        _exit(CHILD_SETUP_FAILED);
+    pthread_join(thread, NULL);
+}
+
+/* True if text holds a range "0xLO-0xHI" around address whose length is
+ * the greenlet's stack size (give or take the page rounding). */
+static int mentions_stack_bounds(const char *text, uintptr_t address,
+                                 size_t stack_size)
+{
+    const char *cursor = text;
+
+    while ((cursor = strstr(cursor, "0x")) != NULL) {
+        char *end;
+        unsigned long long lo = strtoull(cursor, &end, 16);
+
+        cursor += 2;
+        if (end[0] == '-' && end[1] == '0' && end[2] == 'x') {
+            unsigned long long hi = strtoull(end + 1, NULL, 16);
+
+            if (lo <= address && address < hi && hi - lo >= stack_size &&
+                hi - lo <= stack_size + 2 * page_size())
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static struct overflow_probe *map_shared_probe(void)
+{
+    void *shared =
+        mmap(NULL, sizeof(struct overflow_probe), PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    assert_true(shared != MAP_FAILED);
+    memset(shared, 0, sizeof(struct overflow_probe));
+    return shared;
+}
+
+static void assert_overflow_reported(void (*body)(void *))
+{
+    struct overflow_probe *probe = map_shared_probe();
+    struct child_outcome outcome;
+
+    run_in_child(body, probe, &outcome);
+    /* Shown on failure, to see what the child said. */
+    if (!WIFSIGNALED(outcome.status) || WTERMSIG(outcome.status) != SIGABRT)
+        print_message("child status %#x, stderr:\n%s\n", outcome.status,
+                      outcome.output);
+    assert_false(outcome.timed_out);
+    assert_true(probe->reached_recursion);
+    assert_true(WIFSIGNALED(outcome.status));
+    assert_int_equal(WTERMSIG(outcome.status), SIGABRT);
+    assert_non_null(strstr(outcome.output, OVERFLOW_NAME));
+    assert_true(mentions_stack_bounds(outcome.output, probe->stack_address,
+                                      probe->stack_size));
+    munmap(probe, sizeof(*probe));
+}
+
+static void test_overflow_hits_guard_and_is_reported(void **state)
+{
+    (void)state;
+    assert_overflow_reported(overflow_in_greenlet);
+}
+
+static void test_overflow_in_other_thread_is_reported(void **state)
+{
+    (void)state;
+    assert_overflow_reported(overflow_in_other_thread);
+}
+
+/* ---- Many greenlets ------------------------------------------------ */
+
+static void *increment_run(void *value)
+{
+    return TEST_INT_VALUE(TEST_VALUE_INT(value) + 1);
+}
+
+/* Creates, runs and destroys count greenlets one after another. */
+static void assert_create_run_destroy(size_t count)
+{
+    size_t i;
+
+    for (i = 0; i < count; i++) {
+        greenlet_t *g = NULL;
+        void *result = NULL;
+
+        /* Asserting each call would dominate the loop; fail on the first
+         * wrong answer instead. */
+        if (greenlet_new(&g, increment_run, NULL, NULL) != 0 ||
+            greenlet_switch(g, TEST_INT_VALUE(i), &result) != 0 ||
+            TEST_VALUE_INT(result) != (intptr_t)i + 1 || !greenlet_dead(g) ||
+            greenlet_destroy(g) != 0)
+            fail_msg("greenlet %zu of %zu went wrong", i, count);
+    }
+}
+
+static void test_100k_greenlets_created_run_destroyed(void **state)
+{
+    (void)state;
+    assert_create_run_destroy(test_scaled(100000));
+}
+
+static void test_greenlets_without_stack_cache(void **state)
+{
+    (void)state;
+    greenlet_set_stack_cache(0);
+    assert_create_run_destroy(test_scaled(10000));
+    greenlet_set_stack_cache(64);
+    assert_create_run_destroy(test_scaled(10000));
+}
+
+/* Parked greenlets: started, then suspended in a switch to main. */
+struct parking {
+    uintptr_t *frame_addresses; /* one per greenlet, in creation order */
+    size_t cleanups;
+};
+
+static struct parking parking;
+
+#define OVERFLOW_COMMAND ((void *)&parking)
+
+static void *park_run(void *value)
+{
+    size_t index = (size_t)TEST_VALUE_INT(value);
+    volatile char marker = 0;
+    void *command = NULL;
+    int rc;
+
+    parking.frame_addresses[index] = (uintptr_t)&marker;
+    rc = greenlet_switch(greenlet_main(), NULL, &command);
+    if (rc == 0 && command == OVERFLOW_COMMAND)
+        return (void *)recurse_without_end(0);
+    parking.cleanups++;
+    if (rc != 0)
+        greenlet_exit(rc, NULL);
+    return NULL;
+}
+
+static size_t count_lines(const char *path)
+{
+    FILE *file = fopen(path, "r");
+    size_t lines = 0;
+    int c;
+
+    assert_non_null(file);
+    while ((c = getc(file)) != EOF)
+        if (c == '\n')
+            lines++;
+    fclose(file);
+    return lines;
+}
+
+static long read_long(const char *path)
+{
+    FILE *file = fopen(path, "r");
+    long value = -1;
+
+    assert_non_null(file);
+    assert_int_equal(fscanf(file, "%ld", &value), 1);
+    fclose(file);
+    return value;
+}
+
+static int compare_addresses(const void *a, const void *b)
+{
+    uintptr_t left = *(const uintptr_t *)a, right = *(const uintptr_t *)b;
+
+    return left < right ? -1 : left > right;
+}
+
+/* Stacks of distinct greenlets are disjoint: their first frames are at
+ * least a stack apart. */
+static void assert_frames_on_distinct_stacks(uintptr_t *addresses, size_t count)
+{
+    size_t i;
+
+    qsort(addresses, count, sizeof(*addresses), compare_addresses);
+    for (i = 1; i < count; i++)
+        if (addresses[i] - addresses[i - 1] < GREENLET_STACK_MIN)
+            fail_msg("greenlet frames %#lx and %#lx share a stack",
+                     (unsigned long)addresses[i - 1],
+                     (unsigned long)addresses[i]);
+}
+
+static greenlet_t *overflow_target;
+
+/* In the child: the parked greenlet, deep among all the others, recurses
+ * until it hits its guard. */
+static void overflow_parked_greenlet(void *arg)
+{
+    struct overflow_probe *probe = arg;
+
+    probe->stack_size = greenlet_stack_size(overflow_target);
+    probe->reached_recursion = 1;
+    greenlet_switch(overflow_target, OVERFLOW_COMMAND, NULL);
+}
+
+static void assert_parked_greenlet_guarded(greenlet_t *g, size_t index)
+{
+    struct overflow_probe *probe = map_shared_probe();
+    struct child_outcome outcome;
+
+    assert_int_equal(greenlet_set_name(g, OVERFLOW_NAME), 0);
+    overflow_target = g;
+    run_in_child(overflow_parked_greenlet, probe, &outcome);
+    if (!WIFSIGNALED(outcome.status) || WTERMSIG(outcome.status) != SIGABRT)
+        print_message("child status %#x, stderr:\n%s\n", outcome.status,
+                      outcome.output);
+    assert_false(outcome.timed_out);
+    assert_true(WIFSIGNALED(outcome.status));
+    assert_int_equal(WTERMSIG(outcome.status), SIGABRT);
+    assert_non_null(strstr(outcome.output, OVERFLOW_NAME));
+    /* The parent's copy of the frame address is as good as the child's. */
+    assert_true(mentions_stack_bounds(
+        outcome.output, parking.frame_addresses[index], probe->stack_size));
+    munmap(probe, sizeof(*probe));
+}
+
+#define PARKED_COUNT 200000
+/* "Far below" the default vm.max_map_count of 65530: guards that split
+ * mappings would need two map entries per greenlet. */
+#define MAP_LINES_LIMIT 16384
+
+static void test_200k_guarded_greenlets_suspended_at_once(void **state)
+{
+    size_t count = test_scaled(PARKED_COUNT);
+    greenlet_t **parked = calloc(count, sizeof(*parked));
+    uintptr_t *addresses;
+    size_t i, map_lines;
+
+    (void)state;
+    assert_non_null(parked);
+    parking.frame_addresses = calloc(count, sizeof(uintptr_t));
+    assert_non_null(parking.frame_addresses);
+    parking.cleanups = 0;
+    print_message("vm.max_map_count is %ld; parking %zu greenlets\n",
+                  read_long("/proc/sys/vm/max_map_count"), count);
+
+    for (i = 0; i < count; i++) {
+        int rc =
+            greenlet_new(&parked[i], park_run, NULL,
+                         &(greenlet_attr_t){.stack_size = GREENLET_STACK_MIN});
+
+        if (rc != 0)
+            fail_msg("greenlet_new %zu of %zu: %s", i, count, strerror(rc));
+        if (greenlet_switch(parked[i], TEST_INT_VALUE(i), NULL) != 0 ||
+            !greenlet_active(parked[i]))
+            fail_msg("greenlet %zu did not park", i);
+    }
+
+    map_lines = count_lines("/proc/self/maps");
+    print_message("%zu lines in /proc/self/maps with all parked\n", map_lines);
+    assert_true(map_lines < MAP_LINES_LIMIT);
+
+    /* The guard of a greenlet deep inside the crowd, and of the last. */
+    assert_parked_greenlet_guarded(parked[count / 2], count / 2);
+    assert_parked_greenlet_guarded(parked[count - 1], count - 1);
+
+    addresses = malloc(count * sizeof(*addresses));
+    assert_non_null(addresses);
+    memcpy(addresses, parking.frame_addresses, count * sizeof(*addresses));
+    assert_frames_on_distinct_stacks(addresses, count);
+    free(addresses);
+
+    for (i = 0; i < count; i++)
+        if (greenlet_destroy(parked[i]) != 0)
+            fail_msg("greenlet_destroy %zu of %zu", i, count);
+    assert_int_equal(parking.cleanups, count);
+    free(parked);
+    free(parking.frame_addresses);
+    parking.frame_addresses = NULL;
+}
+
+/* ---- Memory -------------------------------------------------------- */
+
+static size_t resident_kib(void)
+{
+    FILE *status = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kib = 0;
+
+    assert_non_null(status);
+    while (fgets(line, sizeof(line), status) != NULL)
+        if (sscanf(line, "VmRSS: %zu kB", &kib) == 1)
+            break;
+    fclose(status);
+    assert_true(kib > 0);
+    return kib;
+}
+
+#define LARGE_STACK_COUNT 256
+#define LARGE_STACK_BYTES ((size_t)4 * 1024 * 1024)
+
+static void *park_briefly_run(void *value)
+{
+    int rc = greenlet_switch(greenlet_main(), value, NULL);
+
+    if (rc != 0)
+        greenlet_exit(rc, NULL);
+    return value;
+}
+
+static void test_only_touched_stack_pages_cost_memory(void **state)
+{
+    greenlet_t *parked[LARGE_STACK_COUNT];
+    size_t before, after, i;
+
+    (void)state;
+    before = resident_kib();
+    for (i = 0; i < LARGE_STACK_COUNT; i++) {
+        parked[i] =
+            test_greenlet_new(park_briefly_run, NULL, LARGE_STACK_BYTES, NULL);
+        assert_int_equal(greenlet_switch(parked[i], NULL, NULL), 0);
+    }
+    after = resident_kib();
+    print_message("%d started greenlets with 4 MiB stacks: RSS +%zu KiB\n",
+                  LARGE_STACK_COUNT, after > before ? after - before : 0);
+    /* 1 GiB of stacks; a quarter of it resident would mean whole stacks
+     * are being touched. */
+    assert_true(after <
+                before + LARGE_STACK_COUNT * LARGE_STACK_BYTES / 4 / 1024);
+    for (i = 0; i < LARGE_STACK_COUNT; i++)
+        test_greenlet_destroy(parked[i]);
+}
+
+/* ---- Impossible sizes ---------------------------------------------- */
+
+static void test_huge_stack_size_fails_cleanly(void **state)
+{
+    greenlet_t *untouched = (greenlet_t *)&parking;
+    greenlet_t *g = untouched;
+    int rc;
+
+    (void)state;
+    rc = greenlet_new(&g, increment_run, NULL,
+                      &(greenlet_attr_t){.stack_size = SIZE_MAX / 2});
+    assert_true(rc == ENOMEM || rc == EAGAIN);
+    assert_ptr_equal(g, untouched);
+
+    /* Rounding SIZE_MAX up to pages must not wrap around to a small
+     * size. */
+    rc = greenlet_new(&g, increment_run, NULL,
+                      &(greenlet_attr_t){.stack_size = SIZE_MAX});
+    assert_true(rc == ENOMEM || rc == EAGAIN || rc == EINVAL);
+    assert_ptr_equal(g, untouched);
+
+    /* Nothing was left half made: ordinary creation still works. */
+    assert_create_run_destroy(10);
+}
+
+/* Called before cmocka runs anything: the library sets up its handlers
+ * on first use, at the latest when a greenlet is made. */
+static void save_library_fault_handlers(void)
+{
+    greenlet_t *g = NULL;
+
+    if (greenlet_new(&g, increment_run, NULL, NULL) == 0)
+        greenlet_destroy(g);
+    sigaction(SIGSEGV, NULL, &library_segv_action);
+    sigaction(SIGBUS, NULL, &library_bus_action);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_recursion_close_to_default_stack_size),
+        cmocka_unit_test(test_recursion_close_to_large_stack_size),
+        cmocka_unit_test(test_overflow_hits_guard_and_is_reported),
+        cmocka_unit_test(test_overflow_in_other_thread_is_reported),
+        cmocka_unit_test(test_100k_greenlets_created_run_destroyed),
+        cmocka_unit_test(test_greenlets_without_stack_cache),
+        cmocka_unit_test(test_200k_guarded_greenlets_suspended_at_once),
+        cmocka_unit_test(test_only_touched_stack_pages_cost_memory),
+        cmocka_unit_test(test_huge_stack_size_fails_cleanly),
+    };
+
+    save_library_fault_handlers();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,127 @@
+/*
+ * Helpers shared by the cmocka test programs.
+ *
+ * cmocka reports a failed assertion by longjmp()ing back to the test
+ * runner, which lives on the main greenlet's stack of the main thread.  A
+ * failing assertion inside another greenlet, or another OS thread, would
+ * jump across stacks and leave the library's notion of the current greenlet
+ * wrong.  So greenlet bodies and thread bodies only record what they see
+ * (with test_log_add() or in plain variables), and the test asserts on the
+ * record once control is back on the main greenlet.
+ */
+#ifndef GREEN_TEST_UTIL_H
+#define GREEN_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "green/greenlet.h"
+
+/* ---- Scaling of heavy loops ---------------------------------------- */
+
+/* Divides a heavy loop's iteration count when GREEN_TEST_SCALE says the
+ * suite runs under valgrind or qemu, where each step costs 10-100 times
+ * more.  Never returns 0: the reduced run still exercises the code. */
+static inline size_t test_scaled(size_t full_count)
+{
+    const char *scale = getenv("GREEN_TEST_SCALE");
+    size_t divisor = 1;
+
+    if (scale != NULL && strcmp(scale, "valgrind") == 0)
+        divisor = 50;
+    else if (scale != NULL && strcmp(scale, "qemu") == 0)
+        divisor = 10;
+    return full_count / divisor > 0 ? full_count / divisor : 1;
+}
+
+/* True when GREEN_TEST_SCALE names the given runner ("valgrind", "qemu"). */
+static inline int test_scale_is(const char *runner)
+{
+    const char *scale = getenv("GREEN_TEST_SCALE");
+
+    return scale != NULL && strcmp(scale, runner) == 0;
+}
+
+/* ---- Event log ----------------------------------------------------- */
+
+/* An ordered record of what the greenlets of a test did, as a
+ * comma-separated string, so that one assert_string_equal() checks both
+ * which steps ran and in what order. */
+#define TEST_LOG_CAPACITY 4096
+
+struct test_log {
+    char text[TEST_LOG_CAPACITY];
+    size_t length;
+    int overflowed;
+};
+
+static inline void test_log_reset(struct test_log *log)
+{
+    log->text[0] = '\0';
+    log->length = 0;
+    log->overflowed = 0;
+}
+
+/* Appends one entry, formatted like printf.  Running out of room is
+ * recorded rather than asserted, since this runs inside greenlets. */
+static inline void test_log_add(struct test_log *log, const char *format, ...)
+{
+    char entry[256];
+    va_list args;
+    int entry_length;
+
+    va_start(args, format);
+    entry_length = vsnprintf(entry, sizeof(entry), format, args);
+    va_end(args);
+    if (entry_length < 0 || (size_t)entry_length >= sizeof(entry) ||
+        log->length + (size_t)entry_length + 2 > sizeof(log->text)) {
+        log->overflowed = 1;
+        return;
+    }
+    if (log->length > 0)
+        log->text[log->length++] = ',';
+    memcpy(log->text + log->length, entry, (size_t)entry_length + 1);
+    log->length += (size_t)entry_length;
+}
+
+/* Asserts the log holds exactly the expected entries. */
+#define assert_log_equal(log, expected)                                        \
+    do {                                                                       \
+        assert_false((log)->overflowed);                                       \
+        assert_string_equal((log)->text, (expected));                          \
+    } while (0)
+
+/* ---- Greenlet creation --------------------------------------------- */
+
+/* Makes a greenlet, failing the test if that fails.  stack_size 0 and
+ * name NULL mean the defaults.  Call only from the main greenlet. */
+static inline greenlet_t *test_greenlet_new(greenlet_run_fn run,
+                                            greenlet_t *parent,
+                                            size_t stack_size, const char *name)
+{
+    greenlet_attr_t attr = {.stack_size = stack_size, .name = name};
+    greenlet_t *g = NULL;
+
+    assert_int_equal(greenlet_new(&g, run, parent, &attr), 0);
+    assert_non_null(g);
+    return g;
+}
+
+/* Destroys a greenlet, failing the test if that is refused. */
+static inline void test_greenlet_destroy(greenlet_t *g)
+{
+    assert_int_equal(greenlet_destroy(g), 0);
+}
+
+/* Pointer <-> integer for switch values. */
+#define TEST_INT_VALUE(i) ((void *)(intptr_t)(i))
+#define TEST_VALUE_INT(p) ((intptr_t)(p))
+
+#endif /* GREEN_TEST_UTIL_H */
