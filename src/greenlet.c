@@ -103,7 +103,7 @@ static greenlet_t *struct_alloc(struct green_tstate *ts)
 
 static void struct_free(struct green_tstate *ts, greenlet_t *g)
 {
-    if (ts->nspare_structs >= SPARE_STRUCTS_MAX ||
+    if (ts->nspare_structs == SPARE_STRUCTS_MAX ||
         atomic_load_explicit(&ts->exited, memory_order_relaxed)) {
         free(g);
         return;
