@@ -1,0 +1,639 @@
+/* GREEN_TEST_BACKENDS */
+/*
+ * Green I/O: loopback echo with many concurrent clients, timeouts of every
+ * kind, notify-close, double readers, large transfers, UDP, IPv6, Unix
+ * sockets and pipes, and blocking calls made from plain main().
+ */
+#include "test_util.h"
+
+#include <green/io.h>
+#include <green/thread.h>
+#include <green/timeout.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* ---- Helpers ---------------------------------------------------------- */
+
+static int listen_loopback(int *port)
+{
+    int fd;
+
+    assert_int_equal(
+        green_listen(&fd, "127.0.0.1:0", 0, GREEN_LISTEN_REUSEADDR), 0);
+    assert_int_equal(green_local_port(fd, port), 0);
+    return fd;
+}
+
+static green_thread_t *spawn_or_fail(green_thread_fn fn, void *arg)
+{
+    green_thread_t *t = NULL;
+
+    assert_int_equal(green_spawn(&t, fn, arg), 0);
+    return t;
+}
+
+/* Wait for t, release it, and return its result as an int. */
+static intptr_t join(green_thread_t *t)
+{
+    void *result = NULL;
+
+    assert_int_equal(green_thread_wait(t, &result), 0);
+    green_thread_release(t);
+    return TEST_VALUE_INT(result);
+}
+
+static void socket_pair(int type, int fds[2])
+{
+    assert_int_equal(
+        socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+}
+
+/* A byte of client c's stream at offset i: every client's bytes differ. */
+static unsigned char pattern_byte(size_t c, size_t i)
+{
+    return (unsigned char)(c * 131 + i * 7 + (i >> 8));
+}
+
+/* ---- Echo: many concurrent clients ------------------------------------ */
+
+static void echo_handler(int fd, void *unused)
+{
+    char buffer[1500];
+    size_t received;
+
+    (void)unused;
+    while (green_recv(fd, buffer, sizeof(buffer), 0, &received) == 0 &&
+           received > 0)
+        if (green_send_all(fd, buffer, received, NULL) != 0)
+            return;
+}
+
+#define ECHO_BYTES 3000
+
+struct echo_client {
+    int port;
+    size_t id;
+    int ok;
+};
+
+static void *echo_client_main(void *arg)
+{
+    struct echo_client *client = arg;
+    unsigned char out[ECHO_BYTES], in[ECHO_BYTES];
+    size_t received;
+    int fd;
+
+    if (green_connect_tcp(&fd, "127.0.0.1", client->port, 30.0) != 0)
+        return NULL;
+    for (size_t i = 0; i < ECHO_BYTES; i++)
+        out[i] = pattern_byte(client->id, i);
+    client->ok = green_send_all(fd, out, sizeof(out), NULL) == 0 &&
+                 green_recv_all(fd, in, sizeof(in), &received) == 0 &&
+                 received == sizeof(in) && memcmp(in, out, sizeof(in)) == 0;
+    green_close(fd);
+    return NULL;
+}
+
+static void *serve_main(void *server)
+{
+    return TEST_INT_VALUE(green_server_serve(server));
+}
+
+static void test_echo_many_clients(void **state)
+{
+    size_t count = test_scaled(1000);
+    struct echo_client *clients = calloc(count, sizeof(*clients));
+    green_thread_t **threads = calloc(count, sizeof(*threads));
+    green_server_t *server;
+    green_thread_t *server_thread;
+    int port, listener = listen_loopback(&port);
+    size_t ok = 0;
+
+    (void)state;
+    assert_non_null(clients);
+    assert_non_null(threads);
+    assert_int_equal(green_server_new(&server, listener, echo_handler, NULL, 0),
+                     0);
+    server_thread = spawn_or_fail(serve_main, server);
+    for (size_t i = 0; i < count; i++) {
+        clients[i].port = port;
+        clients[i].id = i;
+        threads[i] = spawn_or_fail(echo_client_main, &clients[i]);
+    }
+    for (size_t i = 0; i < count; i++)
+        join(threads[i]);
+    for (size_t i = 0; i < count; i++)
+        ok += (size_t)clients[i].ok;
+    assert_int_equal(ok, count);
+
+    green_server_stop(server);
+    assert_int_equal(join(server_thread), 0);
+    assert_int_equal(green_server_active(server), 0);
+    green_server_free(server);
+    assert_int_equal(green_close(listener), 0);
+    free(clients);
+    free(threads);
+}
+
+/* ---- Timeouts ----------------------------------------------------------- */
+
+static void test_recv_timeout(void **state)
+{
+    int fds[2];
+    char byte;
+    size_t received = 99;
+    double start;
+
+    (void)state;
+    socket_pair(SOCK_STREAM, fds);
+    assert_true(green_get_timeout(fds[0]) < 0);
+    assert_int_equal(green_set_timeout(fds[0], 0.05), 0);
+    assert_true(green_get_timeout(fds[0]) > 0.049 &&
+                green_get_timeout(fds[0]) < 0.051);
+    start = green_now();
+    assert_int_equal(green_recv(fds[0], &byte, 1, 0, &received), ETIMEDOUT);
+    assert_true(green_now() - start >= 0.04);
+    assert_true(green_now() - start < 5.0);
+
+    /* Timeout 0: fails at once if it would block; data still arrives. */
+    assert_int_equal(green_set_timeout(fds[0], 0), 0);
+    assert_int_equal(green_recv(fds[0], &byte, 1, 0, &received), ETIMEDOUT);
+    assert_int_equal(green_send(fds[1], "x", 1, 0, NULL), 0);
+    assert_int_equal(green_recv(fds[0], &byte, 1, 0, &received), 0);
+    assert_int_equal(received, 1);
+    assert_int_equal(byte, 'x');
+
+    assert_int_equal(green_set_timeout(fds[0], GREEN_FOREVER), 0);
+    assert_true(green_get_timeout(fds[0]) < 0);
+    assert_int_equal(green_set_timeout(-1, 1.0), EBADF);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+}
+
+static void test_timeout_scope_applies(void **state)
+{
+    green_timeout_t scope;
+    int fds[2];
+    char byte;
+
+    (void)state;
+    socket_pair(SOCK_STREAM, fds);
+    assert_int_equal(green_timeout_start(&scope, 0.05), 0);
+    assert_int_equal(green_recv(fds[0], &byte, 1, 0, NULL), ETIMEDOUT);
+    assert_true(green_timeout_fired(&scope));
+    green_timeout_cancel(&scope);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+}
+
+/* send_all's timeout is one deadline for the whole transfer, and the
+ * count tells how much went out before it expired. */
+static void test_send_all_total_deadline(void **state)
+{
+    size_t size = 8 << 20, sent = 0;
+    char *data = calloc(1, size);
+    int fds[2];
+    double start;
+
+    (void)state;
+    assert_non_null(data);
+    socket_pair(SOCK_STREAM, fds);
+    assert_int_equal(green_set_timeout(fds[0], 0.2), 0);
+    start = green_now();
+    assert_int_equal(green_send_all(fds[0], data, size, &sent), ETIMEDOUT);
+    assert_true(sent > 0 && sent < size);
+    assert_true(green_now() - start >= 0.15);
+    assert_true(green_now() - start < 10.0);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+    free(data);
+}
+
+static void test_accept_timeout(void **state)
+{
+    int port, listener = listen_loopback(&port), client;
+
+    (void)state;
+    assert_int_equal(green_set_timeout(listener, 0.05), 0);
+    assert_int_equal(green_accept(&client, listener, NULL, NULL), ETIMEDOUT);
+    assert_int_equal(green_close(listener), 0);
+}
+
+/* A listener whose accept queue is full (nobody accepts) leaves further
+ * SYNs unanswered on Linux, so a connect to it times out. */
+static void test_connect_timeout(void **state)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    int listener, port, fds[64], count = 0, err = 0;
+
+    (void)state;
+    assert_int_equal(green_listen(&listener, "127.0.0.1:0", 1, 0), 0);
+    assert_int_equal(green_local_port(listener, &port), 0);
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    while (count < 64) {
+        assert_int_equal(green_socket(&fds[count], AF_INET, SOCK_STREAM, 0), 0);
+        assert_int_equal(green_set_timeout(fds[count], 0.2), 0);
+        err = green_connect(fds[count], (struct sockaddr *)&addr, sizeof(addr));
+        count++;
+        if (err != 0)
+            break;
+    }
+    assert_int_equal(err, ETIMEDOUT);
+    while (count > 0)
+        assert_int_equal(green_close(fds[--count]), 0);
+    assert_int_equal(green_close(listener), 0);
+}
+
+static void test_connect_refused(void **state)
+{
+    int port, listener = listen_loopback(&port), fd;
+
+    (void)state;
+    assert_int_equal(green_close(listener), 0); /* nobody listens now */
+    assert_int_equal(green_connect_tcp(&fd, "127.0.0.1", port, 5.0),
+                     ECONNREFUSED);
+}
+
+/* ---- Closing and readers --------------------------------------------------
+ */
+
+struct reader {
+    int fd;
+    int err;
+    size_t received;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *reader = arg;
+    char buffer[16];
+
+    reader->err =
+        green_recv(reader->fd, buffer, sizeof(buffer), 0, &reader->received);
+    return NULL;
+}
+
+static void test_close_wakes_reader(void **state)
+{
+    struct reader reader = {.err = -1};
+    green_thread_t *t;
+    int fds[2];
+
+    (void)state;
+    socket_pair(SOCK_STREAM, fds);
+    reader.fd = fds[0];
+    t = spawn_or_fail(reader_main, &reader);
+    assert_int_equal(green_sleep(0.01), 0); /* the reader blocks */
+    assert_int_equal(reader.err, -1);
+    assert_int_equal(green_close(fds[0]), 0);
+    join(t);
+    assert_int_equal(reader.err, EBADF);
+    assert_int_equal(green_close(fds[1]), 0);
+}
+
+static void test_second_reader_is_busy(void **state)
+{
+    struct reader first = {.err = -1}, second = {.err = -1};
+    green_thread_t *t1, *t2;
+    int fds[2];
+
+    (void)state;
+    socket_pair(SOCK_STREAM, fds);
+    first.fd = second.fd = fds[0];
+    t1 = spawn_or_fail(reader_main, &first);
+    t2 = spawn_or_fail(reader_main, &second);
+    join(t2);
+    assert_int_equal(second.err, EBUSY);
+    assert_int_equal(green_send(fds[1], "hi", 2, 0, NULL), 0);
+    join(t1);
+    assert_int_equal(first.err, 0);
+    assert_int_equal(first.received, 2);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+}
+
+static void test_peer_close_gives_eof_and_epipe(void **state)
+{
+    int fds[2];
+    char byte;
+    size_t received = 99;
+
+    (void)state;
+    socket_pair(SOCK_STREAM, fds);
+    assert_int_equal(green_close(fds[1]), 0);
+    assert_int_equal(green_recv(fds[0], &byte, 1, 0, &received), 0);
+    assert_int_equal(received, 0);
+    assert_int_equal(green_send(fds[0], "x", 1, 0, NULL), EPIPE);
+    assert_int_equal(green_close(fds[0]), 0);
+}
+
+/* ---- Large transfers --------------------------------------------------- */
+
+struct transfer {
+    int fd;
+    unsigned char *data;
+    size_t size, done;
+    int err;
+};
+
+static void *send_all_main(void *arg)
+{
+    struct transfer *t = arg;
+
+    t->err = green_send_all(t->fd, t->data, t->size, &t->done);
+    return NULL;
+}
+
+static void test_send_all_10mb(void **state)
+{
+    size_t size = 10u << 20;
+    struct transfer sender = {.size = size, .err = -1};
+    unsigned char *received = malloc(size);
+    green_thread_t *t;
+    size_t got = 0;
+    int port, listener = listen_loopback(&port), client, server;
+
+    (void)state;
+    sender.data = malloc(size);
+    assert_non_null(sender.data);
+    assert_non_null(received);
+    for (size_t i = 0; i < size; i++)
+        sender.data[i] = pattern_byte(7, i);
+    assert_int_equal(green_connect_tcp(&client, "127.0.0.1", port, 5.0), 0);
+    assert_int_equal(green_accept(&server, listener, NULL, NULL), 0);
+    sender.fd = client;
+    t = spawn_or_fail(send_all_main, &sender);
+    assert_int_equal(green_recv_all(server, received, size, &got), 0);
+    join(t);
+    assert_int_equal(sender.err, 0);
+    assert_int_equal(sender.done, size);
+    assert_int_equal(got, size);
+    assert_memory_equal(received, sender.data, size);
+
+    /* recv_all stops short only at EOF. */
+    assert_int_equal(green_send_all(client, "abc", 3, NULL), 0);
+    assert_int_equal(green_close(client), 0);
+    assert_int_equal(green_recv_all(server, received, 10, &got), 0);
+    assert_int_equal(got, 3);
+    assert_int_equal(green_close(server), 0);
+    assert_int_equal(green_close(listener), 0);
+    free(sender.data);
+    free(received);
+}
+
+/* ---- UDP ------------------------------------------------------------------
+ */
+
+struct datagram_receiver {
+    int fd;
+    char text[64];
+    size_t length;
+    struct sockaddr_storage from;
+    socklen_t from_length;
+    int err;
+};
+
+static void *recvfrom_main(void *arg)
+{
+    struct datagram_receiver *r = arg;
+
+    r->from_length = sizeof(r->from);
+    r->err = green_recvfrom(r->fd, r->text, sizeof(r->text) - 1, 0,
+                            (struct sockaddr *)&r->from, &r->from_length,
+                            &r->length);
+    return NULL;
+}
+
+static void test_udp(void **state)
+{
+    struct datagram_receiver r = {.err = -1};
+    struct sockaddr_in to = {.sin_family = AF_INET};
+    socklen_t length = sizeof(to);
+    green_thread_t *t;
+    int sender;
+    size_t sent;
+
+    (void)state;
+    assert_int_equal(green_socket(&r.fd, AF_INET, SOCK_DGRAM, 0), 0);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(r.fd, (struct sockaddr *)&to, sizeof(to)), 0);
+    assert_int_equal(getsockname(r.fd, (struct sockaddr *)&to, &length), 0);
+    assert_int_equal(green_socket(&sender, AF_INET, SOCK_DGRAM, 0), 0);
+
+    t = spawn_or_fail(recvfrom_main, &r); /* blocks before the send */
+    assert_int_equal(green_sleep(0.01), 0);
+    assert_int_equal(r.err, -1);
+    assert_int_equal(green_sendto(sender, "datagram", 8, 0,
+                                  (struct sockaddr *)&to, sizeof(to), &sent),
+                     0);
+    assert_int_equal(sent, 8);
+    join(t);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.length, 8);
+    assert_memory_equal(r.text, "datagram", 8);
+    assert_int_equal(r.from.ss_family, AF_INET);
+    assert_int_equal(green_close(sender), 0);
+    assert_int_equal(green_close(r.fd), 0);
+}
+
+/* ---- IPv6 and Unix sockets ------------------------------------------------
+ */
+
+/* One echo round trip through listener, with client already connected. */
+static void echo_round_trip(int listener, int client)
+{
+    char buffer[32];
+    size_t got;
+    int server;
+
+    assert_int_equal(green_accept(&server, listener, NULL, NULL), 0);
+    assert_int_equal(green_send_all(client, "ping", 4, NULL), 0);
+    assert_int_equal(green_recv_all(server, buffer, 4, &got), 0);
+    assert_int_equal(green_send_all(server, buffer, got, NULL), 0);
+    assert_int_equal(green_recv_all(client, buffer, 4, &got), 0);
+    assert_int_equal(got, 4);
+    assert_memory_equal(buffer, "ping", 4);
+    assert_int_equal(green_close(server), 0);
+}
+
+static void test_ipv6_loopback(void **state)
+{
+    int listener, client, port, probe;
+
+    (void)state;
+    probe = socket(AF_INET6, SOCK_STREAM, 0);
+    if (probe < 0 && errno == EAFNOSUPPORT) {
+        print_message("IPv6 is not supported by this kernel: skipped\n");
+        skip();
+    }
+    assert_true(probe >= 0);
+    close(probe);
+    /* Any other failure to use ::1 is a real failure. */
+    assert_int_equal(green_listen(&listener, "[::1]:0", 0, 0), 0);
+    assert_int_equal(green_local_port(listener, &port), 0);
+    assert_int_equal(green_connect_tcp(&client, "::1", port, 5.0), 0);
+    echo_round_trip(listener, client);
+    assert_int_equal(green_close(client), 0);
+    assert_int_equal(green_close(listener), 0);
+}
+
+static void test_unix_sockets(void **state)
+{
+    char address[108];
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    int listener, client, fds[2];
+    char buffer[8];
+    size_t got;
+
+    (void)state;
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "/tmp/green_io_%d.sock",
+             (int)getpid());
+    snprintf(address, sizeof(address), "unix:%s", addr.sun_path);
+    assert_int_equal(green_listen(&listener, address, 0, 0), 0);
+    assert_int_equal(green_socket(&client, AF_UNIX, SOCK_STREAM, 0), 0);
+    assert_int_equal(
+        green_connect(client, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    echo_round_trip(listener, client);
+    assert_int_equal(green_close(client), 0);
+    assert_int_equal(green_close(listener), 0);
+    unlink(addr.sun_path);
+
+    /* Datagram Unix sockets: no address needed on a connected pair. */
+    socket_pair(SOCK_DGRAM, fds);
+    assert_int_equal(green_sendto(fds[0], "dgram", 5, 0, NULL, 0, NULL), 0);
+    assert_int_equal(
+        green_recvfrom(fds[1], buffer, sizeof(buffer), 0, NULL, NULL, &got), 0);
+    assert_int_equal(got, 5);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+}
+
+/* ---- Pipes ----------------------------------------------------------------
+ */
+
+struct pipe_reader {
+    int fd;
+    char text[16];
+    size_t length;
+    int err;
+};
+
+static void *pipe_reader_main(void *arg)
+{
+    struct pipe_reader *r = arg;
+
+    r->err = green_read(r->fd, r->text, sizeof(r->text), &r->length);
+    return NULL;
+}
+
+static void test_pipe(void **state)
+{
+    struct pipe_reader r = {.err = -1};
+    green_thread_t *t;
+    int fds[2];
+    size_t written;
+
+    (void)state;
+    assert_int_equal(pipe(fds), 0); /* blocking fds: made nonblocking */
+    r.fd = fds[0];
+    t = spawn_or_fail(pipe_reader_main, &r);
+    assert_int_equal(green_sleep(0.01), 0);
+    assert_int_equal(r.err, -1);
+    assert_int_equal(green_write(fds[1], "piped", 5, &written), 0);
+    assert_int_equal(written, 5);
+    join(t);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(r.length, 5);
+    assert_true(fcntl(fds[0], F_GETFL) & O_NONBLOCK);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+}
+
+/* ---- From plain main(), with no green thread --------------------------- */
+
+static void *write_later(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+
+    usleep(50 * 1000);
+    return (void *)(intptr_t)write(fd, "late", 4);
+}
+
+static void test_blocking_from_main(void **state)
+{
+    pthread_t writer;
+    int fds[2];
+    char buffer[8];
+    size_t got = 0;
+    void *written;
+
+    (void)state;
+    socket_pair(SOCK_STREAM, fds);
+    assert_int_equal(
+        pthread_create(&writer, NULL, write_later, (void *)(intptr_t)fds[1]),
+        0);
+    /* Parks the main greenlet in the hub until the OS thread writes. */
+    assert_int_equal(green_recv_all(fds[0], buffer, 4, &got), 0);
+    assert_int_equal(got, 4);
+    assert_memory_equal(buffer, "late", 4);
+    assert_int_equal(pthread_join(writer, &written), 0);
+    assert_int_equal((intptr_t)written, 4);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+}
+
+/* ---- Misuse -----------------------------------------------------------------
+ */
+
+static void test_misuse(void **state)
+{
+    int fd;
+
+    (void)state;
+    assert_int_equal(green_socket(NULL, AF_INET, SOCK_STREAM, 0), EINVAL);
+    assert_int_equal(green_recv(-1, &fd, 1, 0, NULL), EBADF);
+    assert_int_equal(green_read(0, NULL, 10, NULL), EINVAL);
+    assert_int_equal(green_send(0, NULL, 10, 0, NULL), EINVAL);
+    assert_int_equal(green_accept(NULL, 0, NULL, NULL), EINVAL);
+    assert_int_equal(green_connect(0, NULL, 0), EINVAL);
+    assert_int_equal(green_close(-1), EBADF);
+    assert_int_equal(green_listen(&fd, "no-port", 0, 0), EINVAL);
+    assert_int_equal(green_listen(&fd, "1.2.3:80", 0, 0), EINVAL);
+    assert_int_equal(green_listen(&fd, "[::1:80", 0, 0), EINVAL);
+    assert_int_equal(green_listen(&fd, "127.0.0.1:99999", 0, 0), EINVAL);
+    assert_int_equal(green_listen(NULL, "127.0.0.1:0", 0, 0), EINVAL);
+    assert_int_equal(green_connect_tcp(&fd, "127.0.0.1", 70000, 1.0), EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_echo_many_clients),
+        cmocka_unit_test(test_recv_timeout),
+        cmocka_unit_test(test_timeout_scope_applies),
+        cmocka_unit_test(test_send_all_total_deadline),
+        cmocka_unit_test(test_accept_timeout),
+        cmocka_unit_test(test_connect_timeout),
+        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_close_wakes_reader),
+        cmocka_unit_test(test_second_reader_is_busy),
+        cmocka_unit_test(test_peer_close_gives_eof_and_epipe),
+        cmocka_unit_test(test_send_all_10mb),
+        cmocka_unit_test(test_udp),
+        cmocka_unit_test(test_ipv6_loopback),
+        cmocka_unit_test(test_unix_sockets),
+        cmocka_unit_test(test_pipe),
+        cmocka_unit_test(test_blocking_from_main),
+        cmocka_unit_test(test_misuse),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
