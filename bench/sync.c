@@ -1,0 +1,193 @@
+/*
+ * Sync benchmarks: libgreen queues and pools against Go channels.
+ *
+ *  chan  unbuffered  a producer (main greenlet) hands items to a consumer
+ *                    green thread through a channel (green_queue maxsize 0);
+ *                    ns per item.
+ *  chan  buffered    the same through a queue of 128 slots.
+ *  pool  spawn_8     1,000,000 trivial jobs pushed through a pool of 8 with
+ *                    green_pool_spawn_n, then waitall; ns per job.
+ *
+ * bench/go/chan.go measures the same three with Go channels and goroutines
+ * (GOMAXPROCS=1).  This program prints its own rows, then runs the go_chan
+ * binary next to it (if built) to print libgreen/go ratio rows; run.sh
+ * prints go_chan's own rows.
+ */
+#include "bench_util.h"
+
+#include <green/pool.h>
+#include <green/sync.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#define POOL_JOBS 1000000
+#define POOL_SIZE 8
+#define BUFFERED_SIZE 128
+
+static void die(const char *what, int err)
+{
+    fprintf(stderr, "sync: %s failed (%d: %s)\n", what, err, strerror(err));
+    exit(1);
+}
+
+struct channel_context {
+    green_queue_t *queue;
+    uint64_t count;
+};
+
+static void *drain(void *arg)
+{
+    struct channel_context *c = arg;
+    void *item;
+
+    for (uint64_t i = 0; i < c->count; i++) {
+        if (green_queue_get(c->queue, &item, GREEN_FOREVER) != 0)
+            die("green_queue_get", EIO);
+    }
+    return NULL;
+}
+
+static void run_channel(void *context, uint64_t iterations)
+{
+    struct channel_context *c = context;
+    green_thread_t *consumer;
+    int err;
+
+    c->count = iterations;
+    err = green_spawn(&consumer, drain, c);
+    if (err != 0)
+        die("green_spawn", err);
+    for (uint64_t i = 0; i < iterations; i++) {
+        err = green_queue_put(c->queue, (void *)(uintptr_t)(i + 1),
+                              GREEN_FOREVER);
+        if (err != 0)
+            die("green_queue_put", err);
+    }
+    green_thread_wait(consumer, NULL);
+    green_thread_release(consumer);
+}
+
+static void *trivial_job(void *arg)
+{
+    return arg;
+}
+
+static void run_pool(void *context, uint64_t iterations)
+{
+    green_pool_t *pool = context;
+    int err;
+
+    for (uint64_t i = 0; i < iterations; i++) {
+        err = green_pool_spawn_n(pool, trivial_job, NULL);
+        if (err != 0)
+            die("green_pool_spawn_n", err);
+    }
+    err = green_pool_waitall(pool, GREEN_FOREVER);
+    if (err != 0)
+        die("green_pool_waitall", err);
+}
+
+/* Read go_chan's rows and print a libgreen/go ratio for each case. */
+static void print_go_ratios(const struct bench_case *cases, size_t count)
+{
+    char self[PATH_MAX], command[PATH_MAX + 64], line[256];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash;
+    FILE *go;
+
+    if (length <= 0)
+        return;
+    self[length] = '\0';
+    slash = strrchr(self, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    snprintf(command, sizeof(command), "%s/go_chan", self);
+    if (access(command, X_OK) != 0) {
+        fprintf(stderr, "sync: no go_chan next to it, no Go ratios\n");
+        return;
+    }
+    snprintf(command, sizeof(command), "GOMAXPROCS=1 '%s/go_chan'", self);
+    go = popen(command, "r");
+    if (go == NULL)
+        return;
+    while (fgets(line, sizeof(line), go) != NULL) {
+        char benchmark[64], implementation[64], metric[64], unit[64];
+        double value;
+
+        if (sscanf(line, "%63s %63s %63s %lf %63s", benchmark, implementation,
+                   metric, &value, unit) != 5)
+            continue;
+        for (size_t i = 0; i < count; i++) {
+            if (strcmp(cases[i].benchmark, benchmark) == 0 &&
+                strcmp(cases[i].metric, metric) == 0 &&
+                strcmp(cases[i].unit, unit) == 0 && value > 0) {
+                char name[160];
+
+                snprintf(name, sizeof(name), "%s/%s", cases[i].implementation,
+                         implementation);
+                bench_print_row(benchmark, name, metric,
+                                cases[i].best_ns_per_op / value, "ratio");
+            }
+        }
+    }
+    pclose(go);
+}
+
+int main(void)
+{
+    struct channel_context unbuffered = {0}, buffered = {0};
+    green_pool_t *pool;
+    struct bench_case cases[3];
+    int err;
+
+    err = green_queue_new(&unbuffered.queue, 0, GREEN_QUEUE_FIFO, NULL);
+    if (err == 0)
+        err = green_queue_new(&buffered.queue, BUFFERED_SIZE, GREEN_QUEUE_FIFO,
+                              NULL);
+    if (err == 0)
+        err = green_pool_new(&pool, POOL_SIZE);
+    if (err != 0)
+        die("setup", err);
+
+    cases[0] = (struct bench_case){.benchmark = "chan",
+                                   .implementation = "libgreen",
+                                   .metric = "unbuffered",
+                                   .unit = "ns/item",
+                                   .run = run_channel,
+                                   .context = &unbuffered,
+                                   .ops_per_iteration = 1};
+    cases[1] = cases[0];
+    cases[1].metric = "buffered";
+    cases[1].context = &buffered;
+    bench_run_interleaved(cases, 2);
+
+    /* The pool figure is for exactly POOL_JOBS jobs per run. */
+    cases[2] = (struct bench_case){.benchmark = "pool",
+                                   .implementation = "libgreen",
+                                   .metric = "spawn_8",
+                                   .unit = "ns/job",
+                                   .run = run_pool,
+                                   .context = pool,
+                                   .ops_per_iteration = 1,
+                                   .iterations = POOL_JOBS};
+    cases[2].best_ns_per_op = bench_time_run(&cases[2]);
+    for (int r = 1; r < bench_repetitions() && r < 3; r++) {
+        double ns_per_op = bench_time_run(&cases[2]);
+
+        if (ns_per_op < cases[2].best_ns_per_op)
+            cases[2].best_ns_per_op = ns_per_op;
+    }
+
+    for (size_t i = 0; i < 3; i++)
+        bench_print_case(&cases[i]);
+    print_go_ratios(cases, 3);
+
+    green_queue_destroy(unbuffered.queue, NULL);
+    green_queue_destroy(buffered.queue, NULL);
+    green_pool_destroy(pool, 0);
+    return 0;
+}

@@ -1,0 +1,212 @@
+/* GREEN_TEST_BACKENDS */
+/*
+ * green_lock and green_cond: ownership, FIFO hand-off, timeouts, and the
+ * condition variable's wait/notify/notify_all.
+ */
+#include "test_util.h"
+
+#include <green/sync.h>
+#include <green/thread.h>
+
+#include <errno.h>
+
+static void wait_and_release(green_thread_t *t)
+{
+    assert_int_equal(green_thread_wait(t, NULL), 0);
+    green_thread_release(t);
+}
+
+static green_thread_t *spawn_or_fail(green_thread_fn fn, void *arg)
+{
+    green_thread_t *t = NULL;
+
+    assert_int_equal(green_spawn(&t, fn, arg), 0);
+    return t;
+}
+
+struct locker {
+    green_lock_t *lock;
+    struct test_log *log;
+    int id;
+    int acquire_err;
+    int foreign_release_err; /* releasing a lock held by someone else */
+};
+
+static void *locker_run(void *arg)
+{
+    struct locker *l = arg;
+
+    l->foreign_release_err = green_lock_release(l->lock);
+    l->acquire_err = green_lock_acquire(l->lock, GREEN_FOREVER);
+    if (l->acquire_err == 0) {
+        test_log_add(l->log, "l%d", l->id);
+        green_sleep(0);
+        green_lock_release(l->lock);
+    }
+    return NULL;
+}
+
+static void test_ownership_and_fifo(void **state)
+{
+    green_lock_t *lock = NULL;
+    struct locker l[3];
+    green_thread_t *t[3];
+    struct test_log log;
+
+    (void)state;
+    test_log_reset(&log);
+    assert_int_equal(green_lock_new(&lock), 0);
+    assert_int_equal(green_lock_release(lock), EPERM);
+    assert_int_equal(green_lock_acquire(lock, GREEN_FOREVER), 0);
+    assert_true(green_lock_locked(lock));
+    assert_true(green_lock_owned(lock));
+    assert_int_equal(green_lock_acquire(lock, 0), EDEADLK);
+    for (int i = 0; i < 3; i++) {
+        l[i] = (struct locker){.lock = lock, .log = &log, .id = i};
+        t[i] = spawn_or_fail(locker_run, &l[i]);
+    }
+    green_sleep(0);
+    assert_int_equal(green_lock_destroy(lock), EBUSY);
+    assert_int_equal(green_lock_release(lock), 0);
+    /* Handed to the first waiter: the releaser cannot take it back. */
+    assert_true(green_lock_locked(lock));
+    assert_false(green_lock_owned(lock));
+    assert_int_equal(green_lock_try_acquire(lock), EAGAIN);
+    for (int i = 0; i < 3; i++) {
+        wait_and_release(t[i]);
+        assert_int_equal(l[i].foreign_release_err, EPERM);
+        assert_int_equal(l[i].acquire_err, 0);
+    }
+    assert_log_equal(&log, "l0,l1,l2");
+    assert_false(green_lock_locked(lock));
+    assert_int_equal(green_lock_destroy(lock), 0);
+}
+
+static void *hold_lock_run(void *arg)
+{
+    green_lock_t *lock = arg;
+
+    if (green_lock_acquire(lock, GREEN_FOREVER) == 0) {
+        green_sleep(0.1);
+        green_lock_release(lock);
+    }
+    return NULL;
+}
+
+static void test_timeout(void **state)
+{
+    green_lock_t *lock = NULL;
+    green_thread_t *t;
+    double start;
+
+    (void)state;
+    assert_int_equal(green_lock_new(&lock), 0);
+    t = spawn_or_fail(hold_lock_run, lock);
+    green_sleep(0);
+    assert_int_equal(green_lock_try_acquire(lock), EAGAIN);
+    start = green_now();
+    assert_int_equal(green_lock_acquire(lock, 0.02), ETIMEDOUT);
+    assert_true(green_now() - start >= 0.01);
+    assert_int_equal(green_lock_acquire(lock, GREEN_FOREVER), 0);
+    assert_int_equal(green_lock_release(lock), 0);
+    wait_and_release(t);
+    assert_int_equal(green_lock_destroy(lock), 0);
+}
+
+/* A one-slot mailbox guarded by a lock and a condition. */
+struct mailbox {
+    green_lock_t *lock;
+    green_cond_t *cond;
+    int items;
+    int taken;
+    int errors;
+};
+
+static void *consumer_run(void *arg)
+{
+    struct mailbox *m = arg;
+
+    if (green_lock_acquire(m->lock, GREEN_FOREVER) != 0)
+        return NULL;
+    while (m->items == 0) {
+        if (green_cond_wait(m->cond, m->lock, GREEN_FOREVER) != 0 ||
+            !green_lock_owned(m->lock)) {
+            m->errors++;
+            break;
+        }
+    }
+    if (m->items > 0) {
+        m->items--;
+        m->taken++;
+    }
+    green_lock_release(m->lock);
+    return NULL;
+}
+
+static void test_condition(void **state)
+{
+    struct mailbox m = {0};
+    green_thread_t *t[4];
+
+    (void)state;
+    assert_int_equal(green_lock_new(&m.lock), 0);
+    assert_int_equal(green_cond_new(&m.cond), 0);
+    assert_int_equal(green_cond_wait(m.cond, m.lock, 0), EPERM);
+    for (int i = 0; i < 4; i++)
+        t[i] = spawn_or_fail(consumer_run, &m);
+    green_sleep(0);
+    assert_int_equal(green_cond_destroy(m.cond), EBUSY);
+
+    /* notify wakes exactly one. */
+    assert_int_equal(green_lock_acquire(m.lock, GREEN_FOREVER), 0);
+    m.items = 1;
+    assert_int_equal(green_cond_notify(m.cond), 0);
+    assert_int_equal(green_lock_release(m.lock), 0);
+    green_sleep(0);
+    green_sleep(0);
+    assert_int_equal(m.taken, 1);
+
+    /* notify_all wakes the other three. */
+    assert_int_equal(green_lock_acquire(m.lock, GREEN_FOREVER), 0);
+    m.items = 3;
+    assert_int_equal(green_cond_notify_all(m.cond), 0);
+    assert_int_equal(green_lock_release(m.lock), 0);
+    for (int i = 0; i < 4; i++)
+        wait_and_release(t[i]);
+    assert_int_equal(m.taken, 4);
+    assert_int_equal(m.errors, 0);
+
+    /* A timed-out wait returns with the lock held. */
+    assert_int_equal(green_lock_acquire(m.lock, GREEN_FOREVER), 0);
+    assert_int_equal(green_cond_wait(m.cond, m.lock, 0.01), ETIMEDOUT);
+    assert_true(green_lock_owned(m.lock));
+    assert_int_equal(green_lock_release(m.lock), 0);
+
+    assert_int_equal(green_cond_destroy(m.cond), 0);
+    assert_int_equal(green_lock_destroy(m.lock), 0);
+}
+
+static void test_invalid_arguments(void **state)
+{
+    (void)state;
+    assert_int_equal(green_lock_new(NULL), EINVAL);
+    assert_int_equal(green_lock_acquire(NULL, 0), EINVAL);
+    assert_int_equal(green_lock_release(NULL), EINVAL);
+    assert_int_equal(green_lock_destroy(NULL), EINVAL);
+    assert_int_equal(green_cond_new(NULL), EINVAL);
+    assert_int_equal(green_cond_wait(NULL, NULL, 0), EINVAL);
+    assert_int_equal(green_cond_notify(NULL), EINVAL);
+    assert_int_equal(green_cond_destroy(NULL), EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ownership_and_fifo),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_condition),
+        cmocka_unit_test(test_invalid_arguments),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

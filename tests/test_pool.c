@@ -1,0 +1,486 @@
+/* GREEN_TEST_BACKENDS */
+/*
+ * green_pool, green_pile and green_pool_imap: eventlet's greenpool tests in
+ * C, plus slot accounting under errors, kills, resizes and destroy.
+ */
+#include "test_util.h"
+
+#include <green/pool.h>
+#include <green/sync.h>
+
+#include <errno.h>
+
+static green_pool_t *pool_or_fail(size_t size)
+{
+    green_pool_t *pool = NULL;
+
+    assert_int_equal(green_pool_new(&pool, size), 0);
+    return pool;
+}
+
+/* Sleeps a little (longer for low numbers, so they finish out of order)
+ * and returns its argument. */
+static void *echo_after_sleep(void *arg)
+{
+    intptr_t i = TEST_VALUE_INT(arg);
+
+    green_sleep(0.001 * (double)(10 - i % 10));
+    return arg;
+}
+
+static void test_spawn_results_in_order(void **state)
+{
+    green_pool_t *pool = pool_or_fail(4);
+    green_thread_t *t[10];
+
+    (void)state;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(
+            green_pool_spawn(pool, &t[i], echo_after_sleep, TEST_INT_VALUE(i)),
+            0);
+        assert_true(green_pool_running(pool) <= 4);
+    }
+    for (int i = 0; i < 10; i++) {
+        void *result = NULL;
+
+        assert_int_equal(green_thread_wait(t[i], &result), 0);
+        assert_int_equal(TEST_VALUE_INT(result), i);
+        green_thread_release(t[i]);
+    }
+    assert_int_equal(green_pool_waitall(pool, GREEN_FOREVER), 0);
+    assert_int_equal(green_pool_running(pool), 0);
+    assert_int_equal(green_pool_free(pool), 4);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+}
+
+/* ---- waiting(): eventlet's test_waiting ------------------------------ */
+
+struct waiting_case {
+    green_pool_t *pool;
+    green_event_t *done;
+};
+
+static void *wait_for_done(void *arg)
+{
+    struct waiting_case *c = arg;
+
+    green_event_wait(c->done, NULL, GREEN_FOREVER);
+    return NULL;
+}
+
+static void *spawn_and_wait(void *arg)
+{
+    struct waiting_case *c = arg;
+    green_thread_t *t;
+
+    if (green_pool_spawn(c->pool, &t, wait_for_done, c) == 0) {
+        green_thread_wait(t, NULL);
+        green_thread_release(t);
+    }
+    return NULL;
+}
+
+static void test_waiting(void **state)
+{
+    struct waiting_case c = {.pool = pool_or_fail(1)};
+    green_thread_t *spawners[3];
+
+    (void)state;
+    assert_int_equal(green_event_new(&c.done), 0);
+    assert_int_equal(green_pool_running(c.pool), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(green_spawn(&spawners[i], spawn_and_wait, &c), 0);
+        green_sleep(0);
+        assert_int_equal(green_pool_waiting(c.pool), (size_t)i);
+    }
+    assert_int_equal(green_pool_running(c.pool), 1);
+    assert_int_equal(green_pool_destroy(c.pool, 1), EBUSY); /* spawners */
+    assert_int_equal(green_event_send(c.done, NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(green_thread_wait(spawners[i], NULL), 0);
+        green_thread_release(spawners[i]);
+    }
+    assert_int_equal(green_pool_waiting(c.pool), 0);
+    assert_int_equal(green_pool_waitall(c.pool, GREEN_FOREVER), 0);
+    assert_int_equal(green_pool_running(c.pool), 0);
+    assert_int_equal(green_pool_destroy(c.pool, 0), 0);
+    assert_int_equal(green_event_destroy(c.done), 0);
+}
+
+/* ---- Re-entrant spawn into a full pool ------------------------------ */
+
+struct reentrant {
+    green_pool_t *pool;
+    int inner_ran;
+    int inner_result;
+    int spawn_err;
+    int waitall_err;
+};
+
+static void *inner_job(void *arg)
+{
+    struct reentrant *r = arg;
+
+    r->inner_ran++;
+    return TEST_INT_VALUE(99);
+}
+
+static void *outer_job(void *arg)
+{
+    struct reentrant *r = arg;
+    green_thread_t *t = NULL;
+    void *result = NULL;
+
+    /* The pool (size 1) is full with this very job. */
+    r->spawn_err = green_pool_spawn(r->pool, &t, inner_job, r);
+    if (r->spawn_err == 0) {
+        green_thread_wait(t, &result);
+        r->inner_result = (int)TEST_VALUE_INT(result);
+        green_thread_release(t);
+    }
+    green_pool_spawn_n(r->pool, inner_job, r);
+    r->waitall_err = green_pool_waitall(r->pool, GREEN_FOREVER);
+    return NULL;
+}
+
+static void test_reentrant_spawn(void **state)
+{
+    struct reentrant r = {.pool = pool_or_fail(1)};
+    green_thread_t *t;
+
+    (void)state;
+    assert_int_equal(green_pool_spawn(r.pool, &t, outer_job, &r), 0);
+    assert_int_equal(green_thread_wait(t, NULL), 0);
+    green_thread_release(t);
+    assert_int_equal(r.spawn_err, 0);
+    assert_int_equal(r.inner_ran, 2);
+    assert_int_equal(r.inner_result, 99);
+    assert_int_equal(r.waitall_err, EDEADLK);
+    assert_int_equal(green_pool_waitall(r.pool, GREEN_FOREVER), 0);
+    assert_int_equal(green_pool_destroy(r.pool, 0), 0);
+}
+
+/* ---- Resize --------------------------------------------------------- */
+
+static void *block_on_event(void *arg)
+{
+    green_event_wait(arg, NULL, GREEN_FOREVER);
+    return NULL;
+}
+
+struct spawner {
+    green_pool_t *pool;
+    green_event_t *release;
+    int err;
+    int done;
+};
+
+static void *spawner_run(void *arg)
+{
+    struct spawner *s = arg;
+
+    s->err = green_pool_spawn_n(s->pool, block_on_event, s->release);
+    s->done = 1;
+    return NULL;
+}
+
+static void test_resize(void **state)
+{
+    green_pool_t *pool = pool_or_fail(2);
+    green_event_t *release = NULL;
+    struct spawner s[2];
+    green_thread_t *t[2];
+
+    (void)state;
+    assert_int_equal(green_event_new(&release), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(green_pool_spawn_n(pool, block_on_event, release), 0);
+    assert_int_equal(green_pool_free(pool), 0);
+    assert_int_equal(green_pool_resize(pool, 3), 0);
+    assert_int_equal(green_pool_free(pool), 1);
+    assert_int_equal(green_pool_resize(pool, 1), 0);
+    assert_int_equal(green_pool_free(pool), 0);
+    assert_int_equal(green_pool_running(pool), 2);
+
+    /* Two spawners block on the over-full pool; growing to 4 lets both in
+     * at once, without any member ending. */
+    for (int i = 0; i < 2; i++) {
+        s[i] = (struct spawner){.pool = pool, .release = release, .err = -1};
+        assert_int_equal(green_spawn(&t[i], spawner_run, &s[i]), 0);
+    }
+    green_sleep(0);
+    assert_int_equal(green_pool_waiting(pool), 2);
+    assert_int_equal(green_pool_resize(pool, 4), 0);
+    assert_int_equal(green_pool_waiting(pool), 0);
+    assert_int_equal(green_pool_running(pool), 4);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(green_thread_wait(t[i], NULL), 0);
+        green_thread_release(t[i]);
+        assert_int_equal(s[i].err, 0);
+    }
+    assert_int_equal(green_event_send(release, NULL), 0);
+    assert_int_equal(green_pool_waitall(pool, GREEN_FOREVER), 0);
+    assert_int_equal(green_pool_free(pool), 4);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+    assert_int_equal(green_event_destroy(release), 0);
+}
+
+/* Size 0: a spawn waits until the pool is resized. */
+static void test_size_zero(void **state)
+{
+    green_pool_t *pool = pool_or_fail(0);
+    green_event_t *release = NULL;
+    struct spawner s = {.pool = pool, .err = -1};
+    green_thread_t *t;
+
+    (void)state;
+    assert_int_equal(green_event_new(&release), 0);
+    s.release = release;
+    assert_int_equal(green_spawn(&t, spawner_run, &s), 0);
+    green_sleep(0.01);
+    assert_false(s.done);
+    assert_int_equal(green_pool_waiting(pool), 1);
+    assert_int_equal(green_pool_resize(pool, 1), 0);
+    assert_int_equal(green_thread_wait(t, NULL), 0);
+    green_thread_release(t);
+    assert_int_equal(s.err, 0);
+    assert_int_equal(green_event_send(release, NULL), 0);
+    assert_int_equal(green_pool_waitall(pool, GREEN_FOREVER), 0);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+    assert_int_equal(green_event_destroy(release), 0);
+}
+
+/* ---- Errors, kills, destroy ---------------------------------------- */
+
+static void *fail_with_eio(void *arg)
+{
+    (void)arg;
+    green_thread_exit(EIO, NULL);
+    return NULL;
+}
+
+static void ignore_error(const char *thread_name, int err)
+{
+    (void)thread_name;
+    (void)err;
+}
+
+static void test_errors_and_kills_free_slots(void **state)
+{
+    green_pool_t *pool = pool_or_fail(1);
+    green_event_t *never = NULL;
+    green_thread_t *t;
+    green_error_hook_fn old_hook = green_hub_set_error_hook(ignore_error);
+
+    (void)state;
+    assert_int_equal(green_event_new(&never), 0);
+    assert_int_equal(green_pool_spawn(pool, &t, fail_with_eio, NULL), 0);
+    assert_int_equal(green_thread_wait(t, NULL), EIO);
+    green_thread_release(t);
+    assert_int_equal(green_pool_free(pool), 1);
+    assert_int_equal(green_pool_spawn_n(pool, fail_with_eio, NULL), 0);
+    assert_int_equal(green_pool_waitall(pool, GREEN_FOREVER), 0);
+    assert_int_equal(green_pool_free(pool), 1);
+
+    /* Killed while running, and killed before it ever started. */
+    assert_int_equal(green_pool_spawn(pool, &t, block_on_event, never), 0);
+    green_sleep(0);
+    assert_int_equal(green_thread_kill(t), 0);
+    green_thread_release(t);
+    assert_int_equal(green_pool_free(pool), 1);
+    assert_int_equal(green_pool_spawn(pool, &t, block_on_event, never), 0);
+    assert_int_equal(green_thread_kill(t), 0);
+    green_thread_release(t);
+    assert_int_equal(green_pool_free(pool), 1);
+
+    /* Destroy refuses live members unless asked to kill them. */
+    assert_int_equal(green_pool_spawn_n(pool, block_on_event, never), 0);
+    green_sleep(0);
+    assert_int_equal(green_pool_destroy(pool, 0), EBUSY);
+    assert_int_equal(green_pool_destroy(pool, 1), 0);
+    assert_int_equal(green_event_destroy(never), 0);
+    green_hub_set_error_hook(old_hook);
+}
+
+/* ---- The canonical loop: exactly `size` running, no spinning -------- */
+
+struct busy_pool {
+    int active, peak, done;
+};
+
+static void *track_concurrency(void *arg)
+{
+    struct busy_pool *b = arg;
+
+    if (++b->active > b->peak)
+        b->peak = b->active;
+    green_sleep(0.001);
+    b->active--;
+    b->done++;
+    return NULL;
+}
+
+static void test_spawn_n_loop_keeps_size_running(void **state)
+{
+    green_pool_t *pool = pool_or_fail(8);
+    struct busy_pool b = {0};
+    int jobs = (int)test_scaled(400);
+
+    (void)state;
+    for (int i = 0; i < jobs; i++) {
+        assert_int_equal(green_pool_spawn_n(pool, track_concurrency, &b), 0);
+        assert_true(green_pool_running(pool) <= 8);
+    }
+    assert_int_equal(green_pool_waitall(pool, GREEN_FOREVER), 0);
+    assert_int_equal(b.done, jobs);
+    assert_int_equal(b.peak, jobs >= 8 ? 8 : jobs);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+}
+
+/* ---- Pile --------------------------------------------------------- */
+
+static void test_pile(void **state)
+{
+    green_pool_t *shared = pool_or_fail(3);
+
+    (void)state;
+    for (int own = 0; own < 2; own++) {
+        green_pile_t *pile = NULL;
+        void *result;
+        int job_err;
+
+        assert_int_equal(green_pile_new(&pile, own ? NULL : shared, 3), 0);
+        assert_int_equal(green_pile_next(pile, &result, &job_err, 0), ENODATA);
+        for (int i = 0; i < 10; i++)
+            assert_int_equal(
+                green_pile_spawn(pile, echo_after_sleep, TEST_INT_VALUE(i)), 0);
+        assert_int_equal(green_pile_pending(pile), 10);
+        for (int i = 0; i < 10; i++) {
+            assert_int_equal(
+                green_pile_next(pile, &result, &job_err, GREEN_FOREVER), 0);
+            assert_int_equal(job_err, 0);
+            assert_int_equal(TEST_VALUE_INT(result), i);
+        }
+        assert_int_equal(green_pile_next(pile, &result, &job_err, 0), ENODATA);
+        /* A timed-out next leaves the result in place. */
+        assert_int_equal(
+            green_pile_spawn(pile, echo_after_sleep, TEST_INT_VALUE(0)), 0);
+        assert_int_equal(green_pile_next(pile, &result, &job_err, 0.001),
+                         ETIMEDOUT);
+        assert_int_equal(green_pile_pending(pile), 1);
+        /* Destroy kills what was not taken. */
+        assert_int_equal(green_pile_destroy(pile), 0);
+    }
+    assert_int_equal(green_pool_running(shared), 0);
+    assert_int_equal(green_pool_destroy(shared, 0), 0);
+}
+
+/* ---- imap ------------------------------------------------------------ */
+
+struct counter_input {
+    int next, end;
+};
+
+static int next_counter(void *context, void **arg)
+{
+    struct counter_input *in = context;
+
+    if (in->next == in->end)
+        return ENODATA;
+    *arg = TEST_INT_VALUE(in->next++);
+    return 0;
+}
+
+struct imap_job_stats {
+    int active, peak;
+};
+static struct imap_job_stats imap_stats;
+
+/* Multiples of 3 fail with EIO; the others return twice their input. */
+static void *double_or_fail(void *arg)
+{
+    intptr_t i = TEST_VALUE_INT(arg);
+
+    if (++imap_stats.active > imap_stats.peak)
+        imap_stats.peak = imap_stats.active;
+    green_sleep(0.0005 * (double)(7 - i % 7));
+    imap_stats.active--;
+    if (i % 3 == 0)
+        green_thread_exit(EIO, NULL);
+    return TEST_INT_VALUE(2 * i);
+}
+
+static void test_imap(void **state)
+{
+    green_pool_t *pool = pool_or_fail(4);
+    struct counter_input input = {.next = 0, .end = 40};
+    green_pool_imap_t *map = NULL;
+    green_error_hook_fn old_hook = green_hub_set_error_hook(ignore_error);
+    void *result;
+    int job_err;
+
+    (void)state;
+    imap_stats = (struct imap_job_stats){0};
+    assert_int_equal(
+        green_pool_imap(&map, pool, double_or_fail, next_counter, &input), 0);
+    for (int i = 0; i < input.end; i++) {
+        assert_int_equal(
+            green_pool_imap_next(map, &result, &job_err, GREEN_FOREVER), 0);
+        if (i % 3 == 0) {
+            assert_int_equal(job_err, EIO);
+        } else {
+            assert_int_equal(job_err, 0);
+            assert_int_equal(TEST_VALUE_INT(result), 2 * i);
+        }
+        /* Bounded: never more than the pool's size pulled ahead. */
+        assert_true(input.next - i <= 4);
+    }
+    assert_int_equal(
+        green_pool_imap_next(map, &result, &job_err, GREEN_FOREVER), ENODATA);
+    assert_true(imap_stats.peak <= 4);
+    assert_true(imap_stats.peak >= 2);
+    assert_int_equal(green_pool_imap_destroy(map), 0);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+    green_hub_set_error_hook(old_hook);
+}
+
+static void test_invalid_arguments(void **state)
+{
+    green_pool_t *pool = pool_or_fail(1);
+    green_thread_t *t;
+
+    (void)state;
+    assert_int_equal(green_pool_new(NULL, 1), EINVAL);
+    assert_int_equal(green_pool_spawn(NULL, &t, echo_after_sleep, NULL),
+                     EINVAL);
+    assert_int_equal(green_pool_spawn(pool, NULL, echo_after_sleep, NULL),
+                     EINVAL);
+    assert_int_equal(green_pool_spawn_n(pool, NULL, NULL), EINVAL);
+    assert_int_equal(green_pool_waitall(NULL, 0), EINVAL);
+    assert_int_equal(green_pool_resize(NULL, 1), EINVAL);
+    assert_int_equal(green_pool_destroy(NULL, 0), EINVAL);
+    assert_int_equal(green_pile_new(NULL, pool, 1), EINVAL);
+    assert_int_equal(green_pile_spawn(NULL, echo_after_sleep, NULL), EINVAL);
+    assert_int_equal(
+        green_pool_imap(NULL, pool, echo_after_sleep, next_counter, NULL),
+        EINVAL);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spawn_results_in_order),
+        cmocka_unit_test(test_waiting),
+        cmocka_unit_test(test_reentrant_spawn),
+        cmocka_unit_test(test_resize),
+        cmocka_unit_test(test_size_zero),
+        cmocka_unit_test(test_errors_and_kills_free_slots),
+        cmocka_unit_test(test_spawn_n_loop_keeps_size_running),
+        cmocka_unit_test(test_pile),
+        cmocka_unit_test(test_imap),
+        cmocka_unit_test(test_invalid_arguments),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
