@@ -66,26 +66,52 @@ int green_hub_run(void);
 
 /* Run fn(arg) in the hub's OS thread on its next loop pass.  Safe to call
  * from any OS thread, and wakes the target hub.  ENOMEM on allocation
- * failure; EPIPE if the hub has been destroyed (its thread exited). */
+ * failure; EPIPE if the hub has been destroyed (its thread exited);
+ * EINVAL for a NULL hub or fn.  fn runs in the hub greenlet: it must not
+ * block (green_unpark() is the way to hand a result to a green thread). */
 int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *), void *arg);
+
+/* Keepalive.  While the count is above zero the hub assumes an outside
+ * wake-up (typically a green_hub_call_threadsafe from a worker thread) is
+ * still coming: it sleeps in the kernel instead of reporting EDEADLK or
+ * ending green_hub_run().  A thread pool refs before handing work to an OS
+ * thread and unrefs in the completion callback.  Both must be called from
+ * the hub's own OS thread (EPERM otherwise); unref below zero is EINVAL. */
+int green_hub_ref(green_hub_t *hub);
+int green_hub_unref(green_hub_t *hub);
+
+/* Destroy the calling thread's hub: every live green thread is killed (its
+ * blocking call returns ECANCELED, it runs its cleanup, links fire), and
+ * all memory is freed.  Handles still held stay valid for
+ * green_thread_release() and the read-only getters.  A later green call
+ * makes a fresh hub.  EPERM unless called from the main greenlet; EBUSY if
+ * a green thread would not die.  A hub is also destroyed when its OS
+ * thread exits. */
+int green_hub_destroy(void);
 
 /* Errors in spawn_n bodies and in hub callbacks never stop the hub; they
  * go to a per-hub error hook.  The default prints one line to stderr with
- * the green thread's name.  Returns the previous hook. */
+ * the green thread's name.  A hub callback (timer, cross-thread call) that
+ * ends the hub greenlet with greenlet_exit(err) is reported as "hub", and
+ * the hub restarts.  NULL restores the default.  Returns the previous
+ * hook.  Applies to the calling thread's hub. */
 typedef void (*green_error_hook_fn)(const char *thread_name, int err);
 green_error_hook_fn green_hub_set_error_hook(green_error_hook_fn hook);
 
 /* ---- Timers -------------------------------------------------------- */
 
-/* A one-shot timer calling fn(arg) from the hub after `seconds`.  Timers
- * with the same deadline fire in scheduling order; a timer scheduled while
- * timers fire runs on the next loop pass.  The callback must not block. */
+/* A one-shot timer calling fn(arg) from the hub after `seconds` (read
+ * from the monotonic clock now).  Timers fire in order of deadline, then
+ * of scheduling; a timer scheduled while timers fire runs on the next loop
+ * pass.  The callback runs in the hub greenlet and must not block.  The
+ * hub frees the timer just before calling fn: the handle is then invalid.
+ * EINVAL for NULL out/fn or a negative/NaN time; ENOMEM. */
 typedef struct green_timer green_timer_t;
-int green_timer_start(green_timer_t **out, double seconds,
-                      void (*fn)(void *), void *arg);
-/* Cancel and free a timer that has not fired (O(log n)).  Returns ENOENT
- * if it already fired (it was then freed by the hub) — so cancel a timer
- * only while its callback has not run. */
+int green_timer_start(green_timer_t **out, double seconds, void (*fn)(void *),
+                      void *arg);
+/* Cancel and free a timer whose callback has not started (O(log n)).
+ * Calling it once the callback started is invalid (the handle is freed).
+ * EINVAL for NULL, EPERM from another OS thread. */
 int green_timer_cancel(green_timer_t *timer);
 
 /* ---- File descriptors ---------------------------------------------- */
@@ -96,8 +122,12 @@ int green_timer_cancel(green_timer_t *timer);
 /* Park the calling green thread until fd is readable (GREEN_READ) or
  * writable (GREEN_WRITE), the timeout passes (ETIMEDOUT), the green thread
  * is killed (ECANCELED), or the fd is closed by green_close_fd (EBADF).
- * Two green threads waiting for the same event on one fd: EBUSY.  This is
- * eventlet's trampoline. */
+ * Returns 0 when ready (both bits: when either is ready; an error or
+ * hang-up on the fd also counts as ready, so that the next read or write
+ * reports it).  Two green threads waiting for the same event on one fd:
+ * EBUSY.  EINVAL for a negative fd or no event bit; EBADF if the kernel
+ * refuses the fd.  Regular files are always ready.  This is eventlet's
+ * trampoline. */
 int green_wait_fd(int fd, int events, double timeout);
 
 /* Wake every green thread waiting on fd with EBADF, forget the fd, and
@@ -124,16 +154,22 @@ void green_waiter_init(green_waiter_t *w);
 
 /* Park until green_unpark(w, ...) is called, the timeout passes, or the
  * caller is killed.  Returns the result given to green_unpark (normally 0),
- * ETIMEDOUT, ECANCELED, EDEADLK, or EPERM in the hub.  *value (may be NULL)
- * receives the value given to green_unpark.  On ETIMEDOUT/ECANCELED the
- * waiter was not unparked: remove it from your wait list before returning.
- * Enclosing green_timeout scopes apply. */
+ * ETIMEDOUT, ECANCELED, EDEADLK (main greenlet only), ENOMEM (no room for
+ * the timer), or EPERM in the hub or in a greenlet that is neither the main
+ * one nor a green thread.  *value (may be NULL) receives the value given to
+ * green_unpark.  On ETIMEDOUT/ECANCELED/EDEADLK the waiter was not
+ * unparked by anyone (and green_unpark on it now returns EALREADY): remove
+ * it from your wait list before returning.  If green_unpark came first, its
+ * result wins even if a kill or timeout follows before the caller resumes;
+ * the kill then shows at the next blocking call.  Enclosing green_timeout
+ * scopes apply.  A killed green thread gets ECANCELED at once. */
 int green_park(green_waiter_t *w, double timeout, void **value);
 
 /* Make a parked waiter runnable with result and value; it resumes on a
  * later hub pass (the caller does not switch).  Idempotent: returns 0 if
  * it unparked w, EALREADY if w was already unparked or is not parked.  Safe
- * from green threads and hub callbacks of the same OS thread. */
+ * from green threads and hub callbacks of the same OS thread (EPERM from
+ * another OS thread: use green_hub_call_threadsafe). */
 int green_unpark(green_waiter_t *w, int result, void *value);
 
 /* ---- Introspection ------------------------------------------------- */
@@ -141,8 +177,10 @@ int green_unpark(green_waiter_t *w, int result, void *value);
 /* Monotonic clock in seconds, read fresh. */
 double green_now(void);
 
-/* List every live green thread of the calling thread's hub: name, state,
- * and where it is blocked (what it waits on, and its deadline). */
+/* List every live green thread of the calling thread's hub, one per line:
+ * id, name, state (new, ready, running, parked), and where it is blocked
+ * ("sleep", "park", "join", "yield", "fd 7 read") with the time left to its
+ * deadline.  Does not make a hub; prints nothing if there is none. */
 void green_threads_dump(FILE *out);
 
 /* ---- Blocking detection -------------------------------------------- */
@@ -151,6 +189,8 @@ void green_threads_dump(FILE *out);
  * runs longer than max_ms milliseconds without yielding to the hub: its
  * name and a backtrace.  0 stops it.  Also enabled by the environment
  * variable GREEN_WATCHDOG_MS.  Applies to the calling thread's hub. */
+/* EPERM from the hub greenlet, ENOMEM/EAGAIN if the monitor thread cannot
+ * be made. */
 int green_watchdog_enable(unsigned max_ms);
 
 #ifdef __cplusplus

@@ -1,0 +1,1092 @@
+/*
+ * The hub: one event loop per OS thread, running in its own greenlet.
+ *
+ * Loop pass: run the tasks that were ready when the pass began, poll the
+ * backend (without waiting if anything is ready), fire the timers that are
+ * due.  Tasks park by switching to the hub greenlet; green_unpark() queues
+ * them.  When nothing could ever wake the main greenlet, its park returns
+ * EDEADLK (or green_hub_run() returns).
+ */
+#define _GNU_SOURCE
+#include "hub_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
+
+#define POLL_BATCH 64
+/* The longest single backend wait; a longer timer just waits again. */
+#define MAX_WAIT_MS (24 * 3600 * 1000)
+
+static __thread green_hub_t *tls_hub;
+static __thread green_backend_t tls_backend_choice;
+
+/* Every live hub, so that green_hub_call_threadsafe() never touches a
+ * destroyed one.  Lock order: hubs_lock, then a hub's calls_lock. */
+static pthread_mutex_t hubs_lock = PTHREAD_MUTEX_INITIALIZER;
+static green_hub_t *hubs;
+
+/* Destroys a thread's hub when the thread exits.  Made at load time so
+ * that (glibc runs key destructors in creation order) it runs before the
+ * greenlet layer's own thread-exit cleanup. */
+static pthread_key_t hub_key;
+static int hub_key_made;
+
+static void hub_destroy(green_hub_t *hub);
+
+static void hub_key_destructor(void *value)
+{
+    green_hub_t *hub = value;
+
+    if (hub != NULL && hub == tls_hub)
+        hub_destroy(hub);
+}
+
+__attribute__((constructor)) static void hub_key_create(void)
+{
+    hub_key_made = pthread_key_create(&hub_key, hub_key_destructor) == 0;
+}
+
+double green_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- Ready queue ---------------------------------------------------- */
+
+void hub_ready_push(green_hub_t *hub, task_t *task)
+{
+    task_t *last = hub->ready.ready_prev;
+
+    if (task->queued)
+        return;
+    task->queued = 1;
+    task->ready_next = &hub->ready;
+    task->ready_prev = last;
+    last->ready_next = task;
+    hub->ready.ready_prev = task;
+    hub->ready_count++;
+}
+
+void hub_ready_remove(green_hub_t *hub, task_t *task)
+{
+    if (!task->queued)
+        return;
+    task->ready_prev->ready_next = task->ready_next;
+    task->ready_next->ready_prev = task->ready_prev;
+    task->ready_prev = task->ready_next = NULL;
+    task->queued = 0;
+    hub->ready_count--;
+}
+
+/* ---- Error hook ---------------------------------------------------- */
+
+static void default_error_hook(const char *thread_name, int err)
+{
+    fprintf(stderr, "libgreen: %s ended with error %d (%s)\n", thread_name, err,
+            strerror(err));
+}
+
+void hub_report_error(green_hub_t *hub, const char *name, int err)
+{
+    hub->error_hook(name, err);
+}
+
+green_error_hook_fn green_hub_set_error_hook(green_error_hook_fn hook)
+{
+    green_hub_t *hub = hub_get();
+    green_error_hook_fn previous;
+
+    if (hub == NULL)
+        return NULL;
+    previous = hub->error_hook;
+    hub->error_hook = hook != NULL ? hook : default_error_hook;
+    return previous;
+}
+
+/* ---- Cross-thread calls -------------------------------------------- */
+
+static void run_pending_calls(green_hub_t *hub)
+{
+    hub_call_t *call;
+
+    /* One at a time from the hub struct, so that a callback ending the
+     * hub greenlet loses none of the others. */
+    while ((call = hub->calls_running) != NULL) {
+        void (*fn)(void *) = call->fn;
+        void *arg = call->arg;
+
+        hub->calls_running = call->next;
+        free(call);
+        fn(arg);
+    }
+}
+
+static void drain_wake_fd(green_hub_t *hub)
+{
+    char buffer[64];
+
+    /* An eventfd resets with one read; a self-pipe may hold more bytes. */
+    while (read(hub->wake_fd, buffer, sizeof(buffer)) ==
+           (ssize_t)sizeof(buffer))
+        ;
+}
+
+static void take_calls(green_hub_t *hub)
+{
+    hub_call_t **tail = &hub->calls_running;
+
+    drain_wake_fd(hub);
+    pthread_mutex_lock(&hub->calls_lock);
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = hub->calls;
+    hub->calls = hub->calls_tail = NULL;
+    atomic_store_explicit(&hub->wake_pending, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&hub->calls_lock);
+    run_pending_calls(hub);
+}
+
+static void wake_hub(green_hub_t *hub)
+{
+#ifdef __linux__
+    uint64_t one = 1;
+#else
+    char one = 1;
+#endif
+    ssize_t unused = write(hub->wake_write_fd, &one, sizeof(one));
+
+    (void)unused; /* a full pipe or counter is already a pending wake-up */
+}
+
+int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *), void *arg)
+{
+    hub_call_t *call;
+    green_hub_t *live;
+    int need_wake;
+
+    if (hub == NULL || fn == NULL)
+        return EINVAL;
+    call = malloc(sizeof(*call));
+    if (call == NULL)
+        return ENOMEM;
+    call->next = NULL;
+    call->fn = fn;
+    call->arg = arg;
+    pthread_mutex_lock(&hubs_lock);
+    for (live = hubs; live != NULL && live != hub; live = live->list_next)
+        ;
+    if (live == NULL) {
+        pthread_mutex_unlock(&hubs_lock);
+        free(call);
+        return EPIPE;
+    }
+    pthread_mutex_lock(&hub->calls_lock);
+    if (hub->calls_tail != NULL)
+        hub->calls_tail->next = call;
+    else
+        hub->calls = call;
+    hub->calls_tail = call;
+    need_wake =
+        !atomic_exchange_explicit(&hub->wake_pending, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&hub->calls_lock);
+    /* The hub's own thread is not sleeping in the kernel: it sees the
+     * flag before it polls.  Written under hubs_lock: the fd is alive. */
+    if (need_wake && !pthread_equal(hub->os_thread, pthread_self()))
+        wake_hub(hub);
+    pthread_mutex_unlock(&hubs_lock);
+    return 0;
+}
+
+static int calls_pending(green_hub_t *hub)
+{
+    return hub->calls_running != NULL ||
+           atomic_load_explicit(&hub->wake_pending, memory_order_relaxed);
+}
+
+int green_hub_ref(green_hub_t *hub)
+{
+    if (hub == NULL)
+        return EINVAL;
+    if (!pthread_equal(hub->os_thread, pthread_self()))
+        return EPERM;
+    hub->keepalive++;
+    return 0;
+}
+
+int green_hub_unref(green_hub_t *hub)
+{
+    if (hub == NULL)
+        return EINVAL;
+    if (!pthread_equal(hub->os_thread, pthread_self()))
+        return EPERM;
+    if (hub->keepalive == 0)
+        return EINVAL;
+    hub->keepalive--;
+    return 0;
+}
+
+/* ---- File descriptors ---------------------------------------------- */
+
+static int grow_fd_table(green_hub_t *hub, int fd)
+{
+    size_t capacity = hub->fd_capacity ? hub->fd_capacity : 64;
+    fd_slot_t *fds;
+
+    while (capacity <= (size_t)fd)
+        capacity *= 2;
+    fds = realloc(hub->fds, capacity * sizeof(*fds));
+    if (fds == NULL)
+        return ENOMEM;
+    memset(fds + hub->fd_capacity, 0,
+           (capacity - hub->fd_capacity) * sizeof(*fds));
+    hub->fds = fds;
+    hub->fd_capacity = capacity;
+    return 0;
+}
+
+static unsigned slot_wanted(const fd_slot_t *slot)
+{
+    return (slot->reader ? POLL_EV_IN : 0u) | (slot->writer ? POLL_EV_OUT : 0u);
+}
+
+/* The registration may now exceed what the waiters want; it is trimmed
+ * just before the next poll, so a waiter that waits again at once (the
+ * usual read loop) costs no extra system call. */
+static void mark_dirty(green_hub_t *hub, int fd)
+{
+    fd_slot_t *slot = &hub->fds[fd];
+
+    if (slot->dirty)
+        return;
+    if (hub->dirty_count == hub->dirty_capacity) {
+        size_t capacity = hub->dirty_capacity ? hub->dirty_capacity * 2 : 64;
+        int *dirty = realloc(hub->dirty_fds, capacity * sizeof(*dirty));
+
+        if (dirty == NULL)
+            return; /* stays over-registered: its next event retries */
+        hub->dirty_fds = dirty;
+        hub->dirty_capacity = capacity;
+    }
+    slot->dirty = 1;
+    hub->dirty_fds[hub->dirty_count++] = fd;
+}
+
+static void wake_fd_waiters(fd_slot_t *slot, int result)
+{
+    green_waiter_t *reader = slot->reader, *writer = slot->writer;
+
+    slot->reader = slot->writer = NULL;
+    if (reader != NULL)
+        green_unpark(reader, result, NULL);
+    if (writer != NULL && writer != reader)
+        green_unpark(writer, result, NULL);
+}
+
+static void sync_registrations(green_hub_t *hub)
+{
+    for (size_t i = 0; i < hub->dirty_count; i++) {
+        int fd = hub->dirty_fds[i];
+        fd_slot_t *slot = &hub->fds[fd];
+        unsigned wanted = slot_wanted(slot);
+
+        slot->dirty = 0;
+        if (wanted == slot->registered)
+            continue;
+        if (wanted == 0) {
+            hub->backend->remove(hub->poller, fd);
+        } else if (hub->backend->set(hub->poller, fd, slot->registered,
+                                     wanted) != 0) {
+            hub->backend->remove(hub->poller, fd);
+            wanted = 0;
+            wake_fd_waiters(slot, EBADF);
+        }
+        slot->registered = wanted;
+    }
+    hub->dirty_count = 0;
+}
+
+static void dispatch_fd(green_hub_t *hub, int fd, unsigned events)
+{
+    fd_slot_t *slot;
+
+    if (fd == hub->wake_fd) {
+        take_calls(hub);
+        return;
+    }
+    if (fd < 0 || (size_t)fd >= hub->fd_capacity) {
+        hub->backend->remove(hub->poller, fd);
+        return;
+    }
+    slot = &hub->fds[fd];
+    if (slot->reader != NULL && (events & (POLL_EV_IN | POLL_EV_ERR)))
+        green_unpark(slot->reader, 0, NULL);
+    if (slot->writer != NULL && (events & (POLL_EV_OUT | POLL_EV_ERR)))
+        green_unpark(slot->writer, 0, NULL);
+    mark_dirty(hub, fd);
+}
+
+int green_wait_fd(int fd, int events, double timeout)
+{
+    green_hub_t *hub;
+    task_t *task;
+    fd_slot_t *slot;
+    green_waiter_t w;
+    unsigned wanted;
+    int err;
+
+    if (fd < 0 || (events & (GREEN_READ | GREEN_WRITE)) == 0 ||
+        (events & ~(GREEN_READ | GREEN_WRITE)) != 0 || isnan(timeout))
+        return EINVAL;
+    hub = hub_get();
+    if (hub == NULL)
+        return ENOMEM;
+    task = hub_current_task(hub);
+    if (task == NULL)
+        return EPERM;
+    if (task->killed)
+        return ECANCELED;
+    if ((size_t)fd >= hub->fd_capacity && grow_fd_table(hub, fd) != 0)
+        return ENOMEM;
+    slot = &hub->fds[fd];
+    if (((events & GREEN_READ) && slot->reader != NULL) ||
+        ((events & GREEN_WRITE) && slot->writer != NULL))
+        return EBUSY;
+    /* A fresh wait always tells the backend: the fd may have been closed
+     * and its number reused behind the hub's back. */
+    wanted = slot_wanted(slot) | (unsigned)events;
+    if (slot->reader == NULL && slot->writer == NULL) {
+        err = hub->backend->set(hub->poller, fd, slot->registered, wanted);
+        if (err == EPERM)
+            return 0; /* regular files and the like are always ready */
+        if (err != 0)
+            return err;
+        slot->registered = wanted;
+    } else if (wanted != slot->registered) {
+        err = hub->backend->set(hub->poller, fd, slot->registered, wanted);
+        if (err != 0)
+            return err;
+        slot->registered = wanted;
+    }
+    green_waiter_init(&w);
+    if (events & GREEN_READ)
+        slot->reader = &w;
+    if (events & GREEN_WRITE)
+        slot->writer = &w;
+    hub->fd_waiters++;
+    task->block_fd = fd;
+    task->block_events = (unsigned)events;
+    err = hub_park(hub, task, &w, timeout < 0 ? -1.0 : green_now() + timeout,
+                   BLOCK_FD);
+    /* The table may have moved while parked. */
+    slot = &hub->fds[fd];
+    if (slot->reader == &w)
+        slot->reader = NULL;
+    if (slot->writer == &w)
+        slot->writer = NULL;
+    hub->fd_waiters--;
+    mark_dirty(hub, fd);
+    return err == PARK_OWN_TIMEOUT ? ETIMEDOUT : err;
+}
+
+void green_notify_close(int fd)
+{
+    green_hub_t *hub = tls_hub;
+    fd_slot_t *slot;
+
+    if (hub == NULL || fd < 0 || (size_t)fd >= hub->fd_capacity)
+        return;
+    slot = &hub->fds[fd];
+    wake_fd_waiters(slot, EBADF);
+    if (slot->registered != 0)
+        hub->backend->remove(hub->poller, fd);
+    slot->registered = 0;
+}
+
+int green_close_fd(int fd)
+{
+    if (fd < 0)
+        return EBADF;
+    green_notify_close(fd);
+    return close(fd) == 0 ? 0 : errno;
+}
+
+/* ---- Timers -------------------------------------------------------- */
+
+struct green_timer {
+    timer_node_t node;
+    green_hub_t *hub;
+    void (*fn)(void *);
+    void *arg;
+};
+
+static void public_timer_fire(timer_node_t *node)
+{
+    struct green_timer *timer = container_of(node, struct green_timer, node);
+    void (*fn)(void *) = timer->fn;
+    void *arg = timer->arg;
+
+    free(timer);
+    fn(arg);
+}
+
+int green_timer_start(green_timer_t **out, double seconds, void (*fn)(void *),
+                      void *arg)
+{
+    green_hub_t *hub;
+    struct green_timer *timer;
+
+    if (out == NULL || fn == NULL || isnan(seconds) || seconds < 0)
+        return EINVAL;
+    hub = hub_get();
+    if (hub == NULL)
+        return ENOMEM;
+    timer = malloc(sizeof(*timer));
+    if (timer == NULL)
+        return ENOMEM;
+    timer_node_init(&timer->node, public_timer_fire);
+    timer->hub = hub;
+    timer->fn = fn;
+    timer->arg = arg;
+    if (timer_heap_push(&hub->timers, &timer->node, green_now() + seconds)) {
+        free(timer);
+        return ENOMEM;
+    }
+    *out = timer;
+    return 0;
+}
+
+int green_timer_cancel(green_timer_t *timer)
+{
+    if (timer == NULL)
+        return EINVAL;
+    if (timer->hub != tls_hub)
+        return EPERM;
+    timer_heap_remove(&timer->hub->timers, &timer->node);
+    free(timer);
+    return 0;
+}
+
+static void fire_timers(green_hub_t *hub)
+{
+    double now = green_now();
+    /* Timers scheduled by these callbacks wait for the next pass. */
+    uint64_t scheduled_before = hub->timers.next_seq;
+    timer_node_t *node;
+
+    while ((node = timer_heap_top(&hub->timers)) != NULL &&
+           node->deadline <= now && node->seq < scheduled_before) {
+        timer_heap_remove(&hub->timers, node);
+        node->fire(node);
+    }
+}
+
+/* ---- Parking -------------------------------------------------------- */
+
+void green_waiter_init(green_waiter_t *w)
+{
+    if (w == NULL)
+        return;
+    memset(w, 0, sizeof(*w));
+}
+
+static void park_deadline_fired(timer_node_t *node)
+{
+    task_t *task = container_of(node, task_t, timer);
+    green_waiter_t *w = task->parked;
+    int result = PARK_OWN_TIMEOUT;
+
+    if (w == NULL || !w->pending)
+        return;
+    if (task->armed_scope != NULL) {
+        task->armed_scope->fired = 1;
+        result = ETIMEDOUT;
+    }
+    green_unpark(w, result, NULL);
+}
+
+static int hub_restart(green_hub_t *hub);
+
+/* Switch from task to the hub; returns when the hub resumes task, with
+ * the error it was resumed with (GREENLET_EXIT for a kill). */
+static int switch_to_hub(green_hub_t *hub, task_t *task)
+{
+    int err;
+
+    if (!task->is_main)
+        return greenlet_switch(hub->greenlet, NULL, NULL);
+    for (;;) {
+        err = greenlet_switch(hub->greenlet, hub, NULL);
+        if (!greenlet_dead(hub->greenlet))
+            return err;
+        /* A hub callback ended the hub greenlet: report it, start a new
+         * hub greenlet on the same state, and keep waiting. */
+        hub_report_error(hub, "hub", err);
+        if (hub_restart(hub) != 0)
+            return ENOMEM;
+    }
+}
+
+int hub_park(green_hub_t *hub, task_t *task, green_waiter_t *w, double deadline,
+             task_block_t block)
+{
+    green_timeout_t *scope;
+    int err;
+
+    if (task->killed)
+        return ECANCELED;
+    task->armed_scope = NULL;
+    scope = task->timeouts != NULL ? timeout_earliest(task) : NULL;
+    if (scope != NULL && (deadline < 0 || scope->deadline <= deadline)) {
+        deadline = scope->deadline;
+        task->armed_scope = scope;
+    }
+    w->greenlet = task->greenlet;
+    w->hub_private = task;
+    w->value = NULL;
+    w->result = 0;
+    if (deadline >= 0) {
+        task->timer.fire = park_deadline_fired;
+        if (timer_heap_push(&hub->timers, &task->timer, deadline) != 0)
+            return ENOMEM;
+    }
+    w->pending = 1;
+    task->parked = w;
+    task->block = block;
+    err = switch_to_hub(hub, task);
+    task->parked = NULL;
+    task->block = BLOCK_NONE;
+    timer_heap_remove(&hub->timers, &task->timer);
+    if (err != 0) {
+        /* Thrown into (a kill), or the hub could not be restarted. */
+        w->pending = 0;
+        return err == ENOMEM ? ENOMEM : ECANCELED;
+    }
+    return w->result;
+}
+
+int hub_yield(green_hub_t *hub, task_t *task)
+{
+    int err;
+
+    if (task->killed)
+        return ECANCELED;
+    hub_ready_push(hub, task);
+    task->block = BLOCK_YIELD;
+    err = switch_to_hub(hub, task);
+    task->block = BLOCK_NONE;
+    if (err != 0 || task->killed)
+        return err == ENOMEM ? ENOMEM : ECANCELED;
+    if (task->timeouts != NULL) {
+        green_timeout_t *scope = timeout_earliest(task);
+
+        if (scope->deadline <= green_now()) {
+            scope->fired = 1;
+            return ETIMEDOUT;
+        }
+    }
+    return 0;
+}
+
+int green_park(green_waiter_t *w, double timeout, void **value)
+{
+    green_hub_t *hub;
+    task_t *task;
+    int err;
+
+    if (value != NULL)
+        *value = NULL;
+    if (w == NULL || isnan(timeout))
+        return EINVAL;
+    hub = hub_get();
+    if (hub == NULL)
+        return ENOMEM;
+    task = hub_current_task(hub);
+    if (task == NULL)
+        return EPERM;
+    err = hub_park(hub, task, w, timeout < 0 ? -1.0 : green_now() + timeout,
+                   BLOCK_PARK);
+    if (err == PARK_OWN_TIMEOUT)
+        err = ETIMEDOUT;
+    if (value != NULL)
+        *value = w->value;
+    return err;
+}
+
+int green_unpark(green_waiter_t *w, int result, void *value)
+{
+    task_t *task;
+
+    if (w == NULL)
+        return EINVAL;
+    if (!w->pending)
+        return EALREADY;
+    task = w->hub_private;
+    if (task->hub != tls_hub)
+        return EPERM;
+    w->pending = 0;
+    w->result = result;
+    w->value = value;
+    timer_heap_remove(&task->hub->timers, &task->timer);
+    hub_ready_push(task->hub, task);
+    return 0;
+}
+
+task_t *hub_current_task(green_hub_t *hub)
+{
+    task_t *task = hub->current;
+
+    if (task == NULL || greenlet_current() != task->greenlet)
+        return NULL;
+    return task;
+}
+
+/* ---- The loop ------------------------------------------------------- */
+
+static void resume(green_hub_t *hub, task_t *task)
+{
+    greenlet_t *g;
+    int err;
+
+    if (task->greenlet == NULL && thread_launch(hub, (green_thread_t *)task))
+        return; /* could not start: finished with the error */
+    g = task->greenlet;
+    hub->current = task;
+    watchdog_mark(hub, task);
+    if (task->kill_pending) {
+        task->kill_pending = 0;
+        err = greenlet_throw(g, GREENLET_EXIT, NULL);
+    } else {
+        err = greenlet_switch(g, task, NULL);
+    }
+    /* task may be recycled by now, unless its greenlet died under it. */
+    hub->current = NULL;
+    watchdog_mark(hub, NULL);
+    if (greenlet_dead(g)) {
+        if (hub->exiting_worker == g)
+            hub->exiting_worker = NULL;
+        else
+            thread_abandoned(hub, (green_thread_t *)task, err);
+        greenlet_destroy(g);
+    }
+}
+
+static void run_ready(green_hub_t *hub)
+{
+    /* Only the tasks ready when the pass began: a task that yields runs
+     * again on the next pass, after the poll. */
+    size_t n = hub->ready_count;
+
+    while (n-- > 0 && hub->ready_count > 0 && !hub->stopping) {
+        task_t *task = hub->ready.ready_next;
+
+        hub_ready_remove(hub, task);
+        resume(hub, task);
+    }
+}
+
+/* Nothing is ready and nothing could make anything ready. */
+static int hub_idle(green_hub_t *hub)
+{
+    return hub->ready_count == 0 && hub->timers.count == 0 &&
+           hub->fd_waiters == 0 && hub->keepalive == 0 && !calls_pending(hub);
+}
+
+static void wake_main_when_idle(green_hub_t *hub)
+{
+    green_waiter_t *w = hub->main_task.parked;
+
+    if (w != NULL && w->pending)
+        green_unpark(w, w == hub->run_waiter ? 0 : EDEADLK, NULL);
+}
+
+static void poll_io(green_hub_t *hub)
+{
+    poll_event_t events[POLL_BATCH];
+    timer_node_t *next;
+    int timeout_ms = -1;
+    int n;
+
+    if (hub->ready_count > 0) {
+        /* Without fd waiters only cross-thread calls can come in, and
+         * their flag is visible without a system call. */
+        if (hub->fd_waiters == 0 && hub->dirty_count == 0) {
+            if (calls_pending(hub))
+                take_calls(hub);
+            return;
+        }
+        timeout_ms = 0;
+    } else if ((next = timer_heap_top(&hub->timers)) != NULL) {
+        double left_ms = (next->deadline - green_now()) * 1000.0;
+
+        /* Rounded up: waking early would only spin until the deadline. */
+        timeout_ms = left_ms <= 0             ? 0
+                     : left_ms >= MAX_WAIT_MS ? MAX_WAIT_MS
+                                              : (int)ceil(left_ms);
+    }
+    sync_registrations(hub);
+    n = hub->backend->wait(hub->poller, timeout_ms, events, POLL_BATCH);
+    for (int i = 0; i < n; i++)
+        dispatch_fd(hub, events[i].fd, events[i].events);
+    if (calls_pending(hub))
+        take_calls(hub);
+}
+
+static void *hub_loop(void *value)
+{
+    green_hub_t *hub = value;
+
+    hub->current = NULL;
+    watchdog_mark(hub, NULL);
+    while (!hub->stopping) {
+        run_pending_calls(hub);
+        run_ready(hub);
+        if (hub->stopping)
+            break;
+        if (hub_idle(hub)) {
+            wake_main_when_idle(hub);
+            if (hub->ready_count > 0)
+                continue;
+        }
+        poll_io(hub);
+        fire_timers(hub);
+    }
+    return NULL;
+}
+
+static int hub_restart(green_hub_t *hub)
+{
+    greenlet_attr_t attr = {.stack_size = 0, .name = "hub"};
+    greenlet_t *old = hub->greenlet, *fresh;
+
+    if (greenlet_new(&fresh, hub_loop, hub->main_greenlet, &attr) != 0)
+        return ENOMEM;
+    hub->greenlet = fresh;
+    for (green_thread_t *t = hub->live; t != NULL; t = t->live_next)
+        if (t->task.greenlet != NULL)
+            greenlet_set_parent(t->task.greenlet, fresh);
+    for (size_t i = 0; i < hub->idle_count; i++)
+        greenlet_set_parent(hub->idle_workers[i], fresh);
+    greenlet_destroy(old);
+    return 0;
+}
+
+int green_hub_run(void)
+{
+    green_hub_t *hub = hub_get();
+    green_waiter_t w;
+    task_t *task;
+    int err;
+
+    if (hub == NULL)
+        return ENOMEM;
+    task = hub_current_task(hub);
+    if (task == NULL || !task->is_main)
+        return EPERM;
+    green_waiter_init(&w);
+    hub->run_waiter = &w;
+    err = hub_park(hub, task, &w, -1.0, BLOCK_RUN);
+    hub->run_waiter = NULL;
+    return err;
+}
+
+/* ---- Creation, destruction, fork ------------------------------------ */
+
+static const poll_backend_t *backend_for(green_backend_t choice)
+{
+    if (choice == GREEN_BACKEND_DEFAULT) {
+        const char *env = getenv("GREEN_HUB_BACKEND");
+
+        if (env != NULL && strcmp(env, "poll") == 0)
+            return &poll_backend_poll;
+#ifdef __linux__
+        return &poll_backend_epoll;
+#else
+        return &poll_backend_poll;
+#endif
+    }
+#ifdef __linux__
+    if (choice == GREEN_BACKEND_EPOLL)
+        return &poll_backend_epoll;
+#endif
+    return &poll_backend_poll;
+}
+
+int green_hub_set_backend(green_backend_t backend)
+{
+    if (backend != GREEN_BACKEND_DEFAULT && backend != GREEN_BACKEND_EPOLL &&
+        backend != GREEN_BACKEND_POLL)
+        return EINVAL;
+#ifndef __linux__
+    if (backend == GREEN_BACKEND_EPOLL)
+        return ENOTSUP;
+#endif
+    if (tls_hub != NULL)
+        return EBUSY;
+    tls_backend_choice = backend;
+    return 0;
+}
+
+const char *green_hub_backend_name(void)
+{
+    green_hub_t *hub = hub_get();
+
+    return hub != NULL ? hub->backend->name : NULL;
+}
+
+static int open_wake_fds(green_hub_t *hub)
+{
+#ifdef __linux__
+    hub->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (hub->wake_fd < 0)
+        return errno;
+    hub->wake_write_fd = hub->wake_fd;
+#else
+    int fds[2];
+
+    if (pipe(fds) != 0)
+        return errno;
+    for (int i = 0; i < 2; i++) {
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+    }
+    hub->wake_fd = fds[0];
+    hub->wake_write_fd = fds[1];
+#endif
+    return 0;
+}
+
+static void close_wake_fds(green_hub_t *hub)
+{
+    if (hub->wake_write_fd != hub->wake_fd && hub->wake_write_fd >= 0)
+        close(hub->wake_write_fd);
+    if (hub->wake_fd >= 0)
+        close(hub->wake_fd);
+    hub->wake_fd = hub->wake_write_fd = -1;
+}
+
+/* The kernel objects: a poller with the wake-up fd registered. */
+static int open_kernel_objects(green_hub_t *hub)
+{
+    int err = hub->backend->create(&hub->poller);
+
+    if (err != 0)
+        return err;
+    err = open_wake_fds(hub);
+    if (err == 0)
+        err = hub->backend->set(hub->poller, hub->wake_fd, 0, POLL_EV_IN);
+    if (err != 0) {
+        close_wake_fds(hub);
+        hub->backend->destroy(hub->poller);
+        hub->poller = NULL;
+    }
+    return err;
+}
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&hubs_lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&hubs_lock);
+}
+
+/* The child keeps its thread's hub state (its green threads are copies
+ * too) but gets fresh kernel objects: the epoll instance and eventfd are
+ * shared with the parent, and touching them would disturb its hub. */
+static void atfork_child(void)
+{
+    green_hub_t *hub = tls_hub;
+
+    pthread_mutex_init(&hubs_lock, NULL);
+    hubs = NULL; /* the other threads, and so their hubs, are gone */
+    if (hub == NULL)
+        return;
+    hub->list_next = NULL;
+    hubs = hub;
+    hub->os_thread = pthread_self();
+    pthread_mutex_init(&hub->calls_lock, NULL);
+    hub->backend->destroy(hub->poller); /* closes our copy only */
+    hub->poller = NULL;
+    close_wake_fds(hub);
+    if (open_kernel_objects(hub) != 0) {
+        /* Without a poller the hub cannot wait; fail loudly rather than
+         * hang: every fd waiter gets EBADF. */
+        fprintf(stderr, "libgreen: cannot remake the hub after fork\n");
+        abort();
+    }
+    atomic_store(&hub->wake_pending, hub->calls != NULL);
+    for (size_t fd = 0; fd < hub->fd_capacity; fd++) {
+        fd_slot_t *slot = &hub->fds[fd];
+        unsigned wanted = slot_wanted(slot);
+
+        slot->registered = 0;
+        if (wanted == 0)
+            continue;
+        if (hub->backend->set(hub->poller, (int)fd, 0, wanted) == 0)
+            slot->registered = wanted;
+        else
+            wake_fd_waiters(slot, EBADF);
+    }
+    watchdog_after_fork(hub);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static green_hub_t *hub_create(void)
+{
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    greenlet_attr_t attr = {.stack_size = 0, .name = "hub"};
+    greenlet_t *main_greenlet = greenlet_main();
+    green_hub_t *hub;
+
+    if (main_greenlet == NULL)
+        return NULL;
+    hub = calloc(1, sizeof(*hub));
+    if (hub == NULL)
+        return NULL;
+    hub->backend = backend_for(tls_backend_choice);
+    hub->wake_fd = hub->wake_write_fd = -1;
+    if (open_kernel_objects(hub) != 0) {
+        free(hub);
+        return NULL;
+    }
+    if (greenlet_new(&hub->greenlet, hub_loop, main_greenlet, &attr) != 0) {
+        close_wake_fds(hub);
+        hub->backend->destroy(hub->poller);
+        free(hub);
+        return NULL;
+    }
+    hub->main_greenlet = main_greenlet;
+    hub->os_thread = pthread_self();
+    hub->main_task.greenlet = main_greenlet;
+    hub->main_task.hub = hub;
+    hub->main_task.is_main = 1;
+    timer_node_init(&hub->main_task.timer, park_deadline_fired);
+    hub->current = &hub->main_task;
+    hub->ready.ready_next = hub->ready.ready_prev = &hub->ready;
+    timer_heap_init(&hub->timers);
+    pthread_mutex_init(&hub->calls_lock, NULL);
+    hub->error_hook = default_error_hook;
+    hub->next_thread_id = 1;
+
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&hubs_lock);
+    hub->list_next = hubs;
+    hubs = hub;
+    pthread_mutex_unlock(&hubs_lock);
+    tls_hub = hub;
+    if (hub_key_made)
+        pthread_setspecific(hub_key, hub);
+    watchdog_hub_init(hub);
+    return hub;
+}
+
+green_hub_t *hub_existing(void)
+{
+    return tls_hub;
+}
+
+green_hub_t *hub_get(void)
+{
+    green_hub_t *hub = tls_hub;
+
+    return hub != NULL ? hub : hub_create();
+}
+
+green_hub_t *green_hub_current(void)
+{
+    return hub_get();
+}
+
+greenlet_t *green_hub_greenlet(green_hub_t *hub)
+{
+    return hub != NULL ? hub->greenlet : NULL;
+}
+
+static void free_pending_timers(green_hub_t *hub)
+{
+    for (size_t i = 0; i < hub->timers.count; i++) {
+        timer_node_t *node = hub->timers.entries[i].node;
+
+        if (node->fire == public_timer_fire)
+            free(container_of(node, struct green_timer, node));
+        else
+            node->index = TIMER_DETACHED;
+    }
+    hub->timers.count = 0;
+    timer_heap_free(&hub->timers);
+}
+
+static void hub_destroy(green_hub_t *hub)
+{
+    green_hub_t **link;
+    hub_call_t *call;
+
+    pthread_mutex_lock(&hubs_lock);
+    for (link = &hubs; *link != NULL && *link != hub;
+         link = &(*link)->list_next)
+        ;
+    if (*link != NULL)
+        *link = hub->list_next;
+    pthread_mutex_unlock(&hubs_lock);
+
+    watchdog_hub_destroy(hub);
+    hub->stopping = 1;
+    thread_hub_teardown(hub);
+    /* The hub greenlet, if started, is suspended in resume(): the kill
+     * makes its loop see `stopping` and return. */
+    hub->current = &hub->main_task;
+    greenlet_destroy(hub->greenlet);
+
+    pthread_mutex_lock(&hub->calls_lock);
+    while ((call = hub->calls) != NULL) {
+        hub->calls = call->next;
+        free(call);
+    }
+    pthread_mutex_unlock(&hub->calls_lock);
+    while ((call = hub->calls_running) != NULL) {
+        hub->calls_running = call->next;
+        free(call);
+    }
+    free_pending_timers(hub);
+    hub->backend->destroy(hub->poller);
+    close_wake_fds(hub);
+    free(hub->fds);
+    free(hub->dirty_fds);
+    pthread_mutex_destroy(&hub->calls_lock);
+    if (tls_hub == hub) {
+        tls_hub = NULL;
+        if (hub_key_made)
+            pthread_setspecific(hub_key, NULL);
+    }
+    free(hub);
+}
+
+int green_hub_destroy(void)
+{
+    green_hub_t *hub = tls_hub;
+
+    if (hub == NULL)
+        return 0;
+    if (greenlet_current() != hub->main_greenlet)
+        return EPERM;
+    hub_destroy(hub);
+    return 0;
+}

@@ -1,0 +1,212 @@
+/*
+ * Internal: the hub's state, shared by hub.c, thread.c, timeout.c and
+ * watchdog.c.  Not installed; other layers use the public headers only.
+ *
+ * Every piece of code that can block — the main greenlet or a green
+ * thread — is a task.  A task parks on a green_waiter_t by switching to the
+ * hub greenlet; green_unpark() puts it on the hub's ready queue, and the
+ * hub resumes it with greenlet_switch() (or greenlet_throw() for a kill).
+ */
+#ifndef GREEN_HUB_INTERNAL_H
+#define GREEN_HUB_INTERNAL_H
+
+#include <green/hub.h>
+#include <green/thread.h>
+#include <green/timeout.h>
+
+#include "poll.h"
+#include "timer.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define container_of(ptr, type, member)                                        \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* What a parked task waits for, for green_threads_dump(). */
+typedef enum task_block {
+    BLOCK_NONE,
+    BLOCK_YIELD,
+    BLOCK_SLEEP,
+    BLOCK_PARK,
+    BLOCK_JOIN,
+    BLOCK_FD,
+    BLOCK_RUN
+} task_block_t;
+
+/* green_park's result when the park's own timeout (not a scope) expired:
+ * green_sleep() turns it into 0, every other caller into ETIMEDOUT. */
+#define PARK_OWN_TIMEOUT (-2)
+
+typedef struct task {
+    struct task *ready_prev, *ready_next; /* ready queue, NULL if not in it */
+    greenlet_t *greenlet;                 /* NULL until a green thread starts */
+    green_hub_t *hub;
+    green_waiter_t *parked;       /* the waiter it is parked on, if any */
+    timer_node_t timer;           /* park deadline, or spawn_after start */
+    green_timeout_t *timeouts;    /* innermost open timeout scope */
+    green_timeout_t *armed_scope; /* the scope the park deadline is for */
+    task_block_t block;
+    int block_fd;
+    unsigned block_events;
+    unsigned char is_main;
+    unsigned char queued;       /* in the ready queue */
+    unsigned char killed;       /* sticky: every blocking call fails */
+    unsigned char kill_pending; /* resume with greenlet_throw */
+} task_t;
+
+typedef enum thread_state {
+    THREAD_NEW,     /* spawned, its function has not started */
+    THREAD_STARTED, /* running or suspended */
+    THREAD_DEAD
+} thread_state_t;
+
+typedef struct thread_link thread_link_t;
+
+struct green_thread {
+    task_t task; /* first: a thread is its task */
+    green_thread_fn fn;
+    void *arg;
+    void *result;
+    int err;
+    int refs; /* handles + the hub's while alive */
+    thread_state_t state;
+    unsigned char handle_less; /* green_spawn_n: errors go to the hook */
+    size_t stack_size;
+    uint64_t id;
+    char *name;                                 /* NULL: shown as green-<id> */
+    struct green_thread *live_prev, *live_next; /* the hub's registry */
+    green_waiter_t *joiners;                    /* green_thread_wait callers */
+    thread_link_t *links, *links_tail;
+};
+
+typedef struct fd_slot {
+    green_waiter_t *reader, *writer;
+    unsigned registered; /* POLL_EV_IN/POLL_EV_OUT as the backend knows it */
+    unsigned char dirty; /* registration may exceed the waiters */
+} fd_slot_t;
+
+typedef struct hub_call {
+    struct hub_call *next;
+    void (*fn)(void *);
+    void *arg;
+} hub_call_t;
+
+struct green_hub {
+    greenlet_t *greenlet; /* runs hub_loop(); parent: the main greenlet */
+    greenlet_t *main_greenlet;
+    pthread_t os_thread;
+    task_t main_task;
+    task_t *current; /* running task; NULL while the hub itself runs */
+
+    /* Ready queue: a sentinel-headed circular list of tasks. */
+    task_t ready;
+    size_t ready_count;
+
+    timer_heap_t timers;
+
+    const poll_backend_t *backend;
+    void *poller;
+    fd_slot_t *fds;
+    size_t fd_capacity;
+    int *dirty_fds;
+    size_t dirty_count, dirty_capacity;
+    size_t fd_waiters;
+
+    /* Cross-thread calls: pushed under calls_lock (and the global hub
+     * list lock, which guarantees the hub is alive), drained by the hub. */
+    pthread_mutex_t calls_lock;
+    hub_call_t *calls, *calls_tail;
+    hub_call_t *calls_running; /* taken from calls, not yet run */
+    int wake_fd;               /* eventfd, or the self-pipe's read end */
+    int wake_write_fd;         /* the same eventfd, or the write end */
+    atomic_int wake_pending;   /* set under calls_lock, read without */
+    int keepalive;             /* green_hub_ref count */
+
+    /* Green threads. */
+    green_thread_t *live; /* registry of threads not dead */
+    size_t live_count;
+    green_thread_t *free_threads; /* recycled structs, linked by live_next */
+    size_t free_count;
+    greenlet_t **idle_workers; /* finished worker greenlets, reusable */
+    size_t idle_count, idle_capacity;
+    greenlet_t *exiting_worker; /* a worker returning for good */
+    uint64_t next_thread_id;
+
+    green_error_hook_fn error_hook;
+    green_waiter_t *run_waiter; /* main's waiter in green_hub_run() */
+    int stopping;               /* green_hub_destroy() in progress */
+
+    /* Watchdog: the hub bumps run_epoch whenever it switches to or from a
+     * task; the monitor thread sees a task running too long as an epoch
+     * that does not move while running_task is set. */
+    _Atomic unsigned long run_epoch;
+    _Atomic(task_t *) running_task;
+    struct watchdog *watchdog;
+
+    struct green_hub *list_next; /* all live hubs, under the global lock */
+};
+
+/* ---- hub.c --------------------------------------------------------- */
+
+/* The calling thread's hub if it exists (no creation). */
+green_hub_t *hub_existing(void);
+/* The calling thread's hub, made if needed; NULL on failure. */
+green_hub_t *hub_get(void);
+/* The running task of hub, or NULL when called from the hub greenlet or a
+ * greenlet that is not a task. */
+task_t *hub_current_task(green_hub_t *hub);
+
+void hub_ready_push(green_hub_t *hub, task_t *task);
+void hub_ready_remove(green_hub_t *hub, task_t *task);
+
+/* Park task on w until unparked, deadline (absolute, < 0: none), an
+ * enclosing timeout scope, or a kill.  Returns the unpark result,
+ * PARK_OWN_TIMEOUT, ETIMEDOUT (a scope fired), ECANCELED, EDEADLK, ENOMEM
+ * or EPERM. */
+int hub_park(green_hub_t *hub, task_t *task, green_waiter_t *w, double deadline,
+             task_block_t block);
+/* Yield: resume after every task now ready has run once. */
+int hub_yield(green_hub_t *hub, task_t *task);
+
+void hub_report_error(green_hub_t *hub, const char *name, int err);
+
+/* ---- thread.c ------------------------------------------------------ */
+
+/* Give a THREAD_NEW thread a worker greenlet, from the hub greenlet; the
+ * hub then switches to it with the thread as the value.  On failure the
+ * thread is finished with the error, which is returned. */
+int thread_launch(green_hub_t *hub, green_thread_t *t);
+/* A worker greenlet died before finishing its thread (the body called
+ * greenlet_exit() directly): finish the thread with err. */
+void thread_abandoned(green_hub_t *hub, green_thread_t *t, int err);
+/* Kill and finish every live thread; free the recycling caches. */
+void thread_hub_teardown(green_hub_t *hub);
+/* The thread's display name into buf. */
+const char *thread_display_name(const green_thread_t *t, char *buf,
+                                size_t size);
+
+/* ---- timeout.c ----------------------------------------------------- */
+
+/* The open scope of task with the earliest deadline, or NULL. */
+green_timeout_t *timeout_earliest(const task_t *task);
+
+/* ---- watchdog.c ---------------------------------------------------- */
+
+void watchdog_hub_init(green_hub_t *hub);
+void watchdog_hub_destroy(green_hub_t *hub);
+void watchdog_after_fork(green_hub_t *hub);
+
+static inline void watchdog_mark(green_hub_t *hub, task_t *running)
+{
+    atomic_store_explicit(
+        &hub->run_epoch,
+        atomic_load_explicit(&hub->run_epoch, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    atomic_store_explicit(&hub->running_task, running, memory_order_relaxed);
+}
+
+#endif /* GREEN_HUB_INTERNAL_H */

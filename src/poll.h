@@ -1,0 +1,42 @@
+/*
+ * Internal: the hub's I/O readiness backend, one small interface so that
+ * epoll, poll(2) and later io_uring or kqueue are interchangeable (the
+ * libuv src/unix split).  Registrations are level-triggered: an fd stays
+ * reported while it is ready for a registered event.
+ *
+ * A backend must be safe to destroy in a forked child: destroy only closes
+ * its own descriptors and never edits kernel state shared with the parent.
+ */
+#ifndef GREEN_POLL_H
+#define GREEN_POLL_H
+
+#define POLL_EV_IN 0x1u  /* same bits as GREEN_READ */
+#define POLL_EV_OUT 0x2u /* same bits as GREEN_WRITE */
+#define POLL_EV_ERR 0x4u /* error or hang-up: wakes readers and writers */
+
+typedef struct poll_event {
+    int fd;
+    unsigned events;
+} poll_event_t;
+
+typedef struct poll_backend {
+    const char *name;
+    /* 0 or an errno code; *state is the backend's own data. */
+    int (*create)(void **state);
+    void (*destroy)(void *state);
+    /* Register fd for events (POLL_EV_IN/POLL_EV_OUT), replacing the earlier
+     * registration old_events (0: none, as far as the hub knows; the
+     * backend copes with the hub being wrong about an fd closed behind its
+     * back).  Errno codes: EBADF, EPERM (fd type not pollable), ENOMEM. */
+    int (*set)(void *state, int fd, unsigned old_events, unsigned events);
+    /* Forget fd (no error if it was not registered). */
+    void (*remove)(void *state, int fd);
+    /* Wait up to timeout_ms (-1: no limit) and store up to max ready events
+     * in out.  Returns how many, 0 on timeout or EINTR, or -errno. */
+    int (*wait)(void *state, int timeout_ms, poll_event_t *out, int max);
+} poll_backend_t;
+
+extern const poll_backend_t poll_backend_epoll;
+extern const poll_backend_t poll_backend_poll;
+
+#endif /* GREEN_POLL_H */

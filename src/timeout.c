@@ -1,0 +1,75 @@
+/*
+ * Timeout scopes.  A scope only records a deadline in its task's chain;
+ * the one place that enforces it is hub_park() (and hub_yield()), which
+ * arms the park's timer for the earliest open scope.  So every blocking
+ * call — sleep, fd waits, green_park and all the sync objects on it —
+ * honours the scopes without knowing about them.
+ */
+#include "hub_internal.h"
+
+#include <errno.h>
+#include <math.h>
+
+green_timeout_t *timeout_earliest(const task_t *task)
+{
+    green_timeout_t *earliest = task->timeouts;
+
+    /* Walking outward with <=, a tie goes to the outer scope: it was the
+     * first to promise that deadline. */
+    for (green_timeout_t *t = earliest; t != NULL; t = t->outer)
+        if (t->deadline <= earliest->deadline)
+            earliest = t;
+    return earliest;
+}
+
+int green_timeout_start(green_timeout_t *t, double seconds)
+{
+    green_hub_t *hub;
+    task_t *task;
+
+    if (t == NULL || isnan(seconds) || seconds < 0)
+        return EINVAL;
+    hub = hub_get();
+    if (hub == NULL)
+        return ENOMEM;
+    task = hub_current_task(hub);
+    if (task == NULL)
+        return EPERM;
+    t->owner = task->greenlet;
+    t->deadline = green_now() + seconds;
+    t->fired = 0;
+    t->active = 1;
+    t->outer = task->timeouts;
+    task->timeouts = t;
+    return 0;
+}
+
+int green_timeout_cancel(green_timeout_t *t)
+{
+    green_hub_t *hub = hub_existing();
+    task_t *task;
+
+    if (t == NULL)
+        return 0;
+    if (!t->active)
+        return t->fired;
+    t->active = 0;
+    task = hub != NULL ? hub_current_task(hub) : NULL;
+    /* Normally t is the innermost scope; tolerate any order.  A scope of a
+     * thread that already ended was dropped with the thread. */
+    if (task != NULL && task->greenlet == t->owner) {
+        for (green_timeout_t **link = &task->timeouts; *link != NULL;
+             link = &(*link)->outer) {
+            if (*link == t) {
+                *link = t->outer;
+                break;
+            }
+        }
+    }
+    return t->fired;
+}
+
+int green_timeout_fired(const green_timeout_t *t)
+{
+    return t != NULL && t->fired;
+}
