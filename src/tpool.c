@@ -69,6 +69,8 @@ static size_t pool_size_locked(void)
     return pool.size;
 }
 
+static int start_worker_locked(void);
+
 static void *worker_main(void *arg)
 {
     struct tpool_worker *self = arg;
@@ -83,6 +85,10 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&pool.lock);
     for (;;) {
+        /* A worker beyond the size leaves at once, except to drain the
+         * queue of a pool shrunk to 0, which no other worker would run. */
+        if (index >= pool.size && !(pool.size == 0 && pool.head != NULL))
+            break;
         if (pool.head != NULL) {
             job = pool.head;
             pool.head = job->next;
@@ -93,7 +99,7 @@ static void *worker_main(void *arg)
             job->result = job->fn(job->arg);
             xwake_signal(job->wake, job);
             pthread_mutex_lock(&pool.lock);
-        } else if (pool.stopping || index >= pool.size) {
+        } else if (pool.stopping) {
             break;
         } else {
             pool.idle++;
@@ -103,6 +109,10 @@ static void *worker_main(void *arg)
     }
     self->state = WORKER_EXITED;
     pool.running--;
+    /* Jobs this worker leaves behind need a worker within the size. */
+    if (!pool.stopping && pool.queued > pool.idle &&
+        pool.running < pool.size)
+        start_worker_locked();
     pthread_mutex_unlock(&pool.lock);
     return NULL;
 }
