@@ -7,6 +7,7 @@
 
 #include <green/pool.h>
 #include <green/sync.h>
+#include <green/timeout.h>
 
 #include <errno.h>
 
@@ -250,6 +251,25 @@ static void test_size_zero(void **state)
     assert_int_equal(green_event_destroy(release), 0);
 }
 
+/* A spawn blocked on a full pool obeys a timeout scope. */
+static void test_spawn_timeout_scope(void **state)
+{
+    green_pool_t *pool = pool_or_fail(0);
+    green_timeout_t scope;
+    green_thread_t *t = NULL;
+
+    (void)state;
+    assert_int_equal(green_timeout_start(&scope, 0.01), 0);
+    assert_int_equal(green_pool_spawn(pool, &t, echo_after_sleep, NULL),
+                     ETIMEDOUT);
+    assert_true(green_timeout_fired(&scope));
+    green_timeout_cancel(&scope);
+    assert_null(t);
+    assert_int_equal(green_pool_waiting(pool), 0);
+    assert_int_equal(green_pool_running(pool), 0);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+}
+
 /* ---- Errors, kills, destroy ---------------------------------------- */
 
 static void *fail_with_eio(void *arg)
@@ -475,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_reentrant_spawn),
         cmocka_unit_test(test_resize),
         cmocka_unit_test(test_size_zero),
+        cmocka_unit_test(test_spawn_timeout_scope),
         cmocka_unit_test(test_errors_and_kills_free_slots),
         cmocka_unit_test(test_spawn_n_loop_keeps_size_running),
         cmocka_unit_test(test_pile),

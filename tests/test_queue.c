@@ -8,6 +8,7 @@
 
 #include <green/sync.h>
 #include <green/thread.h>
+#include <green/timeout.h>
 
 #include <errno.h>
 
@@ -209,6 +210,49 @@ static void *putter_run(void *arg)
             test_log_add(p->log, "put%d-done", i);
     }
     return NULL;
+}
+
+/* Blocking calls without a timeout of their own obey a timeout scope. */
+static void test_timeout_scope(void **state)
+{
+    green_queue_t *q = queue_or_fail(0, GREEN_QUEUE_FIFO, NULL);
+    green_timeout_t scope;
+    void *item;
+
+    (void)state;
+    assert_int_equal(green_timeout_start(&scope, 0.01), 0);
+    assert_int_equal(green_queue_get(q, &item, GREEN_FOREVER), ETIMEDOUT);
+    assert_true(green_timeout_fired(&scope));
+    green_timeout_cancel(&scope);
+    assert_int_equal(green_timeout_start(&scope, 0.01), 0);
+    assert_int_equal(green_queue_put(q, NULL, GREEN_FOREVER), ETIMEDOUT);
+    assert_true(green_timeout_fired(&scope));
+    green_timeout_cancel(&scope);
+    assert_int_equal(green_queue_getters(q), 0);
+    assert_int_equal(green_queue_putters(q), 0);
+    assert_int_equal(green_queue_destroy(q, NULL), 0);
+}
+
+static void get_from_hub(void *arg)
+{
+    green_queue_t *q = arg;
+    void *item = NULL;
+
+    /* From a hub callback: takes the parked putter's item, without
+     * blocking. */
+    if (green_queue_try_get(q, &item) != 0 || TEST_VALUE_INT(item) != 5)
+        abort();
+}
+
+static void test_try_get_from_hub(void **state)
+{
+    green_queue_t *q = queue_or_fail(0, GREEN_QUEUE_FIFO, NULL);
+    green_timer_t *timer;
+
+    (void)state;
+    assert_int_equal(green_timer_start(&timer, 0.001, get_from_hub, q), 0);
+    assert_int_equal(green_queue_put(q, TEST_INT_VALUE(5), GREEN_FOREVER), 0);
+    assert_int_equal(green_queue_destroy(q, NULL), 0);
 }
 
 static void test_bounded_put_blocks(void **state)
@@ -559,6 +603,8 @@ int main(void)
         cmocka_unit_test(test_orders),
         cmocka_unit_test(test_invalid_arguments),
         cmocka_unit_test(test_nonblocking_and_timeout),
+        cmocka_unit_test(test_timeout_scope),
+        cmocka_unit_test(test_try_get_from_hub),
         cmocka_unit_test(test_bounded_put_blocks),
         cmocka_unit_test(test_channel_interleaving),
         cmocka_unit_test(test_channel_many),

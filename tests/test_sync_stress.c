@@ -179,7 +179,7 @@ static void run_stress(size_t maxsize, int consumers, unsigned seed)
 
     s.seed_state = seed;
     s.consumer_count = consumers;
-    s.items_per_producer = (int)test_scaled(1500);
+    s.items_per_producer = (int)test_scaled(800);
     total = PRODUCERS * s.items_per_producer;
     s.received = calloc((size_t)total, sizeof(*s.received));
     assert_non_null(s.received);
