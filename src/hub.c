@@ -750,7 +750,8 @@ static void *hub_loop(void *value)
     hub->current = NULL;
     watchdog_mark(hub, NULL);
     while (!hub->stopping) {
-        run_pending_calls(hub);
+        if (calls_pending(hub))
+            take_calls(hub);
         run_ready(hub);
         if (hub->stopping)
             break;

@@ -3,6 +3,7 @@
 #include "poll.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,8 @@ static int poll_set(void *opaque, int fd, unsigned old_events, unsigned events)
     size_t slot;
 
     (void)old_events; /* the slot map knows better */
-    if (fd < 0)
+    /* poll(2) would only flag a bad fd later, as POLLNVAL. */
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
         return EBADF;
     if ((size_t)fd >= state->fd_capacity && grow_fd_map(state, fd) != 0)
         return ENOMEM;
