@@ -186,6 +186,98 @@ static void test_condition(void **state)
     assert_int_equal(green_lock_destroy(m.lock), 0);
 }
 
+struct cond_waiter {
+    green_lock_t *lock;
+    green_cond_t *cond;
+    double timeout;
+    int err;
+    int owned_after; /* held the lock on return */
+};
+
+static void *cond_waiter_run(void *arg)
+{
+    struct cond_waiter *w = arg;
+
+    if (green_lock_acquire(w->lock, GREEN_FOREVER) != 0)
+        return NULL;
+    w->err = green_cond_wait(w->cond, w->lock, w->timeout);
+    w->owned_after = green_lock_owned(w->lock);
+    if (w->owned_after)
+        green_lock_release(w->lock);
+    return NULL;
+}
+
+static void notify_from_hub(void *arg)
+{
+    green_cond_notify(arg);
+}
+
+/* w0 times out in the same hub pass as a notify: the notify must reach
+ * w1, not vanish with w0. */
+static void test_timed_out_waiter_does_not_swallow_notify(void **state)
+{
+    green_lock_t *lock = NULL;
+    green_cond_t *cond = NULL;
+    struct cond_waiter w[2];
+    green_thread_t *t[2];
+    green_timer_t *timer;
+    double deadline;
+
+    (void)state;
+    assert_int_equal(green_lock_new(&lock), 0);
+    assert_int_equal(green_cond_new(&cond), 0);
+    for (int i = 0; i < 2; i++) {
+        w[i] = (struct cond_waiter){.lock = lock,
+                                    .cond = cond,
+                                    .timeout = i == 0 ? 0.02 : GREEN_FOREVER,
+                                    .err = -1};
+        t[i] = spawn_or_fail(cond_waiter_run, &w[i]);
+    }
+    green_sleep(0);
+    assert_int_equal(green_timer_start(&timer, 0.03, notify_from_hub, cond), 0);
+    /* Spin without yielding so that both timers fire in one pass. */
+    deadline = green_now() + 0.08;
+    while (green_now() < deadline)
+        ;
+    for (int i = 0; i < 2; i++)
+        wait_and_release(t[i]);
+    assert_int_equal(w[0].err, ETIMEDOUT);
+    assert_true(w[0].owned_after);
+    assert_int_equal(w[1].err, 0);
+    assert_true(w[1].owned_after);
+    assert_int_equal(green_cond_destroy(cond), 0);
+    assert_int_equal(green_lock_destroy(lock), 0);
+}
+
+/* A waiter killed while the lock is held elsewhere cannot wait for the
+ * lock again (the kill is sticky): it returns ECANCELED without it, and
+ * the lock stays consistent. */
+static void test_killed_cond_waiter(void **state)
+{
+    green_lock_t *lock = NULL;
+    green_cond_t *cond = NULL;
+    struct cond_waiter w = {.timeout = GREEN_FOREVER, .err = -1};
+    green_thread_t *t;
+
+    (void)state;
+    assert_int_equal(green_lock_new(&lock), 0);
+    assert_int_equal(green_cond_new(&cond), 0);
+    w.lock = lock;
+    w.cond = cond;
+    t = spawn_or_fail(cond_waiter_run, &w);
+    green_sleep(0);
+    assert_int_equal(green_lock_acquire(lock, GREEN_FOREVER), 0);
+    assert_int_equal(green_thread_kill(t), 0);
+    green_thread_release(t);
+    assert_int_equal(w.err, ECANCELED);
+    assert_false(w.owned_after);
+    assert_true(green_lock_owned(lock));
+    assert_int_equal(green_lock_release(lock), 0);
+    assert_false(green_lock_locked(lock));
+    assert_int_equal(green_cond_destroy(cond), 0);
+    assert_int_equal(green_lock_destroy(lock), 0);
+}
+
 static void test_invalid_arguments(void **state)
 {
     (void)state;
@@ -205,6 +297,8 @@ int main(void)
         cmocka_unit_test(test_ownership_and_fifo),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_condition),
+        cmocka_unit_test(test_timed_out_waiter_does_not_swallow_notify),
+        cmocka_unit_test(test_killed_cond_waiter),
         cmocka_unit_test(test_invalid_arguments),
     };
 

@@ -270,6 +270,60 @@ static void test_spawn_timeout_scope(void **state)
     assert_int_equal(green_pool_destroy(pool, 0), 0);
 }
 
+/* Spawners blocked on a full pool get the freed slots in arrival order. */
+struct ordered_spawner {
+    green_pool_t *pool;
+    struct test_log *log;
+    int id;
+};
+
+static void *log_job(void *arg)
+{
+    struct ordered_spawner *s = arg;
+
+    test_log_add(s->log, "job%d", s->id);
+    return NULL;
+}
+
+static void *ordered_spawner_run(void *arg)
+{
+    struct ordered_spawner *s = arg;
+
+    test_log_add(s->log, "wait%d", s->id);
+    if (green_pool_spawn_n(s->pool, log_job, s) != 0)
+        test_log_add(s->log, "error%d", s->id);
+    return NULL;
+}
+
+static void test_spawners_fifo(void **state)
+{
+    struct test_log log;
+    green_pool_t *pool = pool_or_fail(1);
+    green_event_t *release = NULL;
+    struct ordered_spawner s[3];
+    green_thread_t *t[3];
+
+    (void)state;
+    test_log_reset(&log);
+    assert_int_equal(green_event_new(&release), 0);
+    assert_int_equal(green_pool_spawn_n(pool, block_on_event, release), 0);
+    for (int i = 0; i < 3; i++) {
+        s[i] = (struct ordered_spawner){.pool = pool, .log = &log, .id = i};
+        assert_int_equal(green_spawn(&t[i], ordered_spawner_run, &s[i]), 0);
+    }
+    green_sleep(0);
+    assert_int_equal(green_pool_waiting(pool), 3);
+    assert_int_equal(green_event_send(release, NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(green_thread_wait(t[i], NULL), 0);
+        green_thread_release(t[i]);
+    }
+    assert_int_equal(green_pool_waitall(pool, GREEN_FOREVER), 0);
+    assert_log_equal(&log, "wait0,wait1,wait2,job0,job1,job2");
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+    assert_int_equal(green_event_destroy(release), 0);
+}
+
 /* ---- Errors, kills, destroy ---------------------------------------- */
 
 static void *fail_with_eio(void *arg)
@@ -496,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_resize),
         cmocka_unit_test(test_size_zero),
         cmocka_unit_test(test_spawn_timeout_scope),
+        cmocka_unit_test(test_spawners_fifo),
         cmocka_unit_test(test_errors_and_kills_free_slots),
         cmocka_unit_test(test_spawn_n_loop_keeps_size_running),
         cmocka_unit_test(test_pile),
