@@ -1,0 +1,218 @@
+/* GREEN_TEST_BACKENDS */
+/*
+ * Timers: the internal heap (order by deadline then scheduling, O(log n)
+ * removal anywhere), 1,000,000 pending timers through the public API, and
+ * the hub's rule that a timer scheduled while timers fire waits for the
+ * next loop pass.
+ */
+#include "test_util.h"
+
+#include "../src/timer.h"
+
+#include <green/thread.h>
+
+#include <errno.h>
+
+static int destroy_hub(void **state)
+{
+    (void)state;
+    return green_hub_destroy();
+}
+
+#define hub_test(fn) cmocka_unit_test_teardown(fn, destroy_hub)
+
+static void never_fired(timer_node_t *node)
+{
+    (void)node;
+}
+
+/* A small deterministic generator: the heap is checked on many shapes. */
+static unsigned next_random(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return (*seed >> 16) & 0x7fff;
+}
+
+static void test_heap_orders_by_deadline_then_sequence(void **state)
+{
+    size_t n = test_scaled(20000);
+    timer_node_t *nodes = calloc(n, sizeof(*nodes));
+    timer_heap_t heap;
+    unsigned seed = 7;
+    double last_deadline = -1;
+    uint64_t last_seq = 0;
+    size_t popped = 0, removed = 0;
+
+    (void)state;
+    assert_non_null(nodes);
+    timer_heap_init(&heap);
+    for (size_t i = 0; i < n; i++) {
+        timer_node_init(&nodes[i], never_fired);
+        /* Few distinct deadlines: many ties. */
+        assert_int_equal(timer_heap_push(&heap, &nodes[i],
+                                         (double)(next_random(&seed) % 50)),
+                         0);
+    }
+    /* Remove every third node from wherever it sits. */
+    for (size_t i = 0; i < n; i += 3) {
+        timer_heap_remove(&heap, &nodes[i]);
+        assert_false(timer_node_pending(&nodes[i]));
+        timer_heap_remove(&heap, &nodes[i]); /* idempotent */
+        removed++;
+    }
+    while (timer_heap_top(&heap) != NULL) {
+        timer_node_t *top = timer_heap_top(&heap);
+
+        assert_true(top->deadline >= last_deadline);
+        if (top->deadline == last_deadline)
+            assert_true(top->seq > last_seq);
+        last_deadline = top->deadline;
+        last_seq = top->seq;
+        timer_heap_remove(&heap, top);
+        popped++;
+    }
+    assert_int_equal(popped + removed, n);
+    timer_heap_free(&heap);
+    free(nodes);
+}
+
+/* ---- Public timers through the hub --------------------------------------- */
+
+struct early_check {
+    size_t fired;
+    size_t early; /* fired before its deadline */
+};
+
+struct due_timer {
+    struct early_check *check;
+    double due; /* a lower bound of the timer's deadline */
+};
+
+static void check_not_early(void *arg)
+{
+    struct due_timer *t = arg;
+
+    t->check->fired++;
+    if (green_now() < t->due)
+        t->check->early++;
+}
+
+static void test_million_pending_timers(void **state)
+{
+    size_t n = test_scaled(1000000);
+    struct due_timer *timers = calloc(n, sizeof(*timers));
+    green_timer_t **handles = calloc(n, sizeof(*handles));
+    struct early_check check = {0};
+    unsigned seed = 11;
+    size_t cancelled = 0;
+
+    (void)state;
+    assert_non_null(timers);
+    assert_non_null(handles);
+    for (size_t i = 0; i < n; i++) {
+        double delay = 0.05 + (double)(next_random(&seed) % 1000) * 1e-4;
+
+        timers[i] =
+            (struct due_timer){.check = &check, .due = green_now() + delay};
+        assert_int_equal(
+            green_timer_start(&handles[i], delay, check_not_early, &timers[i]),
+            0);
+    }
+    /* Cancel a tenth of them, spread over the heap. */
+    for (size_t i = 0; i < n; i += 10) {
+        assert_int_equal(green_timer_cancel(handles[i]), 0);
+        cancelled++;
+    }
+    assert_int_equal(green_hub_run(), 0);
+    assert_int_equal(check.fired, n - cancelled);
+    assert_int_equal(check.early, 0);
+    free(handles);
+    free(timers);
+}
+
+static struct test_log order_log;
+
+static void log_name(void *arg)
+{
+    test_log_add(&order_log, "%s", (const char *)arg);
+}
+
+static void test_timers_fire_by_deadline_then_scheduling(void **state)
+{
+    static const char *later[] = {"d0", "d1", "d2"};
+    static const char *now[] = {"z0", "z1", "z2"};
+    green_timer_t *t;
+
+    (void)state;
+    test_log_reset(&order_log);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(
+            green_timer_start(&t, 0.01, log_name, (void *)later[i]), 0);
+        assert_int_equal(green_timer_start(&t, 0, log_name, (void *)now[i]), 0);
+    }
+    assert_int_equal(green_hub_run(), 0);
+    assert_log_equal(&order_log, "z0,z1,z2,d0,d1,d2");
+}
+
+/* ---- A timer scheduled while timers fire runs on the next pass ------------
+ */
+
+struct pass_probe {
+    long yields;      /* bumped once per hub pass by a yielding thread */
+    long seen_first;  /* what the first timer saw */
+    long seen_second; /* what the timer it scheduled saw */
+    int stop;
+};
+
+static void second_timer(void *arg)
+{
+    struct pass_probe *p = arg;
+
+    p->seen_second = p->yields;
+    p->stop = 1;
+}
+
+static void first_timer(void *arg)
+{
+    struct pass_probe *p = arg;
+    green_timer_t *t;
+
+    p->seen_first = p->yields;
+    green_timer_start(&t, 0, second_timer, p);
+}
+
+static void *yield_counting(void *arg)
+{
+    struct pass_probe *p = arg;
+
+    while (!p->stop && p->yields < 1000000)
+        if (green_sleep(0) == 0)
+            p->yields++;
+    return NULL;
+}
+
+static void test_timer_scheduled_in_callback_waits_a_pass(void **state)
+{
+    struct pass_probe probe = {0};
+    green_thread_t *t = NULL;
+    green_timer_t *timer;
+
+    (void)state;
+    assert_int_equal(green_spawn(&t, yield_counting, &probe), 0);
+    assert_int_equal(green_timer_start(&timer, 0.005, first_timer, &probe), 0);
+    assert_int_equal(green_thread_wait(t, NULL), 0);
+    green_thread_release(t);
+    assert_true(probe.seen_second > probe.seen_first);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_heap_orders_by_deadline_then_sequence),
+        hub_test(test_million_pending_timers),
+        hub_test(test_timers_fire_by_deadline_then_scheduling),
+        hub_test(test_timer_scheduled_in_callback_waits_a_pass),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
