@@ -1,7 +1,7 @@
 /*
  * Sync benchmarks: libgreen queues and pools against Go channels.
  *
- *  chan  unbuffered  a producer (main greenlet) hands items to a consumer
+ *  chan  unbuffered  a producer green thread hands items to a consumer
  *                    green thread through a channel (green_queue maxsize 0);
  *                    ns per item.
  *  chan  buffered    the same through a queue of 128 slots.
@@ -50,24 +50,37 @@ static void *drain(void *arg)
     return NULL;
 }
 
-static void run_channel(void *context, uint64_t iterations)
+static void *fill(void *arg)
 {
-    struct channel_context *c = context;
-    green_thread_t *consumer;
-    int err;
+    struct channel_context *c = arg;
 
-    c->count = iterations;
-    err = green_spawn(&consumer, drain, c);
-    if (err != 0)
-        die("green_spawn", err);
-    for (uint64_t i = 0; i < iterations; i++) {
-        err = green_queue_put(c->queue, (void *)(uintptr_t)(i + 1),
-                              GREEN_FOREVER);
+    for (uint64_t i = 0; i < c->count; i++) {
+        int err = green_queue_put(c->queue, (void *)(uintptr_t)(i + 1),
+                                  GREEN_FOREVER);
+
         if (err != 0)
             die("green_queue_put", err);
     }
-    green_thread_wait(consumer, NULL);
-    green_thread_release(consumer);
+    return NULL;
+}
+
+static void run_channel(void *context, uint64_t iterations)
+{
+    struct channel_context *c = context;
+    green_thread_fn bodies[2] = {drain, fill};
+    green_thread_t *threads[2];
+    int err;
+
+    c->count = iterations;
+    for (int i = 0; i < 2; i++) {
+        err = green_spawn(&threads[i], bodies[i], c);
+        if (err != 0)
+            die("green_spawn", err);
+    }
+    for (int i = 0; i < 2; i++) {
+        green_thread_wait(threads[i], NULL);
+        green_thread_release(threads[i]);
+    }
 }
 
 static void *trivial_job(void *arg)
