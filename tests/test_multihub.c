@@ -1,0 +1,351 @@
+/* GREEN_TEST_BACKENDS */
+/*
+ * Several OS threads, each with its own hub: green_hub_spawn_threads and
+ * join, the cross-hub green_xqueue (no item lost among 4 hubs), getters
+ * woken from another hub, and an SO_REUSEPORT server on every hub.
+ */
+#include "test_util.h"
+
+#include <green/io.h>
+#include <green/thread.h>
+#include <green/tpool.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* ---- Hub threads ----------------------------------------------------- */
+
+static atomic_int bodies_run;
+
+static void count_body(size_t index, void *arg)
+{
+    atomic_int *seen = arg;
+
+    atomic_fetch_add(&seen[index], 1);
+    atomic_fetch_add(&bodies_run, 1);
+}
+
+static void record_thread(void *arg)
+{
+    pthread_t *where = arg;
+
+    *where = pthread_self();
+}
+
+/* A body that keeps its hub alive until told to stop. */
+static atomic_int release_hubs;
+
+static void wait_for_release(size_t index, void *unused)
+{
+    (void)index;
+    (void)unused;
+    while (!atomic_load(&release_hubs))
+        green_sleep(0.001);
+}
+
+static void test_spawn_and_join(void **state)
+{
+    atomic_int seen[4] = {0};
+    green_hub_threads_t *threads;
+    pthread_t where[4];
+
+    (void)state;
+    atomic_store(&bodies_run, 0);
+    assert_int_equal(green_hub_spawn_threads(&threads, 4, count_body, seen), 0);
+    assert_int_equal(green_hub_threads_count(threads), 4);
+    assert_int_equal(green_hub_threads_join(threads), 0);
+    assert_int_equal(atomic_load(&bodies_run), 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(atomic_load(&seen[i]), 1);
+
+    /* Callbacks sent to each hub run in that hub's own OS thread. */
+    atomic_store(&release_hubs, 0);
+    assert_int_equal(
+        green_hub_spawn_threads(&threads, 4, wait_for_release, NULL), 0);
+    for (size_t i = 0; i < 4; i++) {
+        where[i] = pthread_self();
+        assert_int_equal(
+            green_hub_call_threadsafe(green_hub_threads_hub(threads, i),
+                                      record_thread, &where[i]),
+            0);
+    }
+    assert_null(green_hub_threads_hub(threads, 4));
+    /* Give the callbacks time to run, then let the hubs end. */
+    for (int spins = 0; spins < 5000; spins++) {
+        int done = 1;
+        for (int i = 0; i < 4; i++)
+            done &= !pthread_equal(where[i], pthread_self());
+        if (done)
+            break;
+        green_sleep(0.001);
+    }
+    atomic_store(&release_hubs, 1);
+    assert_int_equal(green_hub_threads_join(threads), 0);
+    for (int i = 0; i < 4; i++) {
+        assert_false(pthread_equal(where[i], pthread_self()));
+        for (int j = 0; j < i; j++)
+            assert_false(pthread_equal(where[i], where[j]));
+    }
+
+    assert_int_equal(green_hub_spawn_threads(&threads, 0, count_body, seen),
+                     EINVAL);
+    assert_int_equal(green_hub_spawn_threads(&threads, 1, NULL, NULL), EINVAL);
+}
+
+/* ---- xqueue: 4 hubs, 100,000 items ----------------------------------- */
+
+#define HUBS 4
+#define CONSUMERS_PER_HUB 2
+
+struct handoff {
+    green_xqueue_t *queue;
+    size_t items_per_hub;
+    atomic_uchar *seen; /* how many times each item was taken */
+    atomic_int producers_left;
+    atomic_size_t taken;
+    atomic_int errors;
+};
+
+struct hub_role {
+    struct handoff *handoff;
+    size_t hub;
+};
+
+static void *produce(void *arg)
+{
+    struct hub_role *role = arg;
+    struct handoff *h = role->handoff;
+    size_t first = role->hub * h->items_per_hub;
+
+    for (size_t i = 0; i < h->items_per_hub; i++) {
+        /* Items are index + 1, so none is NULL. */
+        if (green_xqueue_put(h->queue, (void *)(uintptr_t)(first + i + 1)))
+            atomic_fetch_add(&h->errors, 1);
+        if (i % 64 == 63)
+            green_sleep(0); /* let this hub's consumers run too */
+    }
+    if (atomic_fetch_sub(&h->producers_left, 1) == 1)
+        green_xqueue_close(h->queue);
+    return NULL;
+}
+
+static void *consume(void *arg)
+{
+    struct handoff *h = arg;
+    size_t total = h->items_per_hub * HUBS;
+    void *item;
+    int err;
+
+    while ((err = green_xqueue_get(h->queue, &item, 60.0)) == 0) {
+        uintptr_t index = (uintptr_t)item - 1;
+
+        if (index >= total)
+            atomic_fetch_add(&h->errors, 1);
+        else
+            atomic_fetch_add(&h->seen[index], 1);
+        atomic_fetch_add(&h->taken, 1);
+    }
+    if (err != EPIPE)
+        atomic_fetch_add(&h->errors, 1);
+    return NULL;
+}
+
+static void handoff_body(size_t index, void *arg)
+{
+    struct hub_role *role = &((struct hub_role *)arg)[index];
+
+    for (int i = 0; i < CONSUMERS_PER_HUB; i++)
+        if (green_spawn_n(consume, role->handoff) != 0)
+            atomic_fetch_add(&role->handoff->errors, 1);
+    if (green_spawn_n(produce, role) != 0)
+        atomic_fetch_add(&role->handoff->errors, 1);
+}
+
+static void test_xqueue_four_hubs(void **state)
+{
+    struct handoff h = {.items_per_hub = test_scaled(100000) / HUBS + 1};
+    struct hub_role roles[HUBS];
+    green_hub_threads_t *threads;
+    size_t total = h.items_per_hub * HUBS, missing = 0, doubled = 0;
+
+    (void)state;
+    h.seen = calloc(total, sizeof(*h.seen));
+    assert_non_null(h.seen);
+    atomic_init(&h.producers_left, HUBS);
+    assert_int_equal(green_xqueue_new(&h.queue), 0);
+    for (size_t i = 0; i < HUBS; i++)
+        roles[i] = (struct hub_role){&h, i};
+
+    assert_int_equal(
+        green_hub_spawn_threads(&threads, HUBS, handoff_body, roles), 0);
+    assert_int_equal(green_hub_threads_join(threads), 0);
+
+    for (size_t i = 0; i < total; i++) {
+        missing += atomic_load(&h.seen[i]) == 0;
+        doubled += atomic_load(&h.seen[i]) > 1;
+    }
+    assert_int_equal(atomic_load(&h.errors), 0);
+    assert_int_equal(missing, 0);
+    assert_int_equal(doubled, 0);
+    assert_int_equal(atomic_load(&h.taken), total);
+    assert_int_equal(green_xqueue_length(h.queue), 0);
+    assert_int_equal(green_xqueue_free(h.queue), 0);
+    free(h.seen);
+}
+
+/* ---- A getter on this hub, woken by a put on another ----------------- */
+
+static void put_later(size_t index, void *arg)
+{
+    (void)index;
+    green_sleep(0.02);
+    green_xqueue_put(arg, (void *)(uintptr_t)1234);
+}
+
+static void test_getter_woken_from_other_hub(void **state)
+{
+    green_xqueue_t *queue;
+    green_hub_threads_t *threads;
+    void *item = NULL;
+
+    (void)state;
+    assert_int_equal(green_xqueue_new(&queue), 0);
+    assert_int_equal(green_hub_spawn_threads(&threads, 1, put_later, queue), 0);
+    /* The main greenlet parks: nothing on this hub could wake it, but
+     * the wake-up from the other hub keeps the hub from EDEADLK. */
+    assert_int_equal(green_xqueue_get(queue, &item, 10.0), 0);
+    assert_int_equal((uintptr_t)item, 1234);
+    assert_int_equal(green_hub_threads_join(threads), 0);
+    assert_int_equal(green_xqueue_free(queue), 0);
+}
+
+static void test_xqueue_timeouts_and_close(void **state)
+{
+    green_xqueue_t *queue;
+    void *item = NULL;
+    double start;
+
+    (void)state;
+    assert_int_equal(green_xqueue_new(&queue), 0);
+    assert_int_equal(green_xqueue_get(queue, &item, 0), EAGAIN);
+    start = green_now();
+    assert_int_equal(green_xqueue_get(queue, &item, 0.02), ETIMEDOUT);
+    assert_true(green_now() - start >= 0.015);
+    assert_int_equal(green_xqueue_put(queue, &item), 0);
+    assert_int_equal(green_xqueue_put(queue, queue), 0);
+    assert_int_equal(green_xqueue_length(queue), 2);
+    green_xqueue_close(queue);
+    assert_int_equal(green_xqueue_put(queue, NULL), EPIPE);
+    /* Closing still lets getters drain what is left, in order. */
+    assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
+    assert_ptr_equal(item, &item);
+    assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
+    assert_ptr_equal(item, queue);
+    assert_int_equal(green_xqueue_get(queue, &item, 1.0), EPIPE);
+    assert_int_equal(green_xqueue_free(queue), 0);
+    assert_int_equal(green_xqueue_new(NULL), EINVAL);
+    assert_int_equal(green_xqueue_put(NULL, NULL), EINVAL);
+}
+
+/* ---- SO_REUSEPORT: one listener and server per hub -------------------- */
+
+#define SERVER_HUBS 2
+
+struct hub_server {
+    int listen_fd;
+    green_server_t *server;
+    atomic_int connections;
+};
+
+static struct hub_server hub_servers[SERVER_HUBS];
+
+static void count_and_echo(int fd, void *arg)
+{
+    struct hub_server *self = arg;
+    char byte;
+    size_t got;
+
+    atomic_fetch_add(&self->connections, 1);
+    if (green_recv(fd, &byte, 1, 0, &got) == 0 && got == 1)
+        green_send_all(fd, &byte, 1, NULL);
+}
+
+static void serve_body(size_t index, void *unused)
+{
+    struct hub_server *self = &hub_servers[index];
+
+    (void)unused;
+    if (green_server_new(&self->server, self->listen_fd, count_and_echo, self,
+                         0) != 0)
+        return;
+    green_server_serve(self->server);
+    green_server_free(self->server);
+}
+
+static void stop_server(void *arg)
+{
+    green_server_stop(((struct hub_server *)arg)->server);
+}
+
+static void test_reuseport_server_on_every_hub(void **state)
+{
+    green_hub_threads_t *threads;
+    char address[32];
+    int port = 0, total = 0;
+    size_t connections = test_scaled(400) < 64 ? 64 : test_scaled(400);
+
+    (void)state;
+    for (int i = 0; i < SERVER_HUBS; i++) {
+        snprintf(address, sizeof(address), "127.0.0.1:%d", port);
+        assert_int_equal(green_listen(&hub_servers[i].listen_fd, address, 0,
+                                      GREEN_LISTEN_REUSEPORT),
+                         0);
+        assert_int_equal(green_local_port(hub_servers[i].listen_fd, &port), 0);
+        atomic_store(&hub_servers[i].connections, 0);
+    }
+    assert_int_equal(
+        green_hub_spawn_threads(&threads, SERVER_HUBS, serve_body, NULL), 0);
+    for (size_t i = 0; i < connections; i++) {
+        int fd;
+        char byte = 'r';
+        size_t got = 0;
+
+        assert_int_equal(green_connect_tcp(&fd, "127.0.0.1", port, 10.0), 0);
+        assert_int_equal(green_send_all(fd, &byte, 1, NULL), 0);
+        assert_int_equal(green_recv_all(fd, &byte, 1, &got), 0);
+        assert_int_equal(got, 1);
+        assert_int_equal(green_close(fd), 0);
+    }
+    /* Stop each server from its own hub (it was made before the first
+     * connection could be answered). */
+    for (size_t i = 0; i < SERVER_HUBS; i++)
+        assert_int_equal(
+            green_hub_call_threadsafe(green_hub_threads_hub(threads, i),
+                                      stop_server, &hub_servers[i]),
+            0);
+    assert_int_equal(green_hub_threads_join(threads), 0);
+    for (int i = 0; i < SERVER_HUBS; i++) {
+        int count = atomic_load(&hub_servers[i].connections);
+
+        print_message("hub %d accepted %d connections\n", i, count);
+        assert_true(count > 0); /* the kernel spread them over every hub */
+        total += count;
+        assert_int_equal(green_close(hub_servers[i].listen_fd), 0);
+    }
+    assert_int_equal(total, (int)connections);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spawn_and_join),
+        cmocka_unit_test(test_xqueue_four_hubs),
+        cmocka_unit_test(test_getter_woken_from_other_hub),
+        cmocka_unit_test(test_xqueue_timeouts_and_close),
+        cmocka_unit_test(test_reuseport_server_on_every_hub),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
