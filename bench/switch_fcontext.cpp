@@ -1,6 +1,7 @@
 /*
- * Greenlet switch benchmark: libgreen against boost.context's fcontext and
- * glibc's ucontext, all in one process, interleaved (see bench_util.h).
+ * Greenlet switch benchmark: libgreen against boost.context (its raw
+ * fcontext layer and its fiber API) and glibc's ucontext, all in one
+ * process, interleaved (see bench_util.h).
  *
  * Every implementation does the three forms the same way:
  *  pingpong        main and a child context switch back and forth, passing
@@ -12,22 +13,26 @@
  *                  real programs; plain ping-pong hides that cost.
  *  cycle           create a context, switch into a body that returns its
  *                  argument at once, release it; ns per context.  libgreen
- *                  gets its stacks from its (warm) stack cache; fcontext and
- *                  ucontext reuse one stack allocated once.
+ *                  gets its stacks from its (warm) stack cache; the others
+ *                  reuse one stack allocated once.
  *
- * fcontext is built only when Boost.Context is found (BENCH_HAVE_FCONTEXT).
+ * fcontext and fiber are built only when Boost.Context is found
+ * (BENCH_HAVE_FCONTEXT).
  */
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include <ucontext.h>
 
 #ifdef BENCH_HAVE_FCONTEXT
 #include <boost/context/detail/fcontext.hpp>
+#include <boost/context/fiber.hpp>
 #endif
 
 #include "bench_util.h"
@@ -41,8 +46,8 @@ enum Side { kMain = 0, kChild = 1 };
 char stop_token;
 void *const kStop = &stop_token; // tells the ping-pong child to finish
 
-// fcontext and ucontext run their child on this one reused stack; only one
-// child exists at a time.
+// The other implementations run their child on this one reused stack; only
+// one child exists at a time.
 constexpr std::size_t kReusedStackSize = 64 * 1024;
 alignas(64) unsigned char reused_stack[kReusedStackSize];
 
@@ -128,6 +133,52 @@ struct Fcontext {
         fctx::transfer_t back = fctx::jump_fcontext(peer, value);
         peer = back.fctx;
         return back.data;
+    }
+
+    static void release_child() {}
+};
+
+namespace bctx = boost::context;
+
+// boost.context's public API over fcontext: a fiber owns its stack and is
+// torn down when its function returns.  The stack here is the reused one.
+struct Fiber {
+    static constexpr const char *name = "fiber";
+    static inline bctx::fiber peer; // as in Fcontext
+    static inline void *transfer;   // fibers carry no value of their own
+
+    // With a preallocated stack the fiber only ever gives it back.
+    struct ReusedStack {
+        bctx::stack_context allocate()
+        {
+            std::abort();
+        }
+        void deallocate(bctx::stack_context &) noexcept {}
+    };
+
+    // Returning the main fiber resumes it and destroys this one.
+    template <void *(*Run)(void *)> static bctx::fiber entry(bctx::fiber &&main)
+    {
+        peer = std::move(main);
+        transfer = Run(transfer);
+        return std::move(peer);
+    }
+
+    template <void *(*Run)(void *)> static void start_child()
+    {
+        bctx::stack_context stack;
+        stack.size = kReusedStackSize;
+        stack.sp = reused_stack + kReusedStackSize;
+        peer = bctx::fiber(std::allocator_arg,
+                           bctx::preallocated(stack.sp, stack.size, stack),
+                           ReusedStack(), entry<Run>);
+    }
+
+    template <int FromSide> static void *switch_to_peer(void *value)
+    {
+        transfer = value;
+        peer = std::move(peer).resume();
+        return transfer;
     }
 
     static void release_child() {}
@@ -247,6 +298,7 @@ int main()
     add_cases<Libgreen>(cases);
 #ifdef BENCH_HAVE_FCONTEXT
     add_cases<Fcontext>(cases);
+    add_cases<Fiber>(cases);
 #endif
     add_cases<Ucontext>(cases);
 
