@@ -14,6 +14,20 @@
  * Results: a green thread's function returns a void * result, or ends with
  * an error by calling green_thread_exit(err, NULL).  A thread that was
  * killed reports ECANCELED from green_thread_wait().
+ *
+ * Greenlets: a spawn allocates no greenlet.  The hub starts a thread on a
+ * worker greenlet (a child of the hub greenlet) that runs thread after
+ * thread, so a spawn costs no stack mapping and no system call.  Hence
+ * green_thread_greenlet() is NULL before the start and after the end, and a
+ * greenlet's identity or userdata must not be used as a thread's identity.
+ * A thread with its own stack_size gets a greenlet of its own.
+ *
+ * Kills are sticky: once killed, every blocking call of the thread
+ * (green_sleep, green_wait_fd, green_park and all the sync objects, ...)
+ * returns ECANCELED at once, so the thread can only clean up and return.
+ *
+ * All functions act on the calling OS thread's hub: handles are not to be
+ * used from other OS threads (EPERM where detectable).
  */
 #ifndef GREEN_THREAD_H
 #define GREEN_THREAD_H
@@ -28,7 +42,10 @@ typedef struct green_thread green_thread_t;
 typedef void *(*green_thread_fn)(void *arg);
 
 /* Spawn fn(arg) on the calling thread's hub; it starts on the next hub
- * pass.  ENOMEM/EAGAIN when memory or stacks run out. */
+ * pass.  EINVAL for NULL out or fn; ENOMEM.  If no worker greenlet can be
+ * made when the thread starts (stacks exhausted), the thread ends with
+ * EAGAIN or ENOMEM, reported by green_thread_wait() (or the error hook for
+ * green_spawn_n). */
 int green_spawn(green_thread_t **out, green_thread_fn fn, void *arg);
 
 /* The same, with a name (copied) and a stack size (0 = default). */
@@ -39,38 +56,53 @@ typedef struct green_thread_attr {
 int green_spawn_attr(green_thread_t **out, const green_thread_attr_t *attr,
                      green_thread_fn fn, void *arg);
 
-/* Spawn without a handle: cheaper.  An error it ends with goes to the hub's
- * error hook. */
+/* Spawn without a handle: cheaper.  An error it ends with (other than
+ * ECANCELED) goes to the hub's error hook, named "green-<id>". */
 int green_spawn_n(green_thread_fn fn, void *arg);
 
-/* Spawn fn(arg) after `seconds`.  The handle can cancel it before start. */
+/* Spawn fn(arg) after `seconds` (a timer: no greenlet until then).  The
+ * handle can cancel it before start.  EINVAL for a negative or NaN time. */
 int green_spawn_after(green_thread_t **out, double seconds, green_thread_fn fn,
                       void *arg);
 
 /* Yield to the hub for `seconds`.  green_sleep(0) lets every other ready
- * green thread run once.  Returns 0, ECANCELED if killed, ETIMEDOUT if an
- * enclosing timeout scope fires first, EDEADLK never (a sleep always ends). */
+ * green thread run once (and the hub poll for I/O).  Returns 0, ECANCELED
+ * if killed, ETIMEDOUT if an enclosing timeout scope fires first, EDEADLK
+ * never (a sleep always ends), EINVAL for a negative or NaN time, EPERM
+ * from the hub greenlet.  Works in the main greenlet too. */
 int green_sleep(double seconds);
 
 /* Block until t ends.  *result (may be NULL) gets its return value.
  * Returns 0, the error t ended with, ECANCELED if t was killed, EDEADLK if
- * t is the caller itself, or the caller's own ETIMEDOUT/ECANCELED. */
+ * t is the caller itself (or, from the main greenlet, if nothing could ever
+ * end t), or the caller's own ETIMEDOUT/ECANCELED.  Any number of green
+ * threads may wait on one thread. */
 int green_thread_wait(green_thread_t *t, void **result);
 
-/* Kill t: not started -> it never runs (links still fire, wait reports
- * ECANCELED); running -> GREENLET_EXIT is thrown at its blocking call, whose
- * green call returns ECANCELED; dead -> no-op.  The caller yields while the
- * kill is delivered, and t is dead when this returns 0. */
+/* Kill t: not started -> it never runs (links still fire, in the caller,
+ * and wait reports ECANCELED); running -> GREENLET_EXIT is thrown at its
+ * blocking call, whose green call returns ECANCELED (if its wait had
+ * already been satisfied, that call keeps its result and the next blocking
+ * call fails instead); dead -> no-op.  The caller yields while the kill is
+ * delivered, and t is dead when this returns 0.  Killing oneself ends the
+ * caller at once (as green_thread_exit).  From a hub callback, where
+ * waiting is impossible, the kill is delivered and EINPROGRESS returned.
+ * Otherwise the caller's own ETIMEDOUT/ECANCELED/EDEADLK while waiting. */
 int green_thread_kill(green_thread_t *t);
 /* Kill only if t has not started: 0 if cancelled, EALREADY otherwise. */
 int green_thread_cancel(green_thread_t *t);
 
-/* End the calling green thread now with err (0: normal, with value). */
+/* End the calling green thread now with err (0: normal, with value): its
+ * links run and waiters wake as if its function had returned.  Does not
+ * return, except EPERM outside a green thread. */
 int green_thread_exit(int err, void *value);
 
-/* Links: fn(t, arg) runs in FIFO order when t ends.  A link added after the
- * end runs at once.  Unlink removes the first link matching (fn, arg):
- * ENOENT if none. */
+/* Links: fn(t, arg) runs in FIFO order when t ends, in t's own greenlet
+ * just after its function (in the killer's, for a kill before the start).
+ * A link added after the end runs at once, in the caller; so a link added
+ * by a link runs exactly once.  Links should not block.  Unlink removes
+ * the first link matching (fn, arg): ENOENT if none.  EINVAL for NULL;
+ * ENOMEM. */
 typedef void (*green_link_fn)(green_thread_t *t, void *arg);
 int green_thread_link(green_thread_t *t, green_link_fn fn, void *arg);
 int green_thread_unlink(green_thread_t *t, green_link_fn fn, void *arg);
@@ -86,8 +118,12 @@ int green_thread_dead(const green_thread_t *t);
 int green_thread_started(const green_thread_t *t);
 /* The result or error of a dead thread (EAGAIN while it lives). */
 int green_thread_result(const green_thread_t *t, void **result);
+/* The name given at spawn or by set_name ("" if none: dumps and the error
+ * hook then show "green-<id>").  set_name copies; NULL clears. */
 const char *green_thread_name(const green_thread_t *t);
 int green_thread_set_name(green_thread_t *t, const char *name);
+/* The worker greenlet running t, or NULL before its start and after its
+ * end (see "Greenlets" above). */
 greenlet_t *green_thread_greenlet(green_thread_t *t);
 
 #ifdef __cplusplus

@@ -10,10 +10,21 @@
  *     green_timeout_cancel(&t);
  *
  * Any blocking green call made inside the scope returns ETIMEDOUT once the
- * deadline passes.  Scopes nest: the earliest deadline wins, and
- * green_timeout_fired() tells which scope fired.  Cancelling is idempotent
- * and must happen before the green_timeout_t goes out of scope; scopes are
- * cancelled innermost first.  A timeout of 0 fires at the next blocking call.
+ * deadline passes.  Scopes nest: the earliest deadline wins (on a tie, the
+ * outer scope), and green_timeout_fired() tells which scope fired.
+ * Cancelling is idempotent and must happen, by the same green thread,
+ * before the green_timeout_t goes out of scope; scopes are normally
+ * cancelled innermost first (any order is tolerated).  A timeout of 0 fires
+ * at the next blocking call, on the next hub pass.  Deadlines are read from
+ * the monotonic clock when the scope starts, so CPU-heavy code in between
+ * makes the next blocking call fail at once.  The scopes of a green thread
+ * that ends are dropped with it.  Works in the main greenlet too (then a
+ * scope also turns an EDEADLK into ETIMEDOUT: the deadline can wake main).
+ *
+ * The check lives in the hub's one park function, so every blocking call
+ * honours scopes: green_sleep, green_wait_fd, green_park, green_thread_wait
+ * and every sync or io call built on them.  Calls that do not block (a
+ * free semaphore, a readable socket) do not fail.
  */
 #ifndef GREEN_TIMEOUT_H
 #define GREEN_TIMEOUT_H
@@ -32,8 +43,9 @@ typedef struct green_timeout {
     int fired;
 } green_timeout_t;
 
-/* Open a scope of `seconds` for the calling greenlet.  EINVAL for NULL or a
- * negative/NaN time. */
+/* Open a scope of `seconds` for the calling green thread (or main
+ * greenlet).  EINVAL for NULL or a negative/NaN time; EPERM from the hub
+ * greenlet. */
 int green_timeout_start(green_timeout_t *t, double seconds);
 /* Close the scope (idempotent).  Returns 1 if it had fired, else 0. */
 int green_timeout_cancel(green_timeout_t *t);
