@@ -33,8 +33,9 @@ int xwake_new(xwake_t **out, xwake_undelivered_fn undelivered, void *context);
  * reference; call once, from the thread that made w. */
 int xwake_wait(xwake_t *w, double timeout, void **value);
 
-/* Deliver value to the waiter, from any thread.  Drops the signaller's
- * reference. */
+/* Deliver value to the waiter, from any thread (on the waiter's own thread
+ * at once, so not from inside code that must not see the waiter woken or
+ * `undelivered` run).  Drops the signaller's reference. */
 void xwake_signal(xwake_t *w, void *value);
 
 /* Drop the signaller's reference without signalling (the waiter gave up
