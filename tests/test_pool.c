@@ -518,6 +518,94 @@ static void test_imap(void **state)
     green_hub_set_error_hook(old_hook);
 }
 
+/* The input function failing ends the map with its error, once, after
+ * the results of the inputs it did produce. */
+static int next_counter_then_fail(void *context, void **arg)
+{
+    struct counter_input *in = context;
+
+    if (in->next == in->end)
+        return EPROTO;
+    *arg = TEST_INT_VALUE(in->next++);
+    return 0;
+}
+
+static void test_imap_input_error(void **state)
+{
+    green_pool_t *pool = pool_or_fail(2);
+    struct counter_input input = {.next = 1, .end = 4};
+    green_pool_imap_t *map = NULL;
+    void *result;
+    int job_err;
+
+    (void)state;
+    assert_int_equal(green_pool_imap(&map, pool, double_or_fail,
+                                     next_counter_then_fail, &input),
+                     0);
+    for (int i = 1; i < 4; i++) {
+        assert_int_equal(green_pool_imap_next(map, &result, &job_err, 1.0), 0);
+        assert_int_equal(job_err, i % 3 == 0 ? EIO : 0);
+    }
+    assert_int_equal(green_pool_imap_next(map, &result, &job_err, 1.0), EPROTO);
+    assert_int_equal(green_pool_imap_next(map, &result, &job_err, 1.0),
+                     ENODATA);
+    assert_int_equal(green_pool_imap_destroy(map), 0);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+}
+
+/* A member killed before its result is taken reports ECANCELED at its
+ * place; the results around it are unaffected. */
+struct self_recorder {
+    green_thread_t *self;
+    green_event_t *never;
+};
+
+static void *record_self_and_block(void *arg)
+{
+    struct self_recorder *r = arg;
+
+    r->self = green_thread_self();
+    green_event_wait(r->never, NULL, GREEN_FOREVER);
+    return TEST_INT_VALUE(-1);
+}
+
+static void test_pile_killed_member(void **state)
+{
+    green_pool_t *pool = pool_or_fail(4);
+    struct self_recorder r = {0};
+    green_pile_t *pile = NULL;
+    void *result;
+    int job_err;
+
+    (void)state;
+    assert_int_equal(green_event_new(&r.never), 0);
+    assert_int_equal(green_pile_new(&pile, pool, 0), 0);
+    assert_int_equal(
+        green_pile_spawn(pile, echo_after_sleep, TEST_INT_VALUE(1)), 0);
+    assert_int_equal(green_pile_spawn(pile, record_self_and_block, &r), 0);
+    assert_int_equal(
+        green_pile_spawn(pile, echo_after_sleep, TEST_INT_VALUE(3)), 0);
+    green_sleep(0);
+    assert_non_null(r.self);
+    assert_int_equal(green_thread_kill(r.self), 0);
+    assert_int_equal(green_pool_running(pool), 2);
+    assert_int_equal(green_pile_next(pile, &result, &job_err, GREEN_FOREVER),
+                     0);
+    assert_int_equal(job_err, 0);
+    assert_int_equal(TEST_VALUE_INT(result), 1);
+    assert_int_equal(green_pile_next(pile, &result, &job_err, GREEN_FOREVER),
+                     0);
+    assert_int_equal(job_err, ECANCELED);
+    assert_int_equal(green_pile_next(pile, &result, &job_err, GREEN_FOREVER),
+                     0);
+    assert_int_equal(job_err, 0);
+    assert_int_equal(TEST_VALUE_INT(result), 3);
+    assert_int_equal(green_pile_next(pile, &result, &job_err, 0), ENODATA);
+    assert_int_equal(green_pile_destroy(pile), 0);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+    assert_int_equal(green_event_destroy(r.never), 0);
+}
+
 static void test_invalid_arguments(void **state)
 {
     green_pool_t *pool = pool_or_fail(1);
@@ -555,6 +643,8 @@ int main(void)
         cmocka_unit_test(test_spawn_n_loop_keeps_size_running),
         cmocka_unit_test(test_pile),
         cmocka_unit_test(test_imap),
+        cmocka_unit_test(test_imap_input_error),
+        cmocka_unit_test(test_pile_killed_member),
         cmocka_unit_test(test_invalid_arguments),
     };
 
