@@ -6,6 +6,7 @@
  * happens to run first.
  */
 #include <green/sync.h>
+#include <green/thread.h>
 
 #include "waitlist.h"
 
@@ -13,7 +14,7 @@
 #include <stdlib.h>
 
 struct green_lock {
-    greenlet_t *owner; /* NULL when free */
+    const void *owner; /* caller_identity() of the holder; NULL when free */
     waitlist_t waiters;
 };
 
@@ -45,7 +46,17 @@ int green_lock_destroy(green_lock_t *lock)
     return 0;
 }
 
-/* Give the lock to the first waiter (its greenlet is the node's item), or
+/* Who is calling: the green thread, or the greenlet outside green threads
+ * (main).  Not the greenlet of a green thread: worker greenlets run one
+ * green thread after another. */
+static const void *caller_identity(void)
+{
+    green_thread_t *self = green_thread_self();
+
+    return self != NULL ? (const void *)self : (const void *)greenlet_current();
+}
+
+/* Give the lock to the first waiter (its identity is the node's item), or
  * free it. */
 static void lock_pass_on(green_lock_t *lock)
 {
@@ -56,7 +67,7 @@ static void lock_pass_on(green_lock_t *lock)
 
 int green_lock_try_acquire(green_lock_t *lock)
 {
-    greenlet_t *self = greenlet_current();
+    const void *self = caller_identity();
 
     if (lock == NULL || self == NULL)
         return EINVAL;
@@ -76,7 +87,7 @@ int green_lock_acquire(green_lock_t *lock, double timeout)
     err = green_lock_try_acquire(lock);
     if (err != EAGAIN)
         return err;
-    waitlist_node_init(&node, greenlet_current());
+    waitlist_node_init(&node, (void *)caller_identity());
     err = waitlist_park(&lock->waiters, &node, timeout, NULL);
     if (err != 0 && node.handed)
         lock_pass_on(lock); /* made owner, but leaving: pass it on */
@@ -87,7 +98,7 @@ int green_lock_release(green_lock_t *lock)
 {
     if (lock == NULL)
         return EINVAL;
-    if (lock->owner == NULL || lock->owner != greenlet_current())
+    if (lock->owner == NULL || lock->owner != caller_identity())
         return EPERM;
     lock_pass_on(lock);
     return 0;
@@ -101,7 +112,7 @@ int green_lock_locked(const green_lock_t *lock)
 int green_lock_owned(const green_lock_t *lock)
 {
     return lock != NULL && lock->owner != NULL &&
-           lock->owner == greenlet_current();
+           lock->owner == caller_identity();
 }
 
 int green_cond_new(green_cond_t **out)
