@@ -1,0 +1,61 @@
+/*
+ * libgreen — monkey patching for C: libc interposition that makes
+ * unmodified blocking code cooperative.
+ *
+ * libgreen_patch defines the libc functions listed below.  Loaded first
+ * (LD_PRELOAD=libgreen_patch.so, or linked into the program before libc),
+ * its definitions are the ones every library of the process calls.  When
+ * such a call is made from a green thread and would block, only that green
+ * thread parks; the hub runs the others meanwhile.  Everywhere else — the
+ * main greenlet (plain main() code), the hub, an OS thread without a hub, a
+ * signal handler, or with patching disabled — each function is a plain
+ * pass-through to libc with exactly libc's behaviour.
+ *
+ * Patched calls (see docs/patch.md for the details of each):
+ *   I/O       read write readv writev recv send recvfrom sendto recvmsg
+ *             sendmsg accept accept4 connect, and the _FORTIFY_SOURCE
+ *             variants __read_chk __recv_chk __recvfrom_chk
+ *   waiting   poll ppoll select pselect epoll_wait epoll_pwait, and
+ *             __poll_chk __ppoll_chk
+ *   sleeping  sleep usleep nanosleep clock_nanosleep
+ *   DNS       getaddrinfo gethostbyname gethostbyname_r (thread pool)
+ *   fds       close socket socketpair pipe pipe2 dup dup2 dup3 fcntl
+ *             fcntl64 ioctl(FIONBIO) setsockopt(SO_RCVTIMEO, SO_SNDTIMEO)
+ *   signals   sigaction signal (to give EINTR/SA_RESTART libc's meaning)
+ *
+ * Only sockets and pipes/FIFOs are made cooperative.  Regular files, ttys
+ * and other descriptors keep their blocking behaviour.  A socket or pipe
+ * the user left blocking is driven nonblocking underneath, and
+ * fcntl(F_GETFL) still reports the user's view; one the user made
+ * nonblocking (O_NONBLOCK, SOCK_NONBLOCK, FIONBIO, MSG_DONTWAIT) returns
+ * EAGAIN as the user expects.
+ *
+ * Errors from a parked call, as errno with a -1 return:
+ *   EINTR       a signal handler ran (not restarted unless SA_RESTART
+ *               applies, as in libc)
+ *   EAGAIN      SO_RCVTIMEO/SO_SNDTIMEO expired (EINPROGRESS for connect)
+ *   ECANCELED   the green thread was killed (green_thread_kill)
+ *   ETIMEDOUT   an enclosing green_timeout scope expired
+ * Killed and timed-out calls deliberately do not report EINTR: C code
+ * commonly retries on EINTR, which would turn a kill into a busy loop.
+ */
+#ifndef GREEN_PATCH_H
+#define GREEN_PATCH_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Patching is on from process start unless the environment variable
+ * GREEN_PATCH is "0".  The switch is process-wide and takes effect at the
+ * next call of each hook; a call already parked finishes cooperatively. */
+void green_patch_enable(void);
+void green_patch_disable(void);
+/* 1 if patching is on, else 0. */
+int green_patch_enabled(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GREEN_PATCH_H */

@@ -1,0 +1,218 @@
+/*
+ * Per-descriptor state: whether the user asked for O_NONBLOCK, whether
+ * libgreen set it underneath, and the socket timeouts.  Lock-free, because
+ * hooks run in every thread and close() may be called from a signal
+ * handler.  Pages of entries are made on first use and live as long as the
+ * process.
+ */
+#include "patch_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+enum {
+    FD_CLASSIFIED = 1u << 0,    /* the checks below were made */
+    FD_DRIVEN = 1u << 1,        /* a socket or pipe with O_NONBLOCK forced on */
+    FD_USER_KNOWN = 1u << 2,    /* FD_USER_NONBLOCK is meaningful */
+    FD_USER_NONBLOCK = 1u << 3, /* the user wants EAGAIN */
+    FD_WAITED = 1u << 4,        /* a hook parked on it once */
+};
+
+struct fd_entry {
+    _Atomic uint32_t bits;
+    _Atomic int64_t recv_timeout_us; /* 0: none */
+    _Atomic int64_t send_timeout_us;
+};
+
+#define PAGE_SHIFT 10
+#define PAGE_ENTRIES (1 << PAGE_SHIFT)
+#define PAGE_COUNT 1024 /* descriptors above 2^20 are passed through */
+
+static _Atomic(struct fd_entry *) pages[PAGE_COUNT];
+
+static struct fd_entry *entry_of(int fd, bool create)
+{
+    struct fd_entry *page, *expected = NULL;
+    size_t index;
+
+    if (fd < 0 || (index = (size_t)fd >> PAGE_SHIFT) >= PAGE_COUNT)
+        return NULL;
+    page = atomic_load_explicit(&pages[index], memory_order_acquire);
+    if (page == NULL && create) {
+        page = calloc(PAGE_ENTRIES, sizeof(*page));
+        if (page == NULL)
+            return NULL;
+        if (!atomic_compare_exchange_strong(&pages[index], &expected, page)) {
+            free(page);
+            page = expected;
+        }
+    }
+    return page != NULL ? &page[fd & (PAGE_ENTRIES - 1)] : NULL;
+}
+
+static uint32_t bits_of(int fd)
+{
+    struct fd_entry *e = entry_of(fd, false);
+
+    return e != NULL ? atomic_load_explicit(&e->bits, memory_order_acquire) : 0;
+}
+
+static int64_t socket_timeout_us(int fd, int optname)
+{
+    struct timeval tv;
+    socklen_t len = sizeof(tv);
+
+    if (libc_real()->getsockopt(fd, SOL_SOCKET, optname, &tv, &len) != 0)
+        return 0;
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+/* First use in a green thread: sockets and pipes get O_NONBLOCK, and what
+ * the user had is remembered (fds made before patching, or inherited, are
+ * learnt here). */
+static uint32_t classify(int fd, struct fd_entry *e, uint32_t bits)
+{
+    const struct patch_libc *libc = libc_real();
+    uint32_t learnt = FD_CLASSIFIED;
+    struct stat st;
+    int flags;
+    bool user_nonblock;
+
+    if (fstat(fd, &st) != 0)
+        return bits; /* a bad fd: the real call reports it */
+    if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode)) {
+        flags = libc->fcntl(fd, F_GETFL);
+        if (flags < 0)
+            return bits;
+        user_nonblock = (bits & FD_USER_KNOWN) ? (bits & FD_USER_NONBLOCK)
+                                               : (flags & O_NONBLOCK);
+        if ((flags & O_NONBLOCK) ||
+            libc->fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0)
+            learnt |= FD_DRIVEN | FD_USER_KNOWN |
+                      (user_nonblock ? FD_USER_NONBLOCK : 0);
+        if (S_ISSOCK(st.st_mode)) {
+            atomic_store(&e->recv_timeout_us,
+                         socket_timeout_us(fd, SO_RCVTIMEO));
+            atomic_store(&e->send_timeout_us,
+                         socket_timeout_us(fd, SO_SNDTIMEO));
+        }
+    }
+    return atomic_fetch_or(&e->bits, learnt) | learnt;
+}
+
+bool fdstate_cooperative(int fd)
+{
+    struct fd_entry *e = entry_of(fd, true);
+    uint32_t bits;
+
+    if (e == NULL)
+        return false;
+    bits = atomic_load_explicit(&e->bits, memory_order_acquire);
+    if (!(bits & FD_CLASSIFIED)) {
+        int saved_errno = errno;
+
+        bits = classify(fd, e, bits);
+        errno = saved_errno;
+    }
+    return (bits & FD_DRIVEN) && !(bits & FD_USER_NONBLOCK);
+}
+
+bool fdstate_emulates_blocking(int fd)
+{
+    uint32_t bits = bits_of(fd);
+
+    return (bits & FD_DRIVEN) && !(bits & FD_USER_NONBLOCK);
+}
+
+double fdstate_timeout(int fd, int events)
+{
+    struct fd_entry *e = entry_of(fd, false);
+    int64_t us;
+
+    if (e == NULL)
+        return GREEN_FOREVER;
+    us = atomic_load((events & GREEN_READ) ? &e->recv_timeout_us
+                                           : &e->send_timeout_us);
+    return us > 0 ? (double)us / 1e6 : GREEN_FOREVER;
+}
+
+void fdstate_mark_waited(int fd)
+{
+    struct fd_entry *e = entry_of(fd, true);
+
+    if (e != NULL)
+        atomic_fetch_or(&e->bits, FD_WAITED);
+}
+
+bool fdstate_was_waited(int fd)
+{
+    return (bits_of(fd) & FD_WAITED) != 0;
+}
+
+void fdstate_forget(int fd)
+{
+    struct fd_entry *e = entry_of(fd, false);
+
+    if (e == NULL)
+        return;
+    atomic_store(&e->bits, 0);
+    atomic_store(&e->recv_timeout_us, 0);
+    atomic_store(&e->send_timeout_us, 0);
+}
+
+void fdstate_copy(int from, int to)
+{
+    struct fd_entry *source = entry_of(from, false);
+    struct fd_entry *target;
+    uint32_t bits = source != NULL ? atomic_load(&source->bits) : 0;
+
+    if (bits == 0 || (target = entry_of(to, true)) == NULL) {
+        fdstate_forget(to);
+        return;
+    }
+    atomic_store(&target->recv_timeout_us,
+                 atomic_load(&source->recv_timeout_us));
+    atomic_store(&target->send_timeout_us,
+                 atomic_load(&source->send_timeout_us));
+    atomic_store(&target->bits, bits & ~(uint32_t)FD_WAITED);
+}
+
+bool fdstate_driven(int fd)
+{
+    return (bits_of(fd) & FD_DRIVEN) != 0;
+}
+
+void fdstate_set_user_nonblock(int fd, bool nonblock)
+{
+    struct fd_entry *e = entry_of(fd, true);
+
+    if (e == NULL)
+        return;
+    if (nonblock)
+        atomic_fetch_or(&e->bits, FD_USER_NONBLOCK);
+    else
+        atomic_fetch_and(&e->bits, ~(uint32_t)FD_USER_NONBLOCK);
+    atomic_fetch_or(&e->bits, FD_USER_KNOWN);
+}
+
+int fdstate_user_flags(int fd, int kernel_flags)
+{
+    uint32_t bits = bits_of(fd);
+
+    if ((bits & FD_DRIVEN) && !(bits & FD_USER_NONBLOCK))
+        return kernel_flags & ~O_NONBLOCK;
+    return kernel_flags;
+}
+
+void fdstate_set_timeout(int fd, int optname, const struct timeval *tv)
+{
+    struct fd_entry *e = entry_of(fd, true);
+
+    if (e == NULL)
+        return;
+    atomic_store(optname == SO_RCVTIMEO ? &e->recv_timeout_us
+                                        : &e->send_timeout_us,
+                 (int64_t)tv->tv_sec * 1000000 + tv->tv_usec);
+}

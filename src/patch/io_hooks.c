@@ -1,0 +1,295 @@
+/*
+ * Data and connection hooks: each one tries the real call through
+ * patch_io(), which parks the green thread when a descriptor the user
+ * wants blocking has nothing to give yet.
+ */
+#include "patch_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+/* The arguments of one call, whichever it is. */
+struct io_call {
+    void *buf;
+    const void *data;
+    size_t len;
+    int flags;
+    struct sockaddr *from;
+    socklen_t *from_len;
+    const struct sockaddr *to;
+    socklen_t to_len;
+    const struct iovec *iov;
+    int iovcnt;
+    struct msghdr *msg_in;
+    const struct msghdr *msg_out;
+};
+
+static ssize_t attempt_read(int fd, void *call)
+{
+    struct io_call *c = call;
+    return libc_real()->read(fd, c->buf, c->len);
+}
+
+static ssize_t attempt_write(int fd, void *call)
+{
+    struct io_call *c = call;
+    return libc_real()->write(fd, c->data, c->len);
+}
+
+static ssize_t attempt_readv(int fd, void *call)
+{
+    struct io_call *c = call;
+    return libc_real()->readv(fd, c->iov, c->iovcnt);
+}
+
+static ssize_t attempt_writev(int fd, void *call)
+{
+    struct io_call *c = call;
+    return libc_real()->writev(fd, c->iov, c->iovcnt);
+}
+
+static ssize_t attempt_recvfrom(int fd, void *call)
+{
+    struct io_call *c = call;
+    return libc_real()->recvfrom(fd, c->buf, c->len, c->flags, c->from,
+                                 c->from_len);
+}
+
+static ssize_t attempt_sendto(int fd, void *call)
+{
+    struct io_call *c = call;
+    return libc_real()->sendto(fd, c->data, c->len, c->flags, c->to, c->to_len);
+}
+
+static ssize_t attempt_recvmsg(int fd, void *call)
+{
+    struct io_call *c = call;
+    return libc_real()->recvmsg(fd, c->msg_in, c->flags);
+}
+
+static ssize_t attempt_sendmsg(int fd, void *call)
+{
+    struct io_call *c = call;
+    return libc_real()->sendmsg(fd, c->msg_out, c->flags);
+}
+
+static ssize_t attempt_accept4(int fd, void *call)
+{
+    struct io_call *c = call;
+    return libc_real()->accept4(fd, c->from, c->from_len, c->flags);
+}
+
+/* The iovecs of iov[0..count) that follow the first `skip` bytes, copied
+ * into rest; returns their number. */
+static size_t iovecs_after(const struct iovec *iov, size_t count, size_t skip,
+                           struct iovec *rest)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < count; i++) {
+        if (skip >= iov[i].iov_len) {
+            skip -= iov[i].iov_len;
+            continue;
+        }
+        rest[kept].iov_base = (char *)iov[i].iov_base + skip;
+        rest[kept++].iov_len = iov[i].iov_len - skip;
+        skip = 0;
+    }
+    return kept;
+}
+
+/* A blocking write to a stream socket or pipe transfers everything before
+ * returning (or what it could before an error, a signal or a timeout),
+ * while the nonblocking fd underneath takes it in parts.  Ancillary data
+ * goes with the first part only. */
+static ssize_t write_fully(int fd, int flags, patch_io_fn attempt,
+                           struct io_call *c)
+{
+    const struct iovec *iov = c->msg_out ? c->msg_out->msg_iov : c->iov;
+    size_t count = c->msg_out ? c->msg_out->msg_iovlen : (size_t)c->iovcnt;
+    size_t total = c->len, done = 0;
+    struct iovec *rest = NULL;
+    struct msghdr msg;
+    ssize_t n;
+
+    if (iov != NULL)
+        for (size_t i = 0; i < count; i++)
+            total += iov[i].iov_len;
+    for (;;) {
+        n = patch_io(fd, GREEN_WRITE, flags, attempt, c);
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+        if (done >= total || (flags & MSG_DONTWAIT) ||
+            !fdstate_emulates_blocking(fd))
+            break;
+        if (iov == NULL) {
+            c->data = (const char *)c->data + n;
+            c->len -= (size_t)n;
+            continue;
+        }
+        if (rest == NULL && (rest = malloc(count * sizeof(*rest))) == NULL)
+            break;
+        if (c->msg_out != NULL) {
+            msg = *c->msg_out;
+            msg.msg_iov = rest;
+            msg.msg_iovlen = iovecs_after(iov, count, done, rest);
+            msg.msg_control = NULL;
+            msg.msg_controllen = 0;
+            c->msg_out = &msg;
+        } else {
+            c->iov = rest;
+            c->iovcnt = (int)iovecs_after(iov, count, done, rest);
+        }
+    }
+    free(rest);
+    return done > 0 ? (ssize_t)done : n;
+}
+
+ssize_t read(int fd, void *buf, size_t len)
+{
+    struct io_call c = {.buf = buf, .len = len};
+    return patch_io(fd, GREEN_READ, 0, attempt_read, &c);
+}
+
+ssize_t write(int fd, const void *data, size_t len)
+{
+    struct io_call c = {.data = data, .len = len};
+    return write_fully(fd, 0, attempt_write, &c);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    struct io_call c = {.iov = iov, .iovcnt = iovcnt};
+    return patch_io(fd, GREEN_READ, 0, attempt_readv, &c);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    struct io_call c = {.iov = iov, .iovcnt = iovcnt};
+    return write_fully(fd, 0, attempt_writev, &c);
+}
+
+/* recv and send are recvfrom and sendto without an address, as in libc. */
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    struct io_call c = {.buf = buf, .len = len, .flags = flags};
+    return patch_io(fd, GREEN_READ, flags, attempt_recvfrom, &c);
+}
+
+ssize_t send(int fd, const void *data, size_t len, int flags)
+{
+    struct io_call c = {.data = data, .len = len, .flags = flags};
+    return write_fully(fd, flags, attempt_sendto, &c);
+}
+
+ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
+                 struct sockaddr *from, socklen_t *from_len)
+{
+    struct io_call c = {.buf = buf,
+                        .len = len,
+                        .flags = flags,
+                        .from = from,
+                        .from_len = from_len};
+    return patch_io(fd, GREEN_READ, flags, attempt_recvfrom, &c);
+}
+
+ssize_t sendto(int fd, const void *data, size_t len, int flags,
+               const struct sockaddr *to, socklen_t to_len)
+{
+    struct io_call c = {
+        .data = data, .len = len, .flags = flags, .to = to, .to_len = to_len};
+    return write_fully(fd, flags, attempt_sendto, &c);
+}
+
+ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    struct io_call c = {.msg_in = msg, .flags = flags};
+    return patch_io(fd, GREEN_READ, flags, attempt_recvmsg, &c);
+}
+
+ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    struct io_call c = {.msg_out = msg, .flags = flags};
+    return write_fully(fd, flags, attempt_sendmsg, &c);
+}
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int flags)
+{
+    struct io_call c = {.from = addr, .from_len = addr_len, .flags = flags};
+    int client = (int)patch_io(fd, GREEN_READ, 0, attempt_accept4, &c);
+
+    /* A new descriptor: whatever was known about its number is stale. */
+    if (client >= 0)
+        fdstate_forget(client);
+    return client;
+}
+
+int accept(int fd, struct sockaddr *addr, socklen_t *addr_len)
+{
+    return accept4(fd, addr, addr_len, 0);
+}
+
+/* A blocking connect on a nonblocking socket: wait for writability, then
+ * take the outcome from SO_ERROR.  A wake-up that was not the connection
+ * finishing (another hook's interruption) waits again. */
+int connect(int fd, const struct sockaddr *addr, socklen_t addr_len)
+{
+    const struct patch_libc *libc = libc_real();
+    bool green = patch_in_green_thread() && fdstate_cooperative(fd);
+    struct pollfd done = {.fd = fd, .events = POLLOUT};
+    socklen_t err_len = sizeof(int);
+    patch_deadline_t deadline;
+    double timeout;
+    int err;
+
+    if (libc->connect(fd, addr, addr_len) == 0)
+        return 0;
+    if (errno != EINPROGRESS || !(green || fdstate_emulates_blocking(fd)))
+        return -1;
+    timeout = fdstate_timeout(fd, GREEN_WRITE);
+    deadline = patch_deadline_after(timeout, timeout < 0);
+    do {
+        err = patch_wait_fd(fd, GREEN_WRITE, green, &deadline);
+    } while (err == 0 && libc->poll(&done, 1, 0) == 0);
+    /* Linux reports a blocking connect cut short by SO_SNDTIMEO so. */
+    if (err == PATCH_OWN_TIMEOUT)
+        err = EINPROGRESS;
+    if (err == 0 &&
+        libc->getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &err_len) != 0)
+        err = errno;
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return 0;
+}
+
+/* _FORTIFY_SOURCE entry points: the size check, then the hook. */
+extern void __chk_fail(void) __attribute__((noreturn));
+
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buf_size);
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buf_size)
+{
+    if (len > buf_size)
+        __chk_fail();
+    return read(fd, buf, len);
+}
+
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buf_size, int flags);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buf_size, int flags)
+{
+    if (len > buf_size)
+        __chk_fail();
+    return recv(fd, buf, len, flags);
+}
+
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buf_size,
+                       int flags, struct sockaddr *from, socklen_t *from_len);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buf_size,
+                       int flags, struct sockaddr *from, socklen_t *from_len)
+{
+    if (len > buf_size)
+        __chk_fail();
+    return recvfrom(fd, buf, len, flags, from, from_len);
+}

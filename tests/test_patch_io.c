@@ -1,0 +1,872 @@
+/*
+ * libgreen_patch: I/O, waiting and descriptor hooks on sockets and pipes.
+ * GREEN_TEST_BACKENDS
+ */
+#include "patch_helpers.h"
+
+#include <green/timeout.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+
+/* What a green thread saw from one hooked call. */
+struct outcome {
+    int fd;
+    ssize_t result;
+    int error;
+    char byte;
+    double seconds;
+};
+
+static void make_pair(int fds[2])
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+}
+
+static void close_pair(int fds[2])
+{
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* The kernel's O_NONBLOCK, bypassing the fcntl hook. */
+static int kernel_flags(int fd)
+{
+    return (int)syscall(SYS_fcntl, fd, F_GETFL);
+}
+
+static void *read_one(void *arg)
+{
+    struct outcome *out = arg;
+    double start = patch_seconds();
+
+    out->byte = 0;
+    out->result = read(out->fd, &out->byte, 1);
+    out->error = out->result < 0 ? errno : 0;
+    out->seconds = patch_seconds() - start;
+    return NULL;
+}
+
+struct delayed_write {
+    int fd;
+    double delay;
+    char byte;
+};
+
+static void *write_later(void *arg)
+{
+    struct delayed_write *w = arg;
+
+    green_sleep(w->delay);
+    if (write(w->fd, &w->byte, 1) != 1)
+        return (void *)1;
+    return NULL;
+}
+
+/* ---- pass-through outside green threads -------------------------------- */
+
+static void *os_thread_write_later(void *arg)
+{
+    struct delayed_write *w = arg;
+
+    usleep((useconds_t)(w->delay * 1e6));
+    if (write(w->fd, &w->byte, 1) != 1)
+        return (void *)1;
+    return NULL;
+}
+
+static void test_main_greenlet_blocks_as_libc(void **state)
+{
+    struct delayed_write w = {.delay = 0.1, .byte = 'm'};
+    pthread_t writer;
+    int fds[2];
+    char byte = 0;
+
+    (void)state;
+    make_pair(fds);
+    w.fd = fds[1];
+    assert_int_equal(pthread_create(&writer, NULL, os_thread_write_later, &w),
+                     0);
+    /* Plain main() code: a real blocking read, and the fd is untouched. */
+    assert_int_equal(read(fds[0], &byte, 1), 1);
+    assert_int_equal(byte, 'm');
+    assert_int_equal(kernel_flags(fds[0]) & O_NONBLOCK, 0);
+    assert_int_equal(pthread_join(writer, NULL), 0);
+    close_pair(fds);
+}
+
+/* ---- parking only the caller ------------------------------------------- */
+
+static void test_read_parks_only_the_green_thread(void **state)
+{
+    struct outcome out = {0};
+    struct delayed_write w = {.delay = 0.1, .byte = 'x'};
+    struct ticker ticker = {0};
+    green_thread_t *reader, *writer, *tick;
+    int fds[2];
+
+    (void)state;
+    make_pair(fds);
+    out.fd = fds[0];
+    w.fd = fds[1];
+    reader = patch_spawn(read_one, &out);
+    writer = patch_spawn(write_later, &w);
+    tick = patch_spawn(ticker_run, &ticker);
+    patch_join(reader);
+    ticker.stop = 1;
+    assert_null(patch_join(writer));
+    patch_join(tick);
+
+    assert_int_equal(out.result, 1);
+    assert_int_equal(out.byte, 'x');
+    assert_true(ticker.ticks > 5);
+    /* Driven nonblocking underneath, blocking in the user's view. */
+    assert_int_not_equal(kernel_flags(fds[0]) & O_NONBLOCK, 0);
+    assert_int_equal(fcntl(fds[0], F_GETFL) & O_NONBLOCK, 0);
+    close_pair(fds);
+}
+
+/* ---- the user's nonblocking choices ------------------------------------ */
+
+struct nonblock_case {
+    int fd;
+    int via_fcntl_error, via_ioctl_error, dontwait_error;
+    int flags_after_fcntl;
+};
+
+static void *try_nonblocking_reads(void *arg)
+{
+    struct nonblock_case *c = arg;
+    int on = 1, off = 0;
+    char byte;
+
+    /* MSG_DONTWAIT on a blocking socket: EAGAIN, no parking. */
+    c->dontwait_error = recv(c->fd, &byte, 1, MSG_DONTWAIT) < 0 ? errno : 0;
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    c->flags_after_fcntl = fcntl(c->fd, F_GETFL);
+    c->via_fcntl_error = read(c->fd, &byte, 1) < 0 ? errno : 0;
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) & ~O_NONBLOCK);
+    ioctl(c->fd, FIONBIO, &on);
+    c->via_ioctl_error = recv(c->fd, &byte, 1, 0) < 0 ? errno : 0;
+    ioctl(c->fd, FIONBIO, &off);
+    return NULL;
+}
+
+static void test_user_nonblocking_gets_eagain(void **state)
+{
+    struct nonblock_case c = {0};
+    int fds[2];
+
+    (void)state;
+    make_pair(fds);
+    c.fd = fds[0];
+    patch_join(patch_spawn(try_nonblocking_reads, &c));
+    assert_int_equal(c.dontwait_error, EAGAIN);
+    assert_int_equal(c.via_fcntl_error, EAGAIN);
+    assert_int_equal(c.via_ioctl_error, EAGAIN);
+    assert_int_not_equal(c.flags_after_fcntl & O_NONBLOCK, 0);
+    /* Back to blocking in the user's view. */
+    assert_int_equal(fcntl(fds[0], F_GETFL) & O_NONBLOCK, 0);
+    close_pair(fds);
+}
+
+/* ---- SO_RCVTIMEO --------------------------------------------------------- */
+
+static void test_rcvtimeo_expires_with_eagain(void **state)
+{
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
+    struct outcome out = {0};
+    struct ticker ticker = {0};
+    green_thread_t *reader, *tick;
+    int fds[2];
+
+    (void)state;
+    make_pair(fds);
+    assert_int_equal(
+        setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    out.fd = fds[0];
+    reader = patch_spawn(read_one, &out);
+    tick = patch_spawn(ticker_run, &ticker);
+    patch_join(reader);
+    ticker.stop = 1;
+    patch_join(tick);
+    assert_int_equal(out.result, -1);
+    assert_int_equal(out.error, EAGAIN);
+    assert_true(out.seconds > 0.15 && out.seconds < 2.0);
+    assert_true(ticker.ticks > 5);
+    close_pair(fds);
+}
+
+/* ---- descriptors made before patching was on --------------------------- */
+
+static void test_fd_created_before_enable(void **state)
+{
+    struct outcome out = {0};
+    struct delayed_write w = {.delay = 0.05, .byte = 'e'};
+    struct ticker ticker = {0};
+    green_thread_t *reader, *writer, *tick;
+    int fds[2];
+
+    (void)state;
+    green_patch_disable();
+    assert_int_equal(green_patch_enabled(), 0);
+    assert_int_equal(pipe(fds), 0);
+    green_patch_enable();
+    assert_int_equal(green_patch_enabled(), 1);
+    out.fd = fds[0];
+    w.fd = fds[1];
+    reader = patch_spawn(read_one, &out);
+    writer = patch_spawn(write_later, &w);
+    tick = patch_spawn(ticker_run, &ticker);
+    patch_join(reader);
+    ticker.stop = 1;
+    patch_join(writer);
+    patch_join(tick);
+    assert_int_equal(out.result, 1);
+    assert_int_equal(out.byte, 'e');
+    assert_true(ticker.ticks > 2);
+    close_pair(fds);
+}
+
+/* ---- disabled: a plain pass-through that blocks the OS thread ----------- */
+
+static void *poll_nothing(void *arg)
+{
+    struct outcome *out = arg;
+    struct pollfd pfd = {.fd = out->fd, .events = POLLIN};
+
+    out->result = poll(&pfd, 1, 100);
+    return NULL;
+}
+
+static void test_disabled_is_pass_through(void **state)
+{
+    struct outcome out = {0};
+    struct ticker ticker = {0};
+    green_thread_t *poller, *tick;
+    int fds[2];
+
+    (void)state;
+    make_pair(fds);
+    out.fd = fds[0];
+    green_patch_disable();
+    tick = patch_spawn(ticker_run, &ticker);
+    poller = patch_spawn(poll_nothing, &out);
+    patch_join(poller);
+    ticker.stop = 1;
+    patch_join(tick);
+    green_patch_enable();
+    assert_int_equal(out.result, 0);
+    /* The 100 ms poll held the OS thread: the ticker barely ran. */
+    assert_true(ticker.ticks <= 3);
+    close_pair(fds);
+}
+
+/* ---- an fd shared with a plain OS thread -------------------------------- */
+
+static void *os_thread_read(void *arg)
+{
+    struct outcome *out = arg;
+
+    out->result = read(out->fd, &out->byte, 1);
+    out->error = out->result < 0 ? errno : 0;
+    return NULL;
+}
+
+static void test_fd_shared_with_os_thread(void **state)
+{
+    struct outcome green_side = {0}, os_side = {0};
+    struct delayed_write w = {.delay = 0.02, .byte = 'g'};
+    green_thread_t *reader, *writer;
+    pthread_t os_reader;
+    char byte = 'o';
+    int fds[2];
+
+    (void)state;
+    make_pair(fds);
+    green_side.fd = os_side.fd = fds[0];
+    w.fd = fds[1];
+    reader = patch_spawn(read_one, &green_side);
+    writer = patch_spawn(write_later, &w);
+    patch_join(reader);
+    patch_join(writer);
+    assert_int_equal(green_side.byte, 'g');
+    assert_int_not_equal(kernel_flags(fds[0]) & O_NONBLOCK, 0);
+
+    /* Now a plain OS thread reads the driven fd: it must block, not see
+     * EAGAIN, until the main thread writes. */
+    assert_int_equal(pthread_create(&os_reader, NULL, os_thread_read, &os_side),
+                     0);
+    usleep(100000);
+    assert_int_equal(write(fds[1], &byte, 1), 1);
+    assert_int_equal(pthread_join(os_reader, NULL), 0);
+    assert_int_equal(os_side.result, 1);
+    assert_int_equal(os_side.byte, 'o');
+    close_pair(fds);
+}
+
+/* ---- close while another green thread reads ----------------------------- */
+
+static void *close_later(void *arg)
+{
+    int fd = *(int *)arg;
+
+    green_sleep(0.05);
+    close(fd);
+    return NULL;
+}
+
+static void test_close_while_reading_gives_ebadf(void **state)
+{
+    struct outcome out = {0};
+    green_thread_t *reader, *closer;
+    int fds[2];
+
+    (void)state;
+    make_pair(fds);
+    out.fd = fds[0];
+    reader = patch_spawn(read_one, &out);
+    closer = patch_spawn(close_later, &fds[0]);
+    patch_join(reader);
+    patch_join(closer);
+    assert_int_equal(out.result, -1);
+    assert_int_equal(out.error, EBADF);
+    close(fds[1]);
+}
+
+/* ---- kill and timeout scopes --------------------------------------------- */
+
+static void test_killed_reader_gets_ecanceled(void **state)
+{
+    struct outcome out = {.result = 99};
+    green_thread_t *reader;
+    int fds[2];
+
+    (void)state;
+    make_pair(fds);
+    out.fd = fds[0];
+    reader = patch_spawn(read_one, &out);
+    green_sleep(0.02);
+    assert_int_equal(green_thread_kill(reader), 0);
+    green_thread_release(reader);
+    assert_int_equal(out.result, -1);
+    assert_int_equal(out.error, ECANCELED);
+    close_pair(fds);
+}
+
+static void *read_with_scope(void *arg)
+{
+    struct outcome *out = arg;
+    green_timeout_t scope;
+
+    green_timeout_start(&scope, 0.05);
+    read_one(out);
+    green_timeout_cancel(&scope);
+    return NULL;
+}
+
+static void test_timeout_scope_gives_etimedout(void **state)
+{
+    struct outcome out = {0};
+    int fds[2];
+
+    (void)state;
+    make_pair(fds);
+    out.fd = fds[0];
+    patch_join(patch_spawn(read_with_scope, &out));
+    assert_int_equal(out.result, -1);
+    assert_int_equal(out.error, ETIMEDOUT);
+    close_pair(fds);
+}
+
+/* ---- large writes to a pipe ---------------------------------------------- */
+
+#define PIPE_BYTES (1 << 20)
+
+struct pipe_transfer {
+    int fd;
+    size_t done;
+    int error;
+};
+
+static void *write_all(void *arg)
+{
+    struct pipe_transfer *t = arg;
+    static char chunk[PIPE_BYTES];
+
+    memset(chunk, 'p', sizeof(chunk));
+    /* One blocking write of 1 MiB: libc writes it all (pipe 64 KiB). */
+    ssize_t n = write(t->fd, chunk, sizeof(chunk));
+    t->done = n > 0 ? (size_t)n : 0;
+    t->error = n < 0 ? errno : 0;
+    return NULL;
+}
+
+static void *read_all(void *arg)
+{
+    struct pipe_transfer *t = arg;
+    char buf[8192];
+    ssize_t n;
+
+    while (t->done < PIPE_BYTES && (n = read(t->fd, buf, sizeof(buf))) > 0)
+        t->done += (size_t)n;
+    return NULL;
+}
+
+static void test_large_pipe_write(void **state)
+{
+    struct pipe_transfer in = {0}, out = {0};
+    green_thread_t *writer, *reader;
+    int fds[2];
+
+    (void)state;
+    assert_int_equal(pipe(fds), 0);
+    out.fd = fds[1];
+    in.fd = fds[0];
+    writer = patch_spawn(write_all, &out);
+    reader = patch_spawn(read_all, &in);
+    patch_join(writer);
+    patch_join(reader);
+    assert_int_equal(out.error, 0);
+    assert_int_equal(out.done, PIPE_BYTES);
+    assert_int_equal(in.done, PIPE_BYTES);
+    close_pair(fds);
+}
+
+/* ---- accept and connect -------------------------------------------------- */
+
+struct tcp_case {
+    int listen_fd, port;
+    int accepted_fd, accept_flags;
+    int connect_result, refused_error;
+    char byte;
+};
+
+static void *accept_one(void *arg)
+{
+    struct tcp_case *c = arg;
+    char byte = 'a';
+
+    c->accepted_fd = accept(c->listen_fd, NULL, NULL);
+    if (c->accepted_fd >= 0) {
+        c->accept_flags = fcntl(c->accepted_fd, F_GETFL);
+        if (write(c->accepted_fd, &byte, 1) != 1)
+            c->accept_flags = -1;
+    }
+    return NULL;
+}
+
+static void *connect_one(void *arg)
+{
+    struct tcp_case *c = arg;
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)c->port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    c->connect_result = connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+    if (c->connect_result == 0 && read(fd, &c->byte, 1) != 1)
+        c->byte = 0;
+    close(fd);
+    return NULL;
+}
+
+static void *connect_refused(void *arg)
+{
+    struct tcp_case *c = arg;
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    int port = patch_free_port();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    c->refused_error =
+        connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ? errno : 0;
+    close(fd);
+    return NULL;
+}
+
+static void test_accept_and_connect(void **state)
+{
+    struct tcp_case c = {.accepted_fd = -1};
+    green_thread_t *server, *client, *refused;
+
+    (void)state;
+    c.listen_fd = patch_listen(&c.port);
+    server = patch_spawn(accept_one, &c);
+    client = patch_spawn(connect_one, &c);
+    refused = patch_spawn(connect_refused, &c);
+    patch_join(server);
+    patch_join(client);
+    patch_join(refused);
+    assert_true(c.accepted_fd >= 0);
+    assert_int_equal(c.accept_flags & O_NONBLOCK, 0);
+    assert_int_equal(c.connect_result, 0);
+    assert_int_equal(c.byte, 'a');
+    assert_int_equal(c.refused_error, ECONNREFUSED);
+    close(c.accepted_fd);
+    close(c.listen_fd);
+}
+
+/* ---- poll, select, epoll_wait -------------------------------------------- */
+
+struct wait_case {
+    int fds[2];
+    int other_fd;
+    int result, error;
+    short revents[4];
+    int in_read_set;
+};
+
+static void *poll_mixed(void *arg)
+{
+    struct wait_case *c = arg;
+    /* A socket nobody registered anywhere, an ignored entry and the fd
+     * that becomes readable. */
+    struct pollfd pfds[3] = {{.fd = c->other_fd, .events = POLLIN},
+                             {.fd = -1, .events = POLLIN},
+                             {.fd = c->fds[0], .events = POLLIN}};
+
+    c->result = poll(pfds, 3, 5000);
+    c->error = c->result < 0 ? errno : 0;
+    for (int i = 0; i < 3; i++)
+        c->revents[i] = pfds[i].revents;
+    return NULL;
+}
+
+static void test_poll_with_unregistered_fds(void **state)
+{
+    struct wait_case c = {0};
+    struct delayed_write w = {.delay = 0.05, .byte = 'p'};
+    struct ticker ticker = {0};
+    green_thread_t *poller, *writer, *tick;
+    int other[2];
+    struct pollfd bad = {.fd = 1000, .events = POLLIN};
+
+    (void)state;
+    make_pair(c.fds);
+    make_pair(other);
+    c.other_fd = other[0];
+    w.fd = c.fds[1];
+    poller = patch_spawn(poll_mixed, &c);
+    writer = patch_spawn(write_later, &w);
+    tick = patch_spawn(ticker_run, &ticker);
+    patch_join(poller);
+    ticker.stop = 1;
+    patch_join(writer);
+    patch_join(tick);
+    assert_int_equal(c.result, 1);
+    assert_int_equal(c.revents[0], 0);
+    assert_int_equal(c.revents[1], 0);
+    assert_int_equal(c.revents[2], POLLIN);
+    assert_true(ticker.ticks > 5);
+    /* A closed fd is reported at once, as libc does. */
+    assert_int_equal(poll(&bad, 1, 0), 1);
+    assert_int_equal(bad.revents, POLLNVAL);
+    close_pair(other);
+    close_pair(c.fds);
+}
+
+static void *poll_timeout(void *arg)
+{
+    struct wait_case *c = arg;
+    struct pollfd pfd = {.fd = c->fds[0], .events = POLLIN};
+    double start = patch_seconds();
+
+    c->result = poll(&pfd, 1, 100);
+    c->revents[0] = pfd.revents;
+    c->error = (int)((patch_seconds() - start) * 1000);
+    return NULL;
+}
+
+static void test_poll_times_out(void **state)
+{
+    struct wait_case c = {0};
+
+    (void)state;
+    make_pair(c.fds);
+    patch_join(patch_spawn(poll_timeout, &c));
+    assert_int_equal(c.result, 0);
+    assert_int_equal(c.revents[0], 0);
+    assert_true(c.error >= 90 && c.error < 2000);
+    close_pair(c.fds);
+}
+
+static void *select_read(void *arg)
+{
+    struct wait_case *c = arg;
+    struct timeval tv = {.tv_sec = 5};
+    fd_set readable;
+
+    FD_ZERO(&readable);
+    FD_SET(c->fds[0], &readable);
+    FD_SET(c->other_fd, &readable);
+    c->result = select(FD_SETSIZE, &readable, NULL, NULL, &tv);
+    c->in_read_set =
+        FD_ISSET(c->fds[0], &readable) && !FD_ISSET(c->other_fd, &readable);
+    return NULL;
+}
+
+static void test_select_waits_cooperatively(void **state)
+{
+    struct wait_case c = {0};
+    struct delayed_write w = {.delay = 0.05, .byte = 's'};
+    green_thread_t *selector, *writer;
+    int other[2];
+
+    (void)state;
+    make_pair(c.fds);
+    make_pair(other);
+    c.other_fd = other[0];
+    w.fd = c.fds[1];
+    selector = patch_spawn(select_read, &c);
+    writer = patch_spawn(write_later, &w);
+    patch_join(selector);
+    patch_join(writer);
+    assert_int_equal(c.result, 1);
+    assert_true(c.in_read_set);
+    close_pair(other);
+    close_pair(c.fds);
+}
+
+/* Beyond FD_SETSIZE the hook answers exactly as the system call. */
+struct select_limits {
+    int hooked, hooked_error, direct, direct_error;
+    int negative, negative_error;
+};
+
+static void *select_beyond_setsize(void *arg)
+{
+    struct select_limits *l = arg;
+    fd_set sets[2][4];
+    struct timeval zero = {0}, zero2 = {0};
+
+    memset(sets, 0, sizeof(sets));
+    errno = 0;
+    l->hooked = select(FD_SETSIZE * 3, sets[0], NULL, NULL, &zero);
+    l->hooked_error = errno;
+    errno = 0;
+    l->direct =
+        (int)syscall(SYS_select, FD_SETSIZE * 3, sets[1], NULL, NULL, &zero2);
+    l->direct_error = errno;
+    l->negative = select(-1, NULL, NULL, NULL, &zero);
+    l->negative_error = errno;
+    return NULL;
+}
+
+static void test_select_beyond_fd_setsize(void **state)
+{
+    struct select_limits l = {0};
+
+    (void)state;
+    patch_join(patch_spawn(select_beyond_setsize, &l));
+    assert_int_equal(l.hooked, l.direct);
+    assert_int_equal(l.hooked_error, l.direct_error);
+    assert_int_equal(l.negative, -1);
+    assert_int_equal(l.negative_error, EINVAL);
+}
+
+static void *epoll_wait_one(void *arg)
+{
+    struct wait_case *c = arg;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = c->fds[0]};
+    int epfd = epoll_create1(EPOLL_CLOEXEC);
+
+    epoll_ctl(epfd, EPOLL_CTL_ADD, c->fds[0], &ev);
+    c->result = epoll_wait(epfd, &ev, 1, 5000);
+    c->in_read_set = ev.data.fd == c->fds[0];
+    close(epfd);
+    return NULL;
+}
+
+static void test_epoll_wait_cooperates(void **state)
+{
+    struct wait_case c = {0};
+    struct delayed_write w = {.delay = 0.05, .byte = 'E'};
+    struct ticker ticker = {0};
+    green_thread_t *waiter, *writer, *tick;
+
+    (void)state;
+    make_pair(c.fds);
+    w.fd = c.fds[1];
+    waiter = patch_spawn(epoll_wait_one, &c);
+    writer = patch_spawn(write_later, &w);
+    tick = patch_spawn(ticker_run, &ticker);
+    patch_join(waiter);
+    ticker.stop = 1;
+    patch_join(writer);
+    patch_join(tick);
+    assert_int_equal(c.result, 1);
+    assert_true(c.in_read_set);
+    assert_true(ticker.ticks > 5);
+    close_pair(c.fds);
+}
+
+/* ---- signals ------------------------------------------------------------ */
+
+static volatile sig_atomic_t handled;
+
+static void count_signal(int sig)
+{
+    (void)sig;
+    handled++;
+}
+
+static void install(int flags)
+{
+    struct sigaction act = {.sa_handler = count_signal, .sa_flags = flags};
+    struct sigaction old;
+
+    sigemptyset(&act.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &act, NULL), 0);
+    /* The wrapper is invisible: the old action is ours. */
+    assert_int_equal(sigaction(SIGUSR1, NULL, &old), 0);
+    assert_ptr_equal(old.sa_handler, count_signal);
+    assert_int_equal(old.sa_flags & SA_RESTART, flags & SA_RESTART);
+}
+
+struct signal_shot {
+    pthread_t target;
+    double delay;
+};
+
+/* From another OS thread, so that the signal arrives while the hub sleeps
+ * in its epoll_wait/poll. */
+static void *signal_later(void *arg)
+{
+    struct signal_shot *shot = arg;
+
+    usleep((useconds_t)(shot->delay * 1e6));
+    pthread_kill(shot->target, SIGUSR1);
+    return NULL;
+}
+
+/* Reader parked on a socket; a signal comes in; data comes later. */
+static void run_signal_case(struct outcome *out, int raise_inline)
+{
+    struct delayed_write w = {.delay = 0.3, .byte = 'r'};
+    struct signal_shot shot = {.target = pthread_self(), .delay = 0.1};
+    green_thread_t *reader, *writer;
+    pthread_t signaller;
+    int fds[2];
+
+    make_pair(fds);
+    out->fd = fds[0];
+    w.fd = fds[1];
+    handled = 0;
+    reader = patch_spawn(read_one, out);
+    writer = patch_spawn(write_later, &w);
+    if (raise_inline) {
+        /* Delivered while the main greenlet runs, not in the hub's wait. */
+        green_sleep(0.1);
+        raise(SIGUSR1);
+    } else {
+        assert_int_equal(pthread_create(&signaller, NULL, signal_later, &shot),
+                         0);
+    }
+    patch_join(reader);
+    patch_join(writer);
+    if (!raise_inline)
+        assert_int_equal(pthread_join(signaller, NULL), 0);
+    close_pair(fds);
+}
+
+static void test_signal_without_restart_gives_eintr(void **state)
+{
+    struct outcome out = {0};
+
+    (void)state;
+    install(0);
+    run_signal_case(&out, 0);
+    assert_int_equal(handled, 1);
+    assert_int_equal(out.result, -1);
+    assert_int_equal(out.error, EINTR);
+    assert_true(out.seconds < 0.28);
+
+    run_signal_case(&out, 1);
+    assert_int_equal(handled, 1);
+    assert_int_equal(out.result, -1);
+    assert_int_equal(out.error, EINTR);
+    signal(SIGUSR1, SIG_DFL);
+}
+
+static void test_signal_with_restart_retries(void **state)
+{
+    struct outcome out = {0};
+
+    (void)state;
+    install(SA_RESTART);
+    run_signal_case(&out, 0);
+    assert_int_equal(handled, 1);
+    assert_int_equal(out.result, 1);
+    assert_int_equal(out.byte, 'r');
+
+    /* signal() is BSD-style: SA_RESTART too. */
+    assert_ptr_equal(signal(SIGUSR1, count_signal), count_signal);
+    run_signal_case(&out, 0);
+    assert_int_equal(handled, 1);
+    assert_int_equal(out.result, 1);
+    signal(SIGUSR1, SIG_DFL);
+}
+
+/* A socket with SO_RCVTIMEO is never restarted (signal(7)). */
+static void test_signal_with_restart_and_rcvtimeo_gives_eintr(void **state)
+{
+    struct timeval tv = {.tv_sec = 5};
+    struct signal_shot shot = {.target = pthread_self(), .delay = 0.1};
+    struct outcome out = {0};
+    green_thread_t *reader;
+    pthread_t signaller;
+    int fds[2];
+
+    (void)state;
+    install(SA_RESTART);
+    handled = 0;
+    make_pair(fds);
+    assert_int_equal(
+        setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    out.fd = fds[0];
+    reader = patch_spawn(read_one, &out);
+    assert_int_equal(pthread_create(&signaller, NULL, signal_later, &shot), 0);
+    patch_join(reader);
+    assert_int_equal(pthread_join(signaller, NULL), 0);
+    assert_int_equal(handled, 1);
+    assert_int_equal(out.result, -1);
+    assert_int_equal(out.error, EINTR);
+    signal(SIGUSR1, SIG_DFL);
+    close_pair(fds);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_main_greenlet_blocks_as_libc),
+        cmocka_unit_test(test_read_parks_only_the_green_thread),
+        cmocka_unit_test(test_user_nonblocking_gets_eagain),
+        cmocka_unit_test(test_rcvtimeo_expires_with_eagain),
+        cmocka_unit_test(test_fd_created_before_enable),
+        cmocka_unit_test(test_disabled_is_pass_through),
+        cmocka_unit_test(test_fd_shared_with_os_thread),
+        cmocka_unit_test(test_close_while_reading_gives_ebadf),
+        cmocka_unit_test(test_killed_reader_gets_ecanceled),
+        cmocka_unit_test(test_timeout_scope_gives_etimedout),
+        cmocka_unit_test(test_large_pipe_write),
+        cmocka_unit_test(test_accept_and_connect),
+        cmocka_unit_test(test_poll_with_unregistered_fds),
+        cmocka_unit_test(test_poll_times_out),
+        cmocka_unit_test(test_select_waits_cooperatively),
+        cmocka_unit_test(test_select_beyond_fd_setsize),
+        cmocka_unit_test(test_epoll_wait_cooperates),
+        cmocka_unit_test(test_signal_without_restart_gives_eintr),
+        cmocka_unit_test(test_signal_with_restart_retries),
+        cmocka_unit_test(test_signal_with_restart_and_rcvtimeo_gives_eintr),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
