@@ -64,7 +64,7 @@ void *echo(void *value)
     return value;
 }
 
-/* ---- The three implementations -------------------------------------
+/* ---- The implementations --------------------------------------------
  * Each provides:
  *   name
  *   start_child<Run>()        make a child context that will call Run with
