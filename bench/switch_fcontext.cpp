@@ -220,8 +220,17 @@ struct Ucontext {
 
 /* ---- The forms, written once for all implementations ---------------- */
 
+// Keeps each call level a real call: not inlined, cloned, or (gcc's
+// identical code folding) merged with its twin of the other side.  Clang
+// has no noipa and folds no functions by default.
+#if defined(__clang__)
+#define CALL_LEVEL_ATTRIBUTES __attribute__((noinline))
+#else
+#define CALL_LEVEL_ATTRIBUTES __attribute__((noipa))
+#endif
+
 template <class Impl, Side FromSide, int Depth>
-__attribute__((noipa)) void *call_level(void *value);
+CALL_LEVEL_ATTRIBUTES void *call_level(void *value);
 
 // Switch from FromSide below Depth non-inlined calls.  Each (Side, Depth)
 // is its own function, so the two sides never share return addresses.
@@ -234,10 +243,8 @@ inline void *switch_at_depth(void *value)
         return call_level<Impl, FromSide, Depth>(value);
 }
 
-// noipa keeps each level a real call: not inlined, cloned or merged with
-// its twin of the other side.
 template <class Impl, Side FromSide, int Depth>
-__attribute__((noipa)) void *call_level(void *value)
+CALL_LEVEL_ATTRIBUTES void *call_level(void *value)
 {
     void *result = switch_at_depth<Impl, FromSide, Depth - 1>(value);
     __asm__ volatile("" : "+r"(result)); // no tail call: the frame stays
