@@ -44,7 +44,8 @@ struct cached_stack {
     struct cached_stack *next;
     struct green_stack stack;
 };
-#define STACK_HEADER_BYTES ((sizeof(struct cached_stack) + 63) & ~(size_t)63)
+_Static_assert(sizeof(struct cached_stack) <= GREEN_STACK_HEADER_BYTES,
+               "a cache entry fits in the bytes kept at each stack's top");
 
 struct stack_cache {
     struct cached_stack *head;
@@ -207,8 +208,9 @@ int green_stack_acquire(struct green_stack *stack, size_t size)
         size = GREENLET_STACK_MIN;
     if (size > SIZE_MAX / 4)
         return ENOMEM;
-    size = (size + STACK_HEADER_BYTES + page - 1) & ~(page - 1);
+    size = (size + GREEN_STACK_HEADER_BYTES + page - 1) & ~(page - 1);
 
+    /* Most greenlets share one size, so the newest cached stack fits. */
     for (struct cached_stack **link = &cache.head; *link;
          link = &(*link)->next) {
         struct cached_stack *entry = *link;
@@ -221,16 +223,6 @@ int green_stack_acquire(struct green_stack *stack, size_t size)
         }
     }
     return slab_take(size, stack);
-}
-
-void *green_stack_top(const struct green_stack *stack)
-{
-    return stack->lo + stack->size - STACK_HEADER_BYTES;
-}
-
-size_t green_stack_usable(const struct green_stack *stack)
-{
-    return stack->size - STACK_HEADER_BYTES;
 }
 
 /* Release the cached stacks after the first `keep`, oldest last. */

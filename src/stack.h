@@ -35,8 +35,17 @@ int green_stack_acquire(struct green_stack *stack, size_t size);
 /* Where a context on this stack starts: the top bytes are kept for the
  * cache's bookkeeping, so that a greenlet can release its own stack just
  * before it switches away for the last time. */
-void *green_stack_top(const struct green_stack *stack);
-size_t green_stack_usable(const struct green_stack *stack);
+#define GREEN_STACK_HEADER_BYTES 64
+
+static inline void *green_stack_top(const struct green_stack *stack)
+{
+    return stack->lo + stack->size - GREEN_STACK_HEADER_BYTES;
+}
+
+static inline size_t green_stack_usable(const struct green_stack *stack)
+{
+    return stack->size - GREEN_STACK_HEADER_BYTES;
+}
 
 /* Give a stack back to the calling thread's cache; older cached stacks
  * beyond the cache's bound go back to their slab.  The stack itself is
