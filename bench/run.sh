@@ -22,7 +22,7 @@ fi
 
 rows=$(mktemp)
 trap 'rm -f "$rows"' EXIT
-failed=0
+failed=
 
 run_benchmark() {
     name=$1
@@ -30,7 +30,7 @@ run_benchmark() {
     echo "# $name" >&2
     if ! "$@" >>"$rows"; then
         echo "run.sh: $name FAILED" >&2
-        failed=1
+        failed="$failed $name"
     fi
 }
 
@@ -57,4 +57,7 @@ echo
 echo "== ratios: a/b = time(a) / time(b), below 1 means a is faster =="
 grep "${tab}ratio\$" "$rows" | column -t -s "$tab"
 
-exit $failed
+if [ -n "$failed" ]; then
+    echo "run.sh: FAILED:$failed" >&2
+    exit 1
+fi
