@@ -15,6 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+const struct patch_symbol patch_dns_symbols[] = {
+    PATCH_SYMBOL(getaddrinfo),
+    PATCH_SYMBOL(gethostbyname),
+    PATCH_SYMBOL(gethostbyname_r),
+    PATCH_SYMBOLS_END,
+};
+
 static bool resolve_in_pool(void)
 {
     return patch_in_green_thread() && green_tpool_size() > 0;

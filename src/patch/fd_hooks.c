@@ -13,6 +13,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+const struct patch_symbol patch_fd_symbols[] = {
+    PATCH_SYMBOL(close), PATCH_SYMBOL(socket),     PATCH_SYMBOL(socketpair),
+    PATCH_SYMBOL(pipe),  PATCH_SYMBOL(pipe2),      PATCH_SYMBOL(dup),
+    PATCH_SYMBOL(dup2),  PATCH_SYMBOL(dup3),       PATCH_SYMBOL(fcntl),
+    PATCH_SYMBOL(ioctl), PATCH_SYMBOL(setsockopt), PATCH_SYMBOLS_END,
+};
+
 /* Wake this OS thread's green threads parked on fd (they see EBADF from
  * their retried call), but never from a signal handler, where the hub's
  * state may be half-updated. */

@@ -12,6 +12,12 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+const struct patch_symbol patch_fdstate_symbols[] = {
+    PATCH_SYMBOL(fcntl),
+    PATCH_SYMBOL(getsockopt),
+    PATCH_SYMBOLS_END,
+};
+
 enum {
     FD_CLASSIFIED = 1u << 0,    /* the checks below were made */
     FD_DRIVEN = 1u << 1,        /* a socket or pipe with O_NONBLOCK forced on */

@@ -8,6 +8,13 @@
 #include <errno.h>
 #include <stdlib.h>
 
+const struct patch_symbol patch_io_symbols[] = {
+    PATCH_SYMBOL(read),    PATCH_SYMBOL(write),      PATCH_SYMBOL(readv),
+    PATCH_SYMBOL(writev),  PATCH_SYMBOL(recvfrom),   PATCH_SYMBOL(sendto),
+    PATCH_SYMBOL(recvmsg), PATCH_SYMBOL(sendmsg),    PATCH_SYMBOL(accept4),
+    PATCH_SYMBOL(connect), PATCH_SYMBOL(getsockopt), PATCH_SYMBOLS_END,
+};
+
 /* The arguments of one call, whichever it is. */
 struct io_call {
     void *buf;

@@ -84,6 +84,30 @@ extern struct patch_libc patch_libc;
 extern atomic_bool patch_libc_resolved;
 void patch_resolve_libc(void);
 
+/* Each hook file lists the libc functions it wraps or calls, terminated
+ * by {NULL, NULL}.  resolve.c walks every list, which also makes a static
+ * link pull in every hook file as soon as one of them is used. */
+struct patch_symbol {
+    const char *name;
+    void **slot;
+};
+#define PATCH_SYMBOL(symbol)                                                   \
+    {                                                                          \
+#symbol, (void **)&patch_libc.symbol                                   \
+    }
+#define PATCH_SYMBOLS_END                                                      \
+    {                                                                          \
+        NULL, NULL                                                             \
+    }
+
+extern const struct patch_symbol patch_io_symbols[];
+extern const struct patch_symbol patch_poll_symbols[];
+extern const struct patch_symbol patch_sleep_symbols[];
+extern const struct patch_symbol patch_dns_symbols[];
+extern const struct patch_symbol patch_fd_symbols[];
+extern const struct patch_symbol patch_fdstate_symbols[];
+extern const struct patch_symbol patch_signal_symbols[];
+
 /* The real functions, resolved on first use (normally by a constructor,
  * so a signal handler never runs dlsym). */
 static inline const struct patch_libc *libc_real(void)

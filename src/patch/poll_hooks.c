@@ -16,6 +16,12 @@
 #include <errno.h>
 #include <string.h>
 
+const struct patch_symbol patch_poll_symbols[] = {
+    PATCH_SYMBOL(poll),    PATCH_SYMBOL(ppoll),      PATCH_SYMBOL(select),
+    PATCH_SYMBOL(pselect), PATCH_SYMBOL(epoll_wait), PATCH_SYMBOL(epoll_pwait),
+    PATCH_SYMBOLS_END,
+};
+
 typedef struct wait_call wait_call_t;
 
 struct wait_call {

@@ -9,6 +9,11 @@
 
 #include <errno.h>
 
+const struct patch_symbol patch_signal_symbols[] = {
+    PATCH_SYMBOL(sigaction),
+    PATCH_SYMBOLS_END,
+};
+
 PATCH_TLS volatile sig_atomic_t patch_handler_depth;
 static PATCH_TLS volatile unsigned long restarting_handlers;
 static PATCH_TLS volatile unsigned long interrupting_handlers;

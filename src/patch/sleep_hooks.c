@@ -10,6 +10,12 @@
 #include <errno.h>
 #include <unistd.h>
 
+const struct patch_symbol patch_sleep_symbols[] = {
+    PATCH_SYMBOL(sleep),     PATCH_SYMBOL(usleep),
+    PATCH_SYMBOL(nanosleep), PATCH_SYMBOL(clock_nanosleep),
+    PATCH_SYMBOLS_END,
+};
+
 /* Sleep `seconds` (0 yields to the other green threads).  Returns 0, or
  * the error that ended it early with *left the time not slept. */
 static int green_sleep_for(double seconds, double *left)

@@ -1,0 +1,186 @@
+/*
+ * libgreen_patch with a real client library: libcurl's easy (blocking)
+ * interface in 50 green threads against a local HTTP server that delays
+ * each response by 0.3 s.  The server runs in its own OS thread with its
+ * own hub, written with plain blocking sockets: patched as well.
+ */
+#include "patch_helpers.h"
+
+#include <pthread.h>
+
+#if defined(GREEN_HAVE_CURL) && __has_include(<curl/curl.h>)
+#include <curl/curl.h>
+#define HAVE_CURL 1
+#endif
+
+#define FETCHES 50
+#define DELAY_US 300000
+#define BODY "hello from a slow server\n"
+
+struct slow_server {
+    int listen_fd, port;
+    pthread_t thread;
+    long served;
+};
+
+static struct slow_server server = {.listen_fd = -1};
+
+/* One request, one response, then close.  Plain blocking calls: in this
+ * green thread they park it only. */
+static void *serve_client(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    static const char response[] = "HTTP/1.1 200 OK\r\n"
+                                   "Content-Type: text/plain\r\n"
+                                   "Content-Length: 25\r\n"
+                                   "Connection: close\r\n\r\n" BODY;
+    char request[4096];
+    size_t used = 0;
+    ssize_t n;
+
+    while (used < sizeof(request) - 1 &&
+           (n = read(fd, request + used, sizeof(request) - 1 - used)) > 0) {
+        used += (size_t)n;
+        request[used] = '\0';
+        if (strstr(request, "\r\n\r\n") != NULL)
+            break;
+    }
+    usleep(DELAY_US);
+    if (write(fd, response, sizeof(response) - 1) ==
+        (ssize_t)(sizeof(response) - 1))
+        server.served++;
+    close(fd);
+    return NULL;
+}
+
+/* Accepts until the listener is shut down (accept then fails). */
+static void *accept_loop(void *arg)
+{
+    int fd;
+
+    (void)arg;
+    while ((fd = accept(server.listen_fd, NULL, NULL)) >= 0 || errno == EINTR)
+        if (fd >= 0 && green_spawn_n(serve_client, (void *)(intptr_t)fd) != 0)
+            close(fd);
+    return NULL;
+}
+
+static void *server_thread(void *arg)
+{
+    green_thread_t *acceptor = NULL;
+
+    (void)arg;
+    if (green_spawn(&acceptor, accept_loop, NULL) == 0) {
+        green_thread_wait(acceptor, NULL);
+        green_thread_release(acceptor);
+    }
+    green_hub_run(); /* the last handlers */
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    server.listen_fd = patch_listen(&server.port);
+#ifdef HAVE_CURL
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        return -1;
+#endif
+    return pthread_create(&server.thread, NULL, server_thread, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    /* Wakes the parked accept with an error. */
+    shutdown(server.listen_fd, SHUT_RDWR);
+    pthread_join(server.thread, NULL);
+    close(server.listen_fd);
+#ifdef HAVE_CURL
+    curl_global_cleanup();
+#endif
+    return 0;
+}
+
+#ifdef HAVE_CURL
+
+struct fetch {
+    size_t received;
+    long status;
+    CURLcode result;
+};
+
+static size_t count_body(char *data, size_t size, size_t count, void *arg)
+{
+    struct fetch *fetch = arg;
+
+    (void)data;
+    fetch->received += size * count;
+    return size * count;
+}
+
+static void *fetch_one(void *arg)
+{
+    struct fetch *fetch = arg;
+    char url[64];
+    CURL *curl = curl_easy_init();
+
+    if (curl == NULL) {
+        fetch->result = CURLE_FAILED_INIT;
+        return NULL;
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", server.port);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, count_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, fetch);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+    fetch->result = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &fetch->status);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void test_50_slow_fetches_overlap(void **state)
+{
+    static struct fetch fetches[FETCHES];
+    green_thread_t *threads[FETCHES];
+    double start, elapsed;
+
+    (void)state;
+    start = patch_seconds();
+    for (int i = 0; i < FETCHES; i++) {
+        fetches[i] = (struct fetch){0};
+        threads[i] = patch_spawn(fetch_one, &fetches[i]);
+    }
+    for (int i = 0; i < FETCHES; i++)
+        patch_join(threads[i]);
+    elapsed = patch_seconds() - start;
+    print_message("50 x 0.3 s fetches: %.3f s (serial: 15 s)\n", elapsed);
+    for (int i = 0; i < FETCHES; i++) {
+        assert_int_equal(fetches[i].result, CURLE_OK);
+        assert_int_equal(fetches[i].status, 200);
+        assert_int_equal(fetches[i].received, strlen(BODY));
+    }
+    assert_true(elapsed >= DELAY_US / 1e6 * 0.9);
+    assert_true(elapsed < (test_scale_is("valgrind") ? 30.0 : 3.0));
+}
+
+#else
+
+static void test_50_slow_fetches_overlap(void **state)
+{
+    (void)state;
+    skip(); /* built without libcurl */
+}
+
+#endif
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_50_slow_fetches_overlap),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
