@@ -121,11 +121,12 @@ struct child_outcome {
     size_t length;
 };
 
-/* Generous: an overflow takes milliseconds natively, seconds under
- * valgrind or qemu. */
+/* Generous: an overflow takes milliseconds natively and a few seconds
+ * under valgrind; still below CTest's own timeout, so that a hung child
+ * fails this test with a clear message. */
 static int child_deadline_seconds(void)
 {
-    return test_scale_is("valgrind") || test_scale_is("qemu") ? 600 : 120;
+    return test_scale_is("valgrind") || test_scale_is("qemu") ? 120 : 30;
 }
 
 /* Runs body(arg) in a forked child with its stderr captured; the child
@@ -559,6 +560,64 @@ static void test_only_touched_stack_pages_cost_memory(void **state)
         test_greenlet_destroy(parked[i]);
 }
 
+/* Greenlets that recurse through most of a large stack and park at the
+ * bottom, so that their touched pages stay resident until they die. */
+#define DEEP_PARKED_COUNT 64
+#define DEEP_PARKED_STACK_BYTES ((size_t)2 * 1024 * 1024)
+#define DEEP_PARKED_TOUCH_BYTES ((size_t)1024 * 1024)
+
+static __attribute__((noinline)) int touch_then_park(uintptr_t top)
+{
+    volatile unsigned char frame[RECURSION_FRAME_BYTES];
+    int rc;
+
+    memset((void *)frame, 0xa5, sizeof(frame));
+    if (top - (uintptr_t)frame < DEEP_PARKED_TOUCH_BYTES)
+        rc = touch_then_park(top);
+    else
+        rc = greenlet_switch(greenlet_main(), NULL, NULL);
+    return rc + frame[rc & 0xff] - 0xa5;
+}
+
+static void *touch_then_park_run(void *value)
+{
+    volatile char top_marker = 0;
+    int rc = touch_then_park((uintptr_t)&top_marker);
+
+    if (rc != 0)
+        greenlet_exit(rc, NULL);
+    return value;
+}
+
+static void test_stacks_beyond_cache_bound_go_back_to_system(void **state)
+{
+    greenlet_t *parked[DEEP_PARKED_COUNT];
+    size_t before, peak, after, i;
+
+    (void)state;
+    greenlet_set_stack_cache(0);
+    before = resident_kib();
+    for (i = 0; i < DEEP_PARKED_COUNT; i++) {
+        parked[i] = test_greenlet_new(touch_then_park_run, NULL,
+                                      DEEP_PARKED_STACK_BYTES, NULL);
+        assert_int_equal(greenlet_switch(parked[i], NULL, NULL), 0);
+        assert_true(greenlet_active(parked[i]));
+    }
+    peak = resident_kib();
+    for (i = 0; i < DEEP_PARKED_COUNT; i++)
+        test_greenlet_destroy(parked[i]);
+    after = resident_kib();
+    greenlet_set_stack_cache(64);
+    print_message("RSS before %zu KiB, with %d deep greenlets %zu KiB, "
+                  "after destroying them %zu KiB\n",
+                  before, DEEP_PARKED_COUNT, peak, after);
+    /* The touched stacks made most of the growth... */
+    assert_true(peak > before + DEEP_PARKED_COUNT *
+                                    (DEEP_PARKED_TOUCH_BYTES / 1024) / 2);
+    /* ...and with no cache, most of it went back. */
+    assert_true(after < before + (peak - before) / 2);
+}
+
 /* ---- Impossible sizes ---------------------------------------------- */
 
 static void test_huge_stack_size_fails_cleanly(void **state)
@@ -607,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_greenlets_without_stack_cache),
         cmocka_unit_test(test_200k_guarded_greenlets_suspended_at_once),
         cmocka_unit_test(test_only_touched_stack_pages_cost_memory),
+        cmocka_unit_test(test_stacks_beyond_cache_bound_go_back_to_system),
         cmocka_unit_test(test_huge_stack_size_fails_cleanly),
     };
 
