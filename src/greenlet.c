@@ -18,6 +18,10 @@
 
 static __thread struct green_tstate *thread_state
     __attribute__((tls_model("initial-exec")));
+/* thread_state while no trace hook is installed, else NULL: the switch
+ * fast path tests both with one comparison. */
+static __thread struct green_tstate *untraced_state
+    __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t tstate_key;
 static pthread_once_t tstate_key_once = PTHREAD_ONCE_INIT;
@@ -49,6 +53,7 @@ static struct green_tstate *tstate_create(void)
     }
     green_overflow_thread_init(ts);
     thread_state = ts;
+    untraced_state = ts;
     return ts;
 }
 
@@ -158,6 +163,7 @@ static void tstate_exit(void *arg)
     spare_structs_free(ts);
     green_overflow_thread_exit(ts);
     thread_state = NULL;
+    untraced_state = NULL;
 
     pthread_mutex_lock(&orphan_lock);
     int unused = ts->nstructs == 0;
@@ -325,9 +331,9 @@ int greenlet_switch(greenlet_t *g, void *value, void **result)
 #if !defined(GREEN_ASAN)
     /* The common case, a suspended greenlet of this thread and no trace
      * hook, needs no registers saved: it ends in a jump to the switch. */
-    struct green_tstate *ts = thread_state;
+    struct green_tstate *ts = untraced_state;
     if (likely(g && g->tstate == ts && g->state == GREENLET_ACTIVE &&
-               g != ts->current && !ts->trace)) {
+               g != ts->current)) {
         greenlet_t *self = ts->current;
         if (g->result_slot)
             *g->result_slot = value;
@@ -335,8 +341,7 @@ int greenlet_switch(greenlet_t *g, void *value, void **result)
         ts->current = g;
         return green_context_switch_err(&self->context, &g->context, 0);
     }
-    if (likely(g && g->tstate == ts && g->state == GREENLET_UNSTARTED &&
-               !ts->trace))
+    if (likely(g && g->tstate == ts && g->state == GREENLET_UNSTARTED))
         return switch_start(ts, g, value, result);
 #endif
     return switch_slow(g, value, result);
@@ -573,6 +578,7 @@ greenlet_trace_fn greenlet_settrace(greenlet_trace_fn fn)
         return NULL;
     greenlet_trace_fn previous = ts->trace;
     ts->trace = fn;
+    untraced_state = fn ? NULL : ts;
     return previous;
 }
 

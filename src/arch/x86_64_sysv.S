@@ -9,8 +9,10 @@
  * The switch ends with an indirect jmp instead of ret: after a stack swap
  * the return-stack predictor is always wrong, and a jmp avoids the
  * misprediction that a ret would pay on every switch.  MXCSR and the x87
- * control word are saved on every switch but reloaded only when they
- * differ, since ldmxcsr/fldcw are slow and the values rarely change.
+ * control word are saved on every switch.  MXCSR is always reloaded (a
+ * compare would read back stmxcsr's store, which costs more than the
+ * ldmxcsr it saves); the x87 control word is reloaded only when it differs,
+ * since fldcw is slow and the value rarely changes.
  * No signal mask is touched: that syscall is what makes swapcontext slow.
  */
 
@@ -45,13 +47,10 @@ green_arch_switch_err:
     stmxcsr (%rsp)
     fnstcw  4(%rsp)
     movq    %rsp, (%rdi)
-    movl    (%rsp), %r8d
     movzwl  4(%rsp), %r9d
 
     movq    %rsi, %rsp
-    cmpl    (%rsp), %r8d
-    jne     .Lload_mxcsr
-.Lmxcsr_ready:
+    ldmxcsr (%rsp)
     cmpw    4(%rsp), %r9w
     jne     .Lload_fpucw
 .Lfpucw_ready:
@@ -69,9 +68,6 @@ green_arch_switch_err:
     movq    %rdx, %rdi
     jmp     *%rcx
 
-.Lload_mxcsr:
-    ldmxcsr (%rsp)
-    jmp     .Lmxcsr_ready
 .Lload_fpucw:
     fldcw   4(%rsp)
     jmp     .Lfpucw_ready
