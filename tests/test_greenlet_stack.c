@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -643,6 +644,104 @@ static void test_huge_stack_size_fails_cleanly(void **state)
     assert_create_run_destroy(10);
 }
 
+/* Address-space exhaustion: under an RLIMIT_AS a little above what the
+ * process already has, big stacks run out after a few greenlets. */
+#define EXHAUSTION_HEADROOM ((size_t)1024 * 1024 * 1024)
+#define EXHAUSTION_STACK_BYTES ((size_t)64 * 1024 * 1024)
+/* 4 GiB of stacks: well past the headroom. */
+#define EXHAUSTION_MAX_GREENLETS 64
+
+struct exhaustion_report {
+    int limit_set;
+    size_t made;    /* greenlets made before the first failure */
+    int failure_rc; /* that failure's code */
+    int out_untouched;
+    size_t destroy_failures;
+    int remade_rc; /* making one again after destroying all */
+    int remade_ran;
+};
+
+static size_t virtual_size_bytes(void)
+{
+    FILE *status = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kib = 0;
+
+    if (status == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), status) != NULL)
+        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
+            break;
+    fclose(status);
+    return kib * 1024;
+}
+
+static void exhaust_address_space(void *arg)
+{
+    struct exhaustion_report *report = arg;
+    greenlet_t *made[EXHAUSTION_MAX_GREENLETS];
+    const greenlet_attr_t big = {.stack_size = EXHAUSTION_STACK_BYTES};
+    size_t vm = virtual_size_bytes();
+    struct rlimit limit = {.rlim_cur = vm + EXHAUSTION_HEADROOM,
+                           .rlim_max = vm + EXHAUSTION_HEADROOM};
+    greenlet_t *g;
+    void *result = NULL;
+    size_t i;
+
+    report->limit_set = vm > 0 && setrlimit(RLIMIT_AS, &limit) == 0;
+    for (i = 0; i < EXHAUSTION_MAX_GREENLETS; i++) {
+        greenlet_t *untouched = (greenlet_t *)report;
+
+        made[i] = untouched;
+        report->failure_rc = greenlet_new(&made[i], increment_run, NULL, &big);
+        if (report->failure_rc != 0) {
+            report->out_untouched = made[i] == untouched;
+            break;
+        }
+    }
+    report->made = i;
+    for (i = 0; i < report->made; i++)
+        if (greenlet_destroy(made[i]) != 0)
+            report->destroy_failures++;
+    /* What was given back can be had again. */
+    report->remade_rc = greenlet_new(&g, increment_run, NULL, &big);
+    if (report->remade_rc == 0) {
+        report->remade_ran =
+            greenlet_switch(g, TEST_INT_VALUE(41), &result) == 0 &&
+            TEST_VALUE_INT(result) == 42;
+        greenlet_destroy(g);
+    }
+}
+
+static void test_address_space_exhaustion_fails_cleanly(void **state)
+{
+    struct exhaustion_report *report =
+        mmap(NULL, sizeof(*report), PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct child_outcome outcome;
+
+    (void)state;
+    assert_true(report != MAP_FAILED);
+    memset(report, 0, sizeof(*report));
+    run_in_child(exhaust_address_space, report, &outcome);
+    if (!WIFEXITED(outcome.status))
+        print_message("child status %#x, stderr:\n%s\n", outcome.status,
+                      outcome.output);
+    assert_true(WIFEXITED(outcome.status));
+    assert_int_equal(WEXITSTATUS(outcome.status), CHILD_SURVIVED);
+    assert_true(report->limit_set);
+    print_message("%zu greenlets with 64 MiB stacks before running out\n",
+                  report->made);
+    assert_true(report->made > 0);
+    assert_true(report->made < EXHAUSTION_MAX_GREENLETS);
+    assert_true(report->failure_rc == ENOMEM || report->failure_rc == EAGAIN);
+    assert_true(report->out_untouched);
+    assert_int_equal(report->destroy_failures, 0);
+    assert_int_equal(report->remade_rc, 0);
+    assert_true(report->remade_ran);
+    munmap(report, sizeof(*report));
+}
+
 /* Called before cmocka runs anything: the library sets up its handlers
  * on first use, at the latest when a greenlet is made. */
 static void save_library_fault_handlers(void)
@@ -668,6 +767,7 @@ int main(void)
         cmocka_unit_test(test_only_touched_stack_pages_cost_memory),
         cmocka_unit_test(test_stacks_beyond_cache_bound_go_back_to_system),
         cmocka_unit_test(test_huge_stack_size_fails_cleanly),
+        cmocka_unit_test(test_address_space_exhaustion_fails_cleanly),
     };
 
     save_library_fault_handlers();
