@@ -1222,6 +1222,32 @@ static void test_trace_hook_sees_switches_and_throws(void **state)
     test_greenlet_destroy(g);
 }
 
+static void test_trace_hook_sees_deaths_by_error_and_kill(void **state)
+{
+    greenlet_t *main_greenlet = greenlet_main();
+    greenlet_t *thrown = test_greenlet_new(suspend_propagate_run, NULL, 0, "t");
+    greenlet_t *killed = test_greenlet_new(suspend_propagate_run, NULL, 0, "k");
+
+    (void)state;
+    assert_int_equal(greenlet_switch(thrown, "in", NULL), 0);
+    assert_int_equal(greenlet_switch(killed, "in", NULL), 0);
+    trace_count = 0;
+    assert_null(greenlet_settrace(recording_hook));
+    assert_int_equal(greenlet_throw(thrown, 12, NULL), 12);
+    assert_int_equal(greenlet_kill(killed), 0);
+    greenlet_settrace(NULL);
+
+    assert_int_equal(trace_count, 4);
+    assert_trace_record(0, GREENLET_EVENT_THROW, main_greenlet, thrown);
+    /* Dying with an error throws it into the parent. */
+    assert_trace_record(1, GREENLET_EVENT_THROW, thrown, main_greenlet);
+    assert_trace_record(2, GREENLET_EVENT_THROW, main_greenlet, killed);
+    /* Dying with GREENLET_EXIT is a normal result: a switch. */
+    assert_trace_record(3, GREENLET_EVENT_SWITCH, killed, main_greenlet);
+    test_greenlet_destroy(thrown);
+    test_greenlet_destroy(killed);
+}
+
 /* ---- Generators ---------------------------------------------------- */
 
 /* A generator: a greenlet whose body yields values to whoever calls
@@ -1618,6 +1644,7 @@ int main(void)
         TEST(test_null_handle_operations),
         TEST(test_settrace_returns_previous_hook),
         TEST(test_trace_hook_sees_switches_and_throws),
+        TEST(test_trace_hook_sees_deaths_by_error_and_kill),
         TEST(test_generator_yields_each_number_twice),
         TEST(test_abandoned_generator_is_cleaned_up),
         TEST(test_nested_generators_make_24_permutations),
