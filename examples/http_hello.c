@@ -136,6 +136,7 @@ static void handle_connection(int fd, void *unused)
 {
     char buffer[HEAD_BUFFER];
     size_t have = 0;
+    int answered = 0;
 
     (void)unused;
     green_set_timeout(fd, IDLE_TIMEOUT);
@@ -147,6 +148,11 @@ static void handle_connection(int fd, void *unused)
         const char *response;
 
         if (status == HTTP_PARSE_NEED_MORE) {
+            /* After an answer the client rarely has sent more yet: wait
+             * for it first rather than pay for a recv failing with EAGAIN. */
+            if (have == 0 && answered &&
+                green_wait_fd(fd, GREEN_READ, IDLE_TIMEOUT) != 0)
+                return;
             if (green_recv(fd, buffer + have, sizeof(buffer) - have, 0,
                            &received) != 0 ||
                 received == 0)
@@ -169,6 +175,7 @@ static void handle_connection(int fd, void *unused)
         if (send_text(fd, response, strlen(response)) != 0)
             return;
         count_answer();
+        answered = 1;
 
         /* Drop this request's head and body; keep pipelined bytes. */
         body_here = have - request.head_length;

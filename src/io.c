@@ -306,7 +306,7 @@ int green_accept(int *out_fd, int listen_fd, struct sockaddr *addr,
                  socklen_t *addrlen)
 {
     struct io_message m = {.addr = addr, .addrlen = addrlen};
-    size_t fd;
+    size_t fd = 0;
     int err;
 
     if (out_fd == NULL || (addr != NULL && addrlen == NULL))

@@ -1,0 +1,146 @@
+#!/bin/sh
+# HTTP "Hello, World!" with wrk on loopback, side by side in one run:
+#   libgreen-1hub    examples/http_hello, one hub thread
+#   epoll-c          bench/epoll_server.c, hand-written epoll (the limit)
+#   go-nethttp       bench/go/http.go, net/http with GOMAXPROCS=1
+#   gevent           bench/gevent_http.py, raw gevent StreamServer
+#   libgreen-2hubs   examples/http_hello --threads 2 (SO_REUSEPORT)
+# The one-core servers are pinned to one CPU and wrk to another (taskset).
+# Rows: requests (req/s), p99 (ms), cpu (server user+system CPU time from
+# /proc/PID/stat per completed request, us/req), then ratio rows.
+#
+#   sh bench/http.sh BUILD_DIR
+#
+# Environment: HTTP_BENCH_DURATION (s, default 5), HTTP_BENCH_CONNECTIONS
+# (default 100), HTTP_BENCH_SERVER_CPU (default 0), HTTP_BENCH_WRK_CPU
+# (default 1).  Implementations whose program is missing are skipped with a
+# note on stderr.
+set -u
+
+build=${1:-build}
+case $build in /*) ;; *) build=$(pwd)/$build ;; esac
+here=$(cd "$(dirname "$0")" && pwd)
+duration=${HTTP_BENCH_DURATION:-5}
+connections=${HTTP_BENCH_CONNECTIONS:-100}
+server_cpu=${HTTP_BENCH_SERVER_CPU:-0}
+wrk_cpu=${HTTP_BENCH_WRK_CPU:-1}
+ticks_per_second=$(getconf CLK_TCK)
+port=$((20000 + $$ % 20000))
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+tab=$(printf '\t')
+failed=0
+
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "http.sh: wrk is not installed; no HTTP figures" >&2
+    exit 0
+fi
+
+# utime + stime of a process, all threads, in clock ticks.  The command
+# name in field 2 may hold spaces, so count fields after its ')'.
+cpu_ticks() {
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+wait_for_port() {
+    i=0
+    while [ $i -lt 100 ]; do
+        curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# run_server NAME CPUS PROGRAM [ARGS...]; "PORT" in ARGS becomes the port.
+# Arguments must not hold spaces.
+run_server() {
+    name=$1
+    cpus=$2
+    shift 2
+    port=$((port + 1))
+    set -- $(for arg in "$@"; do echo "$arg" | sed "s/PORT/$port/"; done)
+    taskset -c "$cpus" "$@" >/dev/null 2>&1 &
+    pid=$!
+    if ! wait_for_port "$port"; then
+        echo "http.sh: $name did not start" >&2
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        failed=1
+        return
+    fi
+    before=$(cpu_ticks "$pid")
+    output=$(taskset -c "$wrk_cpu" wrk -t1 -c"$connections" -d"${duration}s" \
+        --latency "http://127.0.0.1:$port/" 2>&1)
+    after=$(cpu_ticks "$pid")
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+
+    requests=$(echo "$output" | awk '/requests in/ { print $1 }')
+    rate=$(echo "$output" | awk '/^Requests\/sec:/ { print $2 }')
+    p99=$(echo "$output" | awk '$1 == "99%" {
+        v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+        if (u == "us") v /= 1000; else if (u == "s") v *= 1000;
+        print v }')
+    bad=$(echo "$output" | awk '/Non-2xx/ { print $NF }')
+    if [ -z "$requests" ] || [ -z "$rate" ] || [ "$requests" -eq 0 ] ||
+        [ -n "$bad" ]; then
+        echo "http.sh: $name: unusable wrk output:" >&2
+        echo "$output" >&2
+        failed=1
+        return
+    fi
+    echo "$output" | grep -i "socket errors" >&2
+    cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" \
+        -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
+    printf 'http\t%s\trequests\t%.0f\treq/s\n' "$name" "$rate"
+    printf 'http\t%s\tp99\t%.3f\tms\n' "$name" "$p99"
+    printf 'http\t%s\tcpu\t%s\tus/req\n' "$name" "$cpu"
+    printf '%s %s %s\n' "$name" "$rate" "$cpu" >>"$results"
+}
+
+hello=$build/examples/http_hello
+epoll=$build/bench/bin/epoll_server
+go=$build/bench/bin/go_http
+python=/usr/bin/python3
+
+if [ -x "$hello" ]; then
+    run_server libgreen-1hub "$server_cpu" "$hello" --address \
+        127.0.0.1:PORT --threads 1
+else
+    echo "http.sh: $hello missing (build the examples)" >&2
+    failed=1
+fi
+[ -x "$epoll" ] && run_server epoll-c "$server_cpu" "$epoll" PORT
+if [ -x "$go" ]; then
+    run_server go-nethttp "$server_cpu" env GOMAXPROCS=1 "$go" PORT
+else
+    echo "http.sh: no $go (go not installed?): skipped" >&2
+fi
+if "$python" -c 'import gevent' 2>/dev/null; then
+    run_server gevent "$server_cpu" "$python" "$here/gevent_http.py" PORT
+else
+    echo "http.sh: python3-gevent not installed: skipped" >&2
+fi
+# Two hubs on two CPUs.  On a machine with fewer than three CPUs, wrk has to
+# share one of them with the server.
+[ -x "$hello" ] && run_server libgreen-2hubs "$server_cpu,$wrk_cpu" "$hello" \
+    --address 127.0.0.1:PORT --threads 2
+
+# Ratios, as run.sh defines them: time(a) / time(b), below 1: a is faster.
+# Time per request is 1 / (req/s); CPU time per request is the cpu row.
+ratio() {
+    awk -v a="$1" -v b="$2" -v metric="$3" '
+        $1 == a { ar = $2; ac = $3 } $1 == b { br = $2; bc = $3 }
+        END {
+            if (ar == "" || br == "") exit
+            if (metric == "cpu") printf "http\t%s/%s\tcpu\t%.3f\tratio\n", a, b, ac / bc
+            else printf "http\t%s/%s\twall\t%.3f\tratio\n", a, b, br / ar
+        }' "$results"
+}
+for other in epoll-c go-nethttp gevent; do
+    ratio libgreen-1hub "$other" cpu
+    ratio libgreen-1hub "$other" wall
+done
+ratio libgreen-2hubs libgreen-1hub wall
+exit $failed
