@@ -653,8 +653,9 @@ static void test_huge_stack_size_fails_cleanly(void **state)
 
 struct exhaustion_report {
     int limit_set;
-    size_t made;    /* greenlets made before the first failure */
-    int failure_rc; /* that failure's code */
+    int limit_enforced; /* a mapping beyond the limit really fails */
+    size_t made;        /* greenlets made before the first failure */
+    int failure_rc;     /* that failure's code */
     int out_untouched;
     size_t destroy_failures;
     int remade_rc; /* making one again after destroying all */
@@ -686,9 +687,15 @@ static void exhaust_address_space(void *arg)
                            .rlim_max = vm + EXHAUSTION_HEADROOM};
     greenlet_t *g;
     void *result = NULL;
+    void *beyond;
     size_t i;
 
     report->limit_set = vm > 0 && setrlimit(RLIMIT_AS, &limit) == 0;
+    beyond = mmap(NULL, 2 * EXHAUSTION_HEADROOM, PROT_NONE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    report->limit_enforced = beyond == MAP_FAILED;
+    if (beyond != MAP_FAILED)
+        munmap(beyond, 2 * EXHAUSTION_HEADROOM);
     for (i = 0; i < EXHAUSTION_MAX_GREENLETS; i++) {
         greenlet_t *untouched = (greenlet_t *)report;
 
@@ -730,13 +737,26 @@ static void test_address_space_exhaustion_fails_cleanly(void **state)
     assert_true(WIFEXITED(outcome.status));
     assert_int_equal(WEXITSTATUS(outcome.status), CHILD_SURVIVED);
     assert_true(report->limit_set);
+    assert_int_equal(report->destroy_failures, 0);
+    if (!report->limit_enforced && test_scale_is("qemu")) {
+        /* qemu-user accepts setrlimit(RLIMIT_AS) but does not apply it
+         * to the guest; only the creation and destruction of many big
+         * stacks can be checked there. */
+        print_message("RLIMIT_AS not enforced under qemu: exhaustion "
+                      "itself is checked by the native runs\n");
+        assert_int_equal(report->made, EXHAUSTION_MAX_GREENLETS);
+        assert_int_equal(report->remade_rc, 0);
+        assert_true(report->remade_ran);
+        munmap(report, sizeof(*report));
+        return;
+    }
+    assert_true(report->limit_enforced);
     print_message("%zu greenlets with 64 MiB stacks before running out\n",
                   report->made);
     assert_true(report->made > 0);
     assert_true(report->made < EXHAUSTION_MAX_GREENLETS);
     assert_true(report->failure_rc == ENOMEM || report->failure_rc == EAGAIN);
     assert_true(report->out_untouched);
-    assert_int_equal(report->destroy_failures, 0);
     assert_int_equal(report->remade_rc, 0);
     assert_true(report->remade_ran);
     munmap(report, sizeof(*report));
