@@ -18,8 +18,18 @@ foreach(kind LIBRARY INCLUDE PACKAGE)
     endif()
 endforeach()
 
-# -L makes qemu find the aarch64 dynamic loader and libc.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)
+# The dynamic loader and libc that run the programs must come from one
+# glibc build.  With Debian multiarch arm64 packages installed (cmocka for
+# the tests pulls in libc6:arm64), /lib/ld-linux-aarch64.so.1 exists and the
+# loader finds its libc, and libcmocka, through the host's ld.so.cache; a
+# "-L /usr/aarch64-linux-gnu" prefix would then pair the cross loader with
+# the multiarch libc, and mismatched glibc builds hang in pthread_create.
+# Without multiarch, -L makes qemu use the cross toolchain's loader and libc.
+if(EXISTS /lib/ld-linux-aarch64.so.1)
+    set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)
+else()
+    set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)
+endif()
 
 # pkg-config must describe aarch64 libraries, not the host's.
 set(ENV{PKG_CONFIG_LIBDIR}
