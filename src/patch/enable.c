@@ -3,8 +3,6 @@
  */
 #include "patch_internal.h"
 
-#include <green/thread.h>
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,10 +29,4 @@ void green_patch_disable(void)
 int green_patch_enabled(void)
 {
     return atomic_load(&patch_on) ? 1 : 0;
-}
-
-bool patch_in_green_thread(void)
-{
-    return atomic_load_explicit(&patch_on, memory_order_relaxed) &&
-           patch_handler_depth == 0 && green_thread_self() != NULL;
 }

@@ -15,32 +15,41 @@ const struct patch_symbol patch_io_symbols[] = {
     PATCH_SYMBOL(connect), PATCH_SYMBOL(getsockopt), PATCH_SYMBOLS_END,
 };
 
-/* The arguments of one call, whichever it is. */
+/* The arguments of one call, whichever it is: small, because every hook
+ * call initialises one. */
 struct io_call {
-    void *buf;
-    const void *data;
+    union {
+        void *in;
+        const void *out;
+    } buf;
     size_t len;
     int flags;
-    struct sockaddr *from;
-    socklen_t *from_len;
-    const struct sockaddr *to;
-    socklen_t to_len;
-    const struct iovec *iov;
     int iovcnt;
-    struct msghdr *msg_in;
-    const struct msghdr *msg_out;
+    const struct iovec *iov;
+    union {
+        struct msghdr *in;
+        const struct msghdr *out;
+    } msg;
+    union {
+        struct sockaddr *from;
+        const struct sockaddr *to;
+    } addr;
+    union {
+        socklen_t *from;
+        socklen_t to;
+    } addr_len;
 };
 
 static ssize_t attempt_read(int fd, void *call)
 {
     struct io_call *c = call;
-    return libc_real()->read(fd, c->buf, c->len);
+    return libc_real()->read(fd, c->buf.in, c->len);
 }
 
 static ssize_t attempt_write(int fd, void *call)
 {
     struct io_call *c = call;
-    return libc_real()->write(fd, c->data, c->len);
+    return libc_real()->write(fd, c->buf.out, c->len);
 }
 
 static ssize_t attempt_readv(int fd, void *call)
@@ -58,32 +67,33 @@ static ssize_t attempt_writev(int fd, void *call)
 static ssize_t attempt_recvfrom(int fd, void *call)
 {
     struct io_call *c = call;
-    return libc_real()->recvfrom(fd, c->buf, c->len, c->flags, c->from,
-                                 c->from_len);
+    return libc_real()->recvfrom(fd, c->buf.in, c->len, c->flags, c->addr.from,
+                                 c->addr_len.from);
 }
 
 static ssize_t attempt_sendto(int fd, void *call)
 {
     struct io_call *c = call;
-    return libc_real()->sendto(fd, c->data, c->len, c->flags, c->to, c->to_len);
+    return libc_real()->sendto(fd, c->buf.out, c->len, c->flags, c->addr.to,
+                               c->addr_len.to);
 }
 
 static ssize_t attempt_recvmsg(int fd, void *call)
 {
     struct io_call *c = call;
-    return libc_real()->recvmsg(fd, c->msg_in, c->flags);
+    return libc_real()->recvmsg(fd, c->msg.in, c->flags);
 }
 
 static ssize_t attempt_sendmsg(int fd, void *call)
 {
     struct io_call *c = call;
-    return libc_real()->sendmsg(fd, c->msg_out, c->flags);
+    return libc_real()->sendmsg(fd, c->msg.out, c->flags);
 }
 
 static ssize_t attempt_accept4(int fd, void *call)
 {
     struct io_call *c = call;
-    return libc_real()->accept4(fd, c->from, c->from_len, c->flags);
+    return libc_real()->accept4(fd, c->addr.from, c->addr_len.from, c->flags);
 }
 
 /* The iovecs of iov[0..count) that follow the first `skip` bytes, copied
@@ -107,62 +117,62 @@ static size_t iovecs_after(const struct iovec *iov, size_t count, size_t skip,
 
 /* A blocking write to a stream socket or pipe transfers everything before
  * returning (or what it could before an error, a signal or a timeout),
- * while the nonblocking fd underneath takes it in parts.  Ancillary data
- * goes with the first part only. */
-static ssize_t write_fully(int fd, int flags, patch_io_fn attempt,
-                           struct io_call *c)
+ * while the nonblocking fd underneath takes it in parts.  Called after a
+ * first attempt sent n > 0 bytes, maybe not all.  Ancillary data goes with
+ * the first part only. */
+static ssize_t write_rest(int fd, int flags, patch_io_fn attempt,
+                          struct io_call *c, ssize_t n)
 {
-    const struct iovec *iov = c->msg_out ? c->msg_out->msg_iov : c->iov;
-    size_t count = c->msg_out ? c->msg_out->msg_iovlen : (size_t)c->iovcnt;
-    size_t total = c->len, done = 0;
+    const struct iovec *iov = c->msg.out ? c->msg.out->msg_iov : c->iov;
+    size_t count = c->msg.out ? c->msg.out->msg_iovlen : (size_t)c->iovcnt;
+    size_t total = c->len, done;
     struct iovec *rest = NULL;
     struct msghdr msg;
-    ssize_t n;
 
-    if (iov != NULL)
-        for (size_t i = 0; i < count; i++)
-            total += iov[i].iov_len;
-    for (;;) {
-        n = patch_io(fd, GREEN_WRITE, flags, attempt, c);
-        if (n <= 0)
-            break;
-        done += (size_t)n;
-        if (done >= total || (flags & MSG_DONTWAIT) ||
-            !fdstate_emulates_blocking(fd))
-            break;
+    /* Only for a descriptor libgreen drives for a blocking user. */
+    if ((flags & MSG_DONTWAIT) || !fdstate_emulates_blocking(fd))
+        return n;
+    for (size_t i = 0; iov != NULL && i < count; i++)
+        total += iov[i].iov_len;
+    for (done = (size_t)n; done < total; done += (size_t)n) {
         if (iov == NULL) {
-            c->data = (const char *)c->data + n;
+            c->buf.out = (const char *)c->buf.out + n;
             c->len -= (size_t)n;
-            continue;
-        }
-        if (rest == NULL && (rest = malloc(count * sizeof(*rest))) == NULL)
+        } else if (rest == NULL &&
+                   (rest = malloc(count * sizeof(*rest))) == NULL) {
             break;
-        if (c->msg_out != NULL) {
-            msg = *c->msg_out;
+        } else if (c->msg.out != NULL) {
+            msg = *c->msg.out;
             msg.msg_iov = rest;
             msg.msg_iovlen = iovecs_after(iov, count, done, rest);
             msg.msg_control = NULL;
             msg.msg_controllen = 0;
-            c->msg_out = &msg;
+            c->msg.out = &msg;
         } else {
             c->iov = rest;
             c->iovcnt = (int)iovecs_after(iov, count, done, rest);
         }
+        n = patch_io(fd, GREEN_WRITE, flags, attempt, c);
+        if (n <= 0)
+            break;
     }
     free(rest);
-    return done > 0 ? (ssize_t)done : n;
+    return (ssize_t)done;
 }
 
 ssize_t read(int fd, void *buf, size_t len)
 {
-    struct io_call c = {.buf = buf, .len = len};
+    struct io_call c = {.buf.in = buf, .len = len};
     return patch_io(fd, GREEN_READ, 0, attempt_read, &c);
 }
 
 ssize_t write(int fd, const void *data, size_t len)
 {
-    struct io_call c = {.data = data, .len = len};
-    return write_fully(fd, 0, attempt_write, &c);
+    struct io_call c = {.buf.out = data, .len = len};
+    ssize_t n = patch_io(fd, GREEN_WRITE, 0, attempt_write, &c);
+
+    return n > 0 && (size_t)n < len ? write_rest(fd, 0, attempt_write, &c, n)
+                                    : n;
 }
 
 ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
@@ -174,56 +184,72 @@ ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
     struct io_call c = {.iov = iov, .iovcnt = iovcnt};
-    return write_fully(fd, 0, attempt_writev, &c);
+    ssize_t n = patch_io(fd, GREEN_WRITE, 0, attempt_writev, &c);
+
+    return n > 0 ? write_rest(fd, 0, attempt_writev, &c, n) : n;
 }
 
 /* recv and send are recvfrom and sendto without an address, as in libc. */
 ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-    struct io_call c = {.buf = buf, .len = len, .flags = flags};
+    struct io_call c = {.buf.in = buf, .len = len, .flags = flags};
     return patch_io(fd, GREEN_READ, flags, attempt_recvfrom, &c);
 }
 
 ssize_t send(int fd, const void *data, size_t len, int flags)
 {
-    struct io_call c = {.data = data, .len = len, .flags = flags};
-    return write_fully(fd, flags, attempt_sendto, &c);
+    struct io_call c = {.buf.out = data, .len = len, .flags = flags};
+    ssize_t n = patch_io(fd, GREEN_WRITE, flags, attempt_sendto, &c);
+
+    return n > 0 && (size_t)n < len
+               ? write_rest(fd, flags, attempt_sendto, &c, n)
+               : n;
 }
 
 ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
                  struct sockaddr *from, socklen_t *from_len)
 {
-    struct io_call c = {.buf = buf,
+    struct io_call c = {.buf.in = buf,
                         .len = len,
                         .flags = flags,
-                        .from = from,
-                        .from_len = from_len};
+                        .addr.from = from,
+                        .addr_len.from = from_len};
     return patch_io(fd, GREEN_READ, flags, attempt_recvfrom, &c);
 }
 
 ssize_t sendto(int fd, const void *data, size_t len, int flags,
                const struct sockaddr *to, socklen_t to_len)
 {
-    struct io_call c = {
-        .data = data, .len = len, .flags = flags, .to = to, .to_len = to_len};
-    return write_fully(fd, flags, attempt_sendto, &c);
+    struct io_call c = {.buf.out = data,
+                        .len = len,
+                        .flags = flags,
+                        .addr.to = to,
+                        .addr_len.to = to_len};
+    ssize_t n = patch_io(fd, GREEN_WRITE, flags, attempt_sendto, &c);
+
+    return n > 0 && (size_t)n < len
+               ? write_rest(fd, flags, attempt_sendto, &c, n)
+               : n;
 }
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    struct io_call c = {.msg_in = msg, .flags = flags};
+    struct io_call c = {.msg.in = msg, .flags = flags};
     return patch_io(fd, GREEN_READ, flags, attempt_recvmsg, &c);
 }
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    struct io_call c = {.msg_out = msg, .flags = flags};
-    return write_fully(fd, flags, attempt_sendmsg, &c);
+    struct io_call c = {.msg.out = msg, .flags = flags};
+    ssize_t n = patch_io(fd, GREEN_WRITE, flags, attempt_sendmsg, &c);
+
+    return n > 0 ? write_rest(fd, flags, attempt_sendmsg, &c, n) : n;
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *addr_len, int flags)
 {
-    struct io_call c = {.from = addr, .from_len = addr_len, .flags = flags};
+    struct io_call c = {
+        .addr.from = addr, .addr_len.from = addr_len, .flags = flags};
     int client = (int)patch_io(fd, GREEN_READ, 0, attempt_accept4, &c);
 
     /* A new descriptor: whatever was known about its number is stale. */

@@ -250,22 +250,16 @@ int patch_wait_sleep(double seconds)
     return err == PATCH_OWN_TIMEOUT ? 0 : err;
 }
 
-ssize_t patch_io(int fd, int events, int msg_flags, patch_io_fn attempt,
-                 void *call)
+ssize_t patch_io_blocked(int fd, int events, bool green, patch_io_fn attempt,
+                         void *call)
 {
     patch_deadline_t deadline;
     double timeout;
     ssize_t n;
-    bool green;
     int err;
 
-    if (msg_flags & MSG_DONTWAIT)
-        return attempt(fd, call);
-    /* Classifying first makes the fd nonblocking before the attempt. */
-    green = patch_in_green_thread() && fdstate_cooperative(fd);
-    n = attempt(fd, call);
-    if (n >= 0 || errno != EAGAIN || !(green || fdstate_emulates_blocking(fd)))
-        return n;
+    if (!green && !fdstate_emulates_blocking(fd))
+        return -1; /* the user's EAGAIN, errno intact */
     /* Per signal(7), SO_RCVTIMEO/SO_SNDTIMEO calls are never restarted. */
     timeout = fdstate_timeout(fd, events);
     deadline = patch_deadline_after(timeout, timeout < 0);

@@ -13,12 +13,14 @@
 
 #include <green/hub.h>
 #include <green/patch.h>
+#include <green/thread.h>
 
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <errno.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -126,7 +128,11 @@ extern PATCH_TLS volatile sig_atomic_t patch_handler_depth;
 /* True in a green thread with patching on, outside signal handlers: the
  * only place where a hook may park.  The main greenlet is excluded so that
  * plain code keeps libc's exact blocking behaviour. */
-bool patch_in_green_thread(void);
+static inline bool patch_in_green_thread(void)
+{
+    return atomic_load_explicit(&patch_on, memory_order_relaxed) &&
+           patch_handler_depth == 0 && green_thread_self() != NULL;
+}
 
 /* ---- fdstate.c: what the user asked for each descriptor ------------- */
 
@@ -188,12 +194,28 @@ int patch_wait_sleep(double seconds);
 /* One attempt of a read/write-like call; -1 with errno on failure. */
 typedef ssize_t (*patch_io_fn)(int fd, void *call);
 
+/* The slow half of patch_io: the call would block. */
+ssize_t patch_io_blocked(int fd, int events, bool green, patch_io_fn attempt,
+                         void *call);
+
 /* The park-and-retry loop shared by every I/O hook: try the call; if it
  * would block on a descriptor the user wants blocking, wait (green park or
  * real poll) and retry.  msg_flags with MSG_DONTWAIT means the user wants
- * EAGAIN: pure pass-through. */
-ssize_t patch_io(int fd, int events, int msg_flags, patch_io_fn attempt,
-                 void *call);
+ * EAGAIN: pure pass-through.  Inline, so that the pass-through path of each
+ * hook is one direct call to libc. */
+static inline ssize_t patch_io(int fd, int events, int msg_flags,
+                               patch_io_fn attempt, void *call)
+{
+    bool dontwait = (msg_flags & MSG_DONTWAIT) != 0;
+    /* Classifying first makes the fd nonblocking before the attempt. */
+    bool green =
+        !dontwait && patch_in_green_thread() && fdstate_cooperative(fd);
+    ssize_t n = attempt(fd, call);
+
+    if (n >= 0 || dontwait || errno != EAGAIN)
+        return n;
+    return patch_io_blocked(fd, events, green, attempt, call);
+}
 
 /* Called by the poll-like hooks outside green threads, which include the
  * hub's own epoll_wait/poll: in the hub greenlet, wake the parked hooks
