@@ -1149,7 +1149,8 @@ struct trace_record {
     greenlet_event_t event;
     greenlet_t *origin;
     greenlet_t *target;
-    greenlet_t *running; /* greenlet_current() inside the hook */
+    greenlet_t *running;  /* greenlet_current() inside the hook */
+    uintptr_t hook_frame; /* a local of the hook: which stack it ran on */
 };
 
 static struct trace_record trace_records[MAX_TRACE_RECORDS];
@@ -1158,7 +1159,10 @@ static size_t trace_count;
 static void recording_hook(greenlet_event_t event, greenlet_t *origin,
                            greenlet_t *target)
 {
+    volatile char frame_marker = 0;
+
     if (trace_count < MAX_TRACE_RECORDS) {
+        trace_records[trace_count].hook_frame = (uintptr_t)&frame_marker;
         trace_records[trace_count].event = event;
         trace_records[trace_count].origin = origin;
         trace_records[trace_count].target = target;
@@ -1246,6 +1250,52 @@ static void test_trace_hook_sees_deaths_by_error_and_kill(void **state)
     assert_trace_record(3, GREENLET_EVENT_SWITCH, killed, main_greenlet);
     test_greenlet_destroy(thrown);
     test_greenlet_destroy(killed);
+}
+
+static uintptr_t traced_greenlet_frame;
+
+static void *record_frame_then_suspend_run(void *value)
+{
+    volatile char frame_marker = 0;
+
+    traced_greenlet_frame = (uintptr_t)&frame_marker;
+    greenlet_switch(greenlet_main(), value, NULL);
+    return value;
+}
+
+/* True if address lies on the stack of the greenlet whose run() has a
+ * local at frame: within its stack size of that local. */
+static int on_stack_of(uintptr_t address, uintptr_t frame, size_t stack_size)
+{
+    return address < frame ? frame - address < stack_size
+                           : address - frame < stack_size;
+}
+
+static void test_trace_hook_runs_in_target_greenlet(void **state)
+{
+    greenlet_t *g =
+        test_greenlet_new(record_frame_then_suspend_run, NULL, 0, "g");
+    size_t stack_size = greenlet_stack_size(g);
+
+    (void)state;
+    trace_count = 0;
+    assert_null(greenlet_settrace(recording_hook));
+    assert_int_equal(greenlet_switch(g, "in", NULL), 0);
+    assert_int_equal(greenlet_switch(g, "out", NULL), 0);
+    greenlet_settrace(NULL);
+
+    /* main -> g, g -> main, main -> g, g (returning) -> main */
+    assert_int_equal(trace_count, 4);
+    assert_true(trace_records[0].target == g && trace_records[2].target == g);
+    assert_true(on_stack_of(trace_records[0].hook_frame, traced_greenlet_frame,
+                            stack_size));
+    assert_false(on_stack_of(trace_records[1].hook_frame, traced_greenlet_frame,
+                             stack_size));
+    assert_true(on_stack_of(trace_records[2].hook_frame, traced_greenlet_frame,
+                            stack_size));
+    assert_false(on_stack_of(trace_records[3].hook_frame, traced_greenlet_frame,
+                             stack_size));
+    test_greenlet_destroy(g);
 }
 
 /* ---- Generators ---------------------------------------------------- */
@@ -1645,6 +1695,7 @@ int main(void)
         TEST(test_settrace_returns_previous_hook),
         TEST(test_trace_hook_sees_switches_and_throws),
         TEST(test_trace_hook_sees_deaths_by_error_and_kill),
+        TEST(test_trace_hook_runs_in_target_greenlet),
         TEST(test_generator_yields_each_number_twice),
         TEST(test_abandoned_generator_is_cleaned_up),
         TEST(test_nested_generators_make_24_permutations),
