@@ -994,15 +994,21 @@ static void test_destroyed_dead_parent_still_skipped(void **state)
 {
     greenlet_t *a = test_greenlet_new(return_value_run, NULL, 0, "a");
     greenlet_t *b = test_greenlet_new(suspend_propagate_run, a, 0, "b");
+    greenlet_t *newcomer;
     void *result = NULL;
 
     (void)state;
     assert_int_equal(greenlet_switch(b, "b-in", &result), 0);
     assert_int_equal(greenlet_switch(a, "a-in", &result), 0);
-    /* a is dead; its handle goes, but b still names it as parent. */
+    /* a is dead; its handle goes, but b still names it as parent.  A
+     * greenlet made now must not take a's place as b's parent. */
     test_greenlet_destroy(a);
+    newcomer = test_greenlet_new(tagged_return_run, NULL, 0, "newcomer");
     assert_int_equal(greenlet_switch(b, "b-out", &result), 0);
     assert_string_equal(str(result), "b-out");
+    assert_false(greenlet_started(newcomer));
+    assert_log_equal(&events, "b:start(b-in),b:resumed(0,b-out)");
+    test_greenlet_destroy(newcomer);
     test_greenlet_destroy(b);
 }
 
