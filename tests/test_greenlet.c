@@ -619,6 +619,50 @@ static void test_error_into_unstarted_parent_passes_through(void **state)
     test_greenlet_destroy(a);
 }
 
+/* Each level makes the next as its child (NULL parent) and switches to
+ * it; the deepest ends with an error, and every level above passes it
+ * on, like an exception unwinding through nested calls. */
+#define NESTING_DEPTH 4
+#define NESTED_ERROR 21
+
+static greenlet_t *nesting_levels[NESTING_DEPTH];
+
+static void *nesting_run(void *value)
+{
+    intptr_t level = TEST_VALUE_INT(value);
+    int rc;
+
+    if (level == NESTING_DEPTH - 1)
+        greenlet_exit(NESTED_ERROR, NULL);
+    rc = greenlet_new(&nesting_levels[level + 1], nesting_run, NULL, NULL);
+    if (rc == 0)
+        rc = greenlet_switch(nesting_levels[level + 1],
+                             TEST_INT_VALUE(level + 1), NULL);
+    test_log_add(&events, "level%d:got(%d)", (int)level, rc);
+    greenlet_exit(rc, NULL);
+    return NULL;
+}
+
+static void test_error_travels_up_through_nested_greenlets(void **state)
+{
+    void *result = "sentinel";
+    size_t i;
+
+    (void)state;
+    memset(nesting_levels, 0, sizeof(nesting_levels));
+    nesting_levels[0] = test_greenlet_new(nesting_run, NULL, 0, NULL);
+    assert_int_equal(
+        greenlet_switch(nesting_levels[0], TEST_INT_VALUE(0), &result),
+        NESTED_ERROR);
+    assert_null(result);
+    assert_log_equal(&events, "level2:got(21),level1:got(21),level0:got(21)");
+    for (i = 0; i < NESTING_DEPTH; i++) {
+        assert_non_null(nesting_levels[i]);
+        assert_true(greenlet_dead(nesting_levels[i]));
+        test_greenlet_destroy(nesting_levels[i]);
+    }
+}
+
 /* ---- Errors: greenlet_throw ---------------------------------------- */
 
 static void test_throw_into_suspended_greenlet(void **state)
@@ -1082,6 +1126,23 @@ static void test_set_parent_redirects_result(void **state)
     test_greenlet_destroy(relay);
 }
 
+static void test_set_parent_to_dead_greenlet_skips_it(void **state)
+{
+    greenlet_t *dead = test_greenlet_new(return_value_run, NULL, 0, "dead");
+    greenlet_t *g = test_greenlet_new(tagged_return_run, NULL, 0, "g");
+    void *result = NULL;
+
+    (void)state;
+    assert_int_equal(greenlet_switch(dead, "gone", NULL), 0);
+    assert_int_equal(greenlet_set_parent(g, dead), 0);
+    assert_ptr_equal(greenlet_parent(g), dead);
+    assert_int_equal(greenlet_switch(g, "through", &result), 0);
+    assert_string_equal(str(result), "through");
+    assert_log_equal(&events, "g:run(through)");
+    test_greenlet_destroy(g);
+    test_greenlet_destroy(dead);
+}
+
 /* ---- Introspection ------------------------------------------------- */
 
 static void test_name_and_userdata(void **state)
@@ -1111,6 +1172,12 @@ static void test_name_and_userdata(void **state)
     greenlet_set_userdata(g, NULL);
     assert_null(greenlet_userdata(g));
     test_greenlet_destroy(g);
+
+    /* The main greenlet has one too. */
+    greenlet_set_userdata(greenlet_main(), &data);
+    assert_ptr_equal(greenlet_userdata(greenlet_main()), &data);
+    greenlet_set_userdata(greenlet_main(), NULL);
+    assert_null(greenlet_userdata(greenlet_main()));
 }
 
 static void test_null_handle_queries(void **state)
@@ -1669,6 +1736,7 @@ int main(void)
         TEST(test_exit_with_greenlet_exit_is_normal_null_result),
         TEST(test_exit_on_main_is_refused),
         TEST(test_error_into_unstarted_parent_passes_through),
+        TEST(test_error_travels_up_through_nested_greenlets),
         TEST(test_throw_into_suspended_greenlet),
         TEST(test_throw_propagates_when_not_caught),
         TEST(test_throw_into_unstarted_never_runs),
@@ -1695,6 +1763,7 @@ int main(void)
         TEST(test_set_parent_refuses_cycles),
         TEST(test_set_parent_rejects_null),
         TEST(test_set_parent_redirects_result),
+        TEST(test_set_parent_to_dead_greenlet_skips_it),
         TEST(test_name_and_userdata),
         TEST(test_null_handle_queries),
         TEST(test_null_handle_operations),
