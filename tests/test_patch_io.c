@@ -439,6 +439,53 @@ static void test_large_pipe_write(void **state)
     close_pair(fds);
 }
 
+/* ---- MSG_WAITALL ----------------------------------------------------------
+ */
+
+struct waitall_case {
+    int fd;
+    ssize_t result;
+    char buf[4];
+};
+
+static void *recv_waitall(void *arg)
+{
+    struct waitall_case *c = arg;
+
+    c->result = recv(c->fd, c->buf, sizeof(c->buf), MSG_WAITALL);
+    return NULL;
+}
+
+static void *send_in_two_parts(void *arg)
+{
+    int fd = *(int *)arg;
+
+    if (send(fd, "ab", 2, 0) != 2)
+        return arg;
+    green_sleep(0.05);
+    if (send(fd, "cd", 2, 0) != 2)
+        return arg;
+    return NULL;
+}
+
+static void test_recv_waitall_waits_for_everything(void **state)
+{
+    struct waitall_case c = {0};
+    green_thread_t *reader, *writer;
+    int fds[2];
+
+    (void)state;
+    make_pair(fds);
+    c.fd = fds[0];
+    reader = patch_spawn(recv_waitall, &c);
+    writer = patch_spawn(send_in_two_parts, &fds[1]);
+    patch_join(reader);
+    assert_null(patch_join(writer));
+    assert_int_equal(c.result, 4);
+    assert_memory_equal(c.buf, "abcd", 4);
+    close_pair(fds);
+}
+
 /* ---- accept and connect -------------------------------------------------- */
 
 struct tcp_case {
@@ -857,6 +904,7 @@ int main(void)
         cmocka_unit_test(test_killed_reader_gets_ecanceled),
         cmocka_unit_test(test_timeout_scope_gives_etimedout),
         cmocka_unit_test(test_large_pipe_write),
+        cmocka_unit_test(test_recv_waitall_waits_for_everything),
         cmocka_unit_test(test_accept_and_connect),
         cmocka_unit_test(test_poll_with_unregistered_fds),
         cmocka_unit_test(test_poll_times_out),

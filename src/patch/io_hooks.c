@@ -160,6 +160,27 @@ static ssize_t write_rest(int fd, int flags, patch_io_fn attempt,
     return (ssize_t)done;
 }
 
+/* MSG_WAITALL on a blocking stream socket waits for all the bytes (or the
+ * peer's close, an error, a signal), while the nonblocking socket
+ * underneath returns what it has.  Called after a first attempt got
+ * 0 < n < len bytes. */
+static ssize_t recv_rest(int fd, struct io_call *c, ssize_t n)
+{
+    size_t total = c->len, done = (size_t)n;
+
+    if (!(c->flags & MSG_WAITALL) || !fdstate_emulates_blocking(fd))
+        return n;
+    while (done < total) {
+        c->buf.in = (char *)c->buf.in + n;
+        c->len = total - done;
+        n = patch_io(fd, GREEN_READ, c->flags, attempt_recvfrom, c);
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
 ssize_t read(int fd, void *buf, size_t len)
 {
     struct io_call c = {.buf.in = buf, .len = len};
@@ -193,7 +214,9 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
     struct io_call c = {.buf.in = buf, .len = len, .flags = flags};
-    return patch_io(fd, GREEN_READ, flags, attempt_recvfrom, &c);
+    ssize_t n = patch_io(fd, GREEN_READ, flags, attempt_recvfrom, &c);
+
+    return n > 0 && (size_t)n < len ? recv_rest(fd, &c, n) : n;
 }
 
 ssize_t send(int fd, const void *data, size_t len, int flags)
@@ -214,7 +237,9 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
                         .flags = flags,
                         .addr.from = from,
                         .addr_len.from = from_len};
-    return patch_io(fd, GREEN_READ, flags, attempt_recvfrom, &c);
+    ssize_t n = patch_io(fd, GREEN_READ, flags, attempt_recvfrom, &c);
+
+    return n > 0 && (size_t)n < len ? recv_rest(fd, &c, n) : n;
 }
 
 ssize_t sendto(int fd, const void *data, size_t len, int flags,
