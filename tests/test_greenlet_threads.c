@@ -349,6 +349,12 @@ static void test_other_live_threads_greenlets_are_refused(void **state)
     assert_int_equal(greenlet_destroy(owner.unstarted), EPERM);
     assert_int_equal(greenlet_destroy(owner.dead), EPERM);
     assert_int_equal(greenlet_destroy(owner.main_greenlet), EPERM);
+    /* Their states, read while the owner waits, are untouched. */
+    assert_true(greenlet_active(owner.suspended));
+    assert_true(greenlet_active(owner.nested));
+    assert_false(greenlet_started(owner.unstarted));
+    assert_true(greenlet_dead(owner.dead));
+    assert_ptr_equal(greenlet_parent(owner.nested), owner.suspended);
     assert_int_equal(owner.cleanups_run, 0);
     assert_int_equal(owner.unstarted_ran, 0);
 
