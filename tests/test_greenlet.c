@@ -1781,5 +1781,6 @@ int main(void)
 #endif
     };
 
+    test_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -791,5 +791,6 @@ int main(void)
     };
 
     save_library_fault_handlers();
+    test_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

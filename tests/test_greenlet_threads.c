@@ -517,5 +517,6 @@ int main(void)
         cmocka_unit_test(test_trace_hook_is_per_thread),
     };
 
+    test_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,6 +49,19 @@ static inline int test_scale_is(const char *runner)
     return scale != NULL && strcmp(scale, runner) == 0;
 }
 
+/* ---- Running one test ---------------------------------------------- */
+
+/* GREEN_TEST_FILTER=<pattern> (cmocka's wildcards) runs only the matching
+ * tests of a program, for debugging one failure.  Call in main() before
+ * cmocka_run_group_tests(); unset, everything runs. */
+static inline void test_filter_from_env(void)
+{
+    const char *pattern = getenv("GREEN_TEST_FILTER");
+
+    if (pattern != NULL && pattern[0] != '\0')
+        cmocka_set_test_filter(pattern);
+}
+
 /* ---- Event log ----------------------------------------------------- */
 
 /* An ordered record of what the greenlets of a test did, as a
