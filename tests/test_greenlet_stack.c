@@ -165,12 +165,18 @@ static void run_in_child(void (*body)(void *), void *arg,
         }
         if (poll(&readable, 1, 1000) <= 0)
             continue;
-        got = read(report_pipe[0], outcome->output + outcome->length,
-                   sizeof(outcome->output) - 1 - outcome->length);
+        if (outcome->length < sizeof(outcome->output) - 1) {
+            got = read(report_pipe[0], outcome->output + outcome->length,
+                       sizeof(outcome->output) - 1 - outcome->length);
+            if (got > 0)
+                outcome->length += (size_t)got;
+        } else {
+            /* Full: keep draining, so the child never blocks on us. */
+            char excess[512];
+
+            got = read(report_pipe[0], excess, sizeof(excess));
+        }
         if (got <= 0)
-            break;
-        outcome->length += (size_t)got;
-        if (outcome->length == sizeof(outcome->output) - 1)
             break;
     }
     outcome->output[outcome->length] = '\0';
