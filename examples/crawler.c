@@ -1,12 +1,13 @@
 /*
  * crawler: eventlet's web crawler example.  Fetches N URLs concurrently
- * through a pool of 10 green threads, with green_connect_tcp and plain
- * HTTP/1.0.  The URLs are served by a small test server running in the
- * same process, on loopback.
+ * through a green pool of 10 (at most 10 fetches run at once), with
+ * green_connect_tcp and plain HTTP/1.0.  The URLs are served by a small test
+ * server running in the same process, on loopback.
  *
  *   crawler [N]      (default 100 URLs)
  */
 #include <green/io.h>
+#include <green/pool.h>
 #include <green/thread.h>
 
 #include <stdint.h>
@@ -60,9 +61,14 @@ static void *run_server(void *server)
 struct crawl {
     char (*urls)[64];
     int count;
-    int next; /* the next URL a pool thread takes */
     int fetched, failed;
     size_t bytes;
+};
+
+/* One pool member's job: a URL and where its page goes. */
+struct fetch_job {
+    struct crawl *crawl;
+    int index;
 };
 
 /* Fetch one "http://host:port/path" URL; returns the body length, or -1. */
@@ -97,21 +103,17 @@ static long fetch(const char *url, int expected_page)
     return result;
 }
 
-/* A pool thread: take the next URL until none is left. */
-static void *crawl_worker(void *arg)
+static void *fetch_main(void *arg)
 {
-    struct crawl *crawl = arg;
+    struct fetch_job *job = arg;
+    struct crawl *crawl = job->crawl;
+    long length = fetch(crawl->urls[job->index], job->index);
 
-    while (crawl->next < crawl->count) {
-        int index = crawl->next++;
-        long length = fetch(crawl->urls[index], index);
-
-        if (length < 0) {
-            crawl->failed++;
-        } else {
-            crawl->fetched++;
-            crawl->bytes += (size_t)length;
-        }
+    if (length < 0) {
+        crawl->failed++;
+    } else {
+        crawl->fetched++;
+        crawl->bytes += (size_t)length;
     }
     return NULL;
 }
@@ -119,7 +121,9 @@ static void *crawl_worker(void *arg)
 int main(int argc, char **argv)
 {
     struct crawl crawl = {.count = argc > 1 ? atoi(argv[1]) : 100};
-    green_thread_t *pool[POOL_SIZE], *server_thread;
+    green_thread_t *server_thread;
+    struct fetch_job *jobs;
+    green_pool_t *pool;
     green_server_t *server;
     int listener, port;
     double start;
@@ -130,26 +134,28 @@ int main(int argc, char **argv)
     }
     if (green_listen(&listener, "127.0.0.1:0", 0, GREEN_LISTEN_REUSEADDR) ||
         green_local_port(listener, &port) ||
-        green_server_new(&server, listener, serve_page, NULL, 0) ||
+        green_server_new(&server, listener, serve_page, NULL, NULL) ||
         green_spawn(&server_thread, run_server, server))
         return 1;
     crawl.urls = calloc((size_t)crawl.count, sizeof(*crawl.urls));
-    if (crawl.urls == NULL)
+    jobs = calloc((size_t)crawl.count, sizeof(*jobs));
+    if (crawl.urls == NULL || jobs == NULL ||
+        green_pool_new(&pool, POOL_SIZE) != 0)
         return 1;
     for (int i = 0; i < crawl.count; i++)
         snprintf(crawl.urls[i], sizeof(crawl.urls[i]),
                  "http://127.0.0.1:%d/page/%d", port, i);
 
     start = green_now();
-    for (int i = 0; i < POOL_SIZE; i++)
-        if (green_spawn(&pool[i], crawl_worker, &crawl) != 0)
-            return 1;
-    for (int i = 0; i < POOL_SIZE; i++) {
-        green_thread_wait(pool[i], NULL);
-        green_thread_release(pool[i]);
+    /* Spawning into a full pool waits for a free slot. */
+    for (int i = 0; i < crawl.count; i++) {
+        jobs[i] = (struct fetch_job){&crawl, i};
+        if (green_pool_spawn_n(pool, fetch_main, &jobs[i]) != 0)
+            crawl.failed++;
     }
+    green_pool_waitall(pool, GREEN_FOREVER);
     printf("crawler: %d URLs, %d fetched (%zu bytes), %d failed, "
-           "%d green threads, %.3f s\n",
+           "pool of %d, %.3f s\n",
            crawl.count, crawl.fetched, crawl.bytes, crawl.failed, POOL_SIZE,
            green_now() - start);
 
@@ -158,6 +164,8 @@ int main(int argc, char **argv)
     green_thread_release(server_thread);
     green_server_free(server);
     green_close(listener);
+    green_pool_destroy(pool, 0);
+    free(jobs);
     free(crawl.urls);
     return crawl.failed == 0 && crawl.fetched == crawl.count ? 0 : 1;
 }

@@ -196,7 +196,7 @@ static void serve_hub(size_t index, void *unused)
     (void)unused;
     if (!hub->stop_requested &&
         green_server_new(&hub->server, hub->listen_fd, handle_connection, NULL,
-                         0) == 0) {
+                         NULL) == 0) {
         green_server_serve(hub->server);
         green_server_free(hub->server);
         hub->server = NULL;

@@ -3,6 +3,7 @@
  * TCP clients by host name, and eventlet's serve().
  */
 #include <green/io.h>
+#include <green/pool.h>
 #include <green/thread.h>
 #include <green/timeout.h>
 
@@ -212,12 +213,12 @@ struct green_server {
     int listen_fd;
     green_serve_fn handler;
     void *arg;
-    size_t max_concurrent;
+    green_pool_t *pool; /* NULL: no limit */
     size_t active;
     int stopping;
     int in_accept;           /* serve is in green_accept */
     int released;            /* green_server_free was called */
-    green_waiter_t *waiting; /* serve parked for a slot or for the drain */
+    green_waiter_t *waiting; /* serve parked for the drain */
 };
 
 struct server_connection {
@@ -230,7 +231,7 @@ struct server_connection {
 #define SERVE_RETRY_PAUSE 0.1
 
 int green_server_new(green_server_t **out, int listen_fd,
-                     green_serve_fn handler, void *arg, size_t max_concurrent)
+                     green_serve_fn handler, void *arg, green_pool_t *pool)
 {
     green_server_t *server;
 
@@ -242,15 +243,9 @@ int green_server_new(green_server_t **out, int listen_fd,
     server->listen_fd = listen_fd;
     server->handler = handler;
     server->arg = arg;
-    server->max_concurrent = max_concurrent;
+    server->pool = pool;
     *out = server;
     return 0;
-}
-
-static int server_full(const green_server_t *server)
-{
-    return server->max_concurrent > 0 &&
-           server->active >= server->max_concurrent;
 }
 
 static void *server_connection_main(void *arg)
@@ -269,7 +264,7 @@ static void *server_connection_main(void *arg)
     return NULL;
 }
 
-/* Park serve until a handler ends (or stop is asked). */
+/* Park serve until a handler ends. */
 static int server_park(green_server_t *server)
 {
     green_waiter_t waiter;
@@ -299,19 +294,25 @@ static int server_accept_one(green_server_t *server)
     if (err != 0)
         return err;
     connection = malloc(sizeof(*connection));
-    err = connection == NULL ? ENOMEM : 0;
-    if (err == 0) {
-        connection->server = server;
-        connection->fd = fd;
-        err = green_spawn_n(server_connection_main, connection);
+    if (connection == NULL) {
+        green_close(fd);
+        return ENOMEM;
     }
+    connection->server = server;
+    connection->fd = fd;
+    /* Counted first: a pool may run the handler before spawn returns. */
+    server->active++;
+    /* Into a full pool this waits for a slot: accepting pauses. */
+    err = server->pool != NULL
+              ? green_pool_spawn_n(server->pool, server_connection_main,
+                                   connection)
+              : green_spawn_n(server_connection_main, connection);
     if (err != 0) {
+        server->active--;
         free(connection);
         green_close(fd);
-        return err;
     }
-    server->active++;
-    return 0;
+    return err;
 }
 
 int green_server_serve(green_server_t *server)
@@ -322,14 +323,9 @@ int green_server_serve(green_server_t *server)
         return EINVAL;
     server->stopping = 0;
     while (!server->stopping) {
-        if (server_full(server)) {
-            err = server_park(server);
-        } else {
-            err = server_accept_one(server);
-            if (err != 0 && !server->stopping &&
-                accept_failure_is_transient(err))
-                err = green_sleep(SERVE_RETRY_PAUSE);
-        }
+        err = server_accept_one(server);
+        if (err != 0 && !server->stopping && accept_failure_is_transient(err))
+            err = green_sleep(SERVE_RETRY_PAUSE);
         if (err != 0 && !server->stopping)
             return err;
     }
@@ -346,12 +342,11 @@ void green_server_stop(green_server_t *server)
     if (server == NULL)
         return;
     server->stopping = 1;
-    /* Wake serve wherever it waits: in accept (the listener stays open;
-     * the hub only forgets its registration) or parked for a slot. */
+    /* Wake serve in accept (the listener stays open; the hub only forgets
+     * its registration).  Waiting for a pool slot, it stops once one
+     * frees. */
     if (server->in_accept)
         green_notify_close(server->listen_fd);
-    if (server->waiting != NULL)
-        green_unpark(server->waiting, 0, NULL);
 }
 
 size_t green_server_active(const green_server_t *server)
@@ -369,11 +364,10 @@ void green_server_free(green_server_t *server)
 }
 
 int green_serve(int listen_fd, green_serve_fn handler, void *arg,
-                size_t max_concurrent)
+                green_pool_t *pool)
 {
     green_server_t *server;
-    int err =
-        green_server_new(&server, listen_fd, handler, arg, max_concurrent);
+    int err = green_server_new(&server, listen_fd, handler, arg, pool);
 
     if (err != 0)
         return err;

@@ -119,8 +119,8 @@ static void test_echo_many_clients(void **state)
     (void)state;
     assert_non_null(clients);
     assert_non_null(threads);
-    assert_int_equal(green_server_new(&server, listener, echo_handler, NULL, 0),
-                     0);
+    assert_int_equal(
+        green_server_new(&server, listener, echo_handler, NULL, NULL), 0);
     server_thread = spawn_or_fail(serve_main, server);
     for (size_t i = 0; i < count; i++) {
         clients[i].port = port;

@@ -278,7 +278,7 @@ static void serve_body(size_t index, void *unused)
 
     (void)unused;
     if (green_server_new(&self->server, self->listen_fd, count_and_echo, self,
-                         0) != 0)
+                         NULL) != 0)
         return;
     green_server_serve(self->server);
     green_server_free(self->server);

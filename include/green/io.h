@@ -137,16 +137,18 @@ int green_local_port(int fd, int *out_port);
 int green_connect_tcp(int *out_fd, const char *host, int port, double timeout);
 
 /* eventlet's serve(): accept connections forever and run
- * handler(client_fd, arg) for each in its own green thread, at most
- * max_concurrent at a time (0: no limit); accepting pauses while the limit
- * is reached.  The server closes client_fd when the handler returns, so the
- * handler must not close it.  Transient accept failures (EMFILE, ENFILE,
- * ENOBUFS, ENOMEM, ECONNABORTED) are retried after a short pause. */
+ * handler(client_fd, arg) for each in its own green thread, spawned into
+ * pool (green/pool.h: at most its size run at once, and accepting pauses
+ * while it is full) or, with a NULL pool, with green_spawn_n and no limit.
+ * The server closes client_fd when the handler returns, so the handler must
+ * not close it.  Transient accept failures (EMFILE, ENFILE, ENOBUFS,
+ * ENOMEM, ECONNABORTED) are retried after a short pause. */
 typedef void (*green_serve_fn)(int client_fd, void *arg);
 typedef struct green_server green_server_t;
+typedef struct green_pool green_pool_t;
 
 int green_server_new(green_server_t **out, int listen_fd,
-                     green_serve_fn handler, void *arg, size_t max_concurrent);
+                     green_serve_fn handler, void *arg, green_pool_t *pool);
 /* Run the accept loop in the calling green thread (or main greenlet) until
  * green_server_stop(); then wait for the running handlers to end and
  * return 0.  Also returns the accept error that ended the loop, or the
@@ -156,7 +158,8 @@ int green_server_serve(green_server_t *server);
 /* Ask serve to stop accepting and return; callable from any green thread
  * of the server's hub, handlers included.  The listener stays open. */
 void green_server_stop(green_server_t *server);
-/* Handlers running now. */
+/* Connections being handled: running handlers, plus one whose spawn
+ * waits for a slot in a full pool. */
 size_t green_server_active(const green_server_t *server);
 /* Release the server once serve has returned (or was never called); its
  * memory goes when the last running handler ends. */
@@ -165,7 +168,7 @@ void green_server_free(green_server_t *server);
 /* Shorthand: new + serve + free, for a server that runs until its green
  * thread is killed or an accept error ends it. */
 int green_serve(int listen_fd, green_serve_fn handler, void *arg,
-                size_t max_concurrent);
+                green_pool_t *pool);
 
 #ifdef __cplusplus
 }
