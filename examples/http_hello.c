@@ -3,11 +3,14 @@
  * with one green thread per connection and one hub per OS thread.
  *
  *   http_hello [--address HOST:PORT] [--threads N] [--delay SECONDS]
- *              [--requests N] [--demo]
+ *              [--idle-timeout SECONDS] [--requests N] [--demo]
  *
  *   --address   where to listen (default 127.0.0.1:8080; port 0 picks one)
  *   --threads   hub threads, each with its own SO_REUSEPORT listener
  *   --delay     sleep (greenly) before each response
+ *   --idle-timeout  close connections idle (or stalled) this long; none by
+ *               default, like bench/epoll_server.c, since a timer per
+ *               request costs a few percent of CPU
  *   --requests  stop after answering N requests (0: run until killed)
  *   --demo      listen on a free port, make requests from in-process client
  *               green threads, check every answer, and exit
@@ -31,7 +34,6 @@
 
 #define HEAD_BUFFER 8192
 #define BODY "Hello, World!"
-#define IDLE_TIMEOUT 60.0
 
 static const char response_keep_alive[] =
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
@@ -51,9 +53,10 @@ static struct {
     char address[128];
     size_t threads;
     double delay;
+    double idle_timeout;
     long requests;
     int demo;
-} config = {"127.0.0.1:8080", 1, 0, 0, 0};
+} config = {"127.0.0.1:8080", 1, 0, 0, 0, 0};
 
 /* One per hub thread; touched only by its own hub. */
 struct hub_server {
@@ -139,7 +142,8 @@ static void handle_connection(int fd, void *unused)
     int answered = 0;
 
     (void)unused;
-    green_set_timeout(fd, IDLE_TIMEOUT);
+    if (config.idle_timeout > 0)
+        green_set_timeout(fd, config.idle_timeout);
     for (;;) {
         struct http_request request;
         enum http_parse_status status =
@@ -151,7 +155,7 @@ static void handle_connection(int fd, void *unused)
             /* After an answer the client rarely has sent more yet: wait
              * for it first rather than pay for a recv failing with EAGAIN. */
             if (have == 0 && answered &&
-                green_wait_fd(fd, GREEN_READ, IDLE_TIMEOUT) != 0)
+                green_wait_fd(fd, GREEN_READ, green_get_timeout(fd)) != 0)
                 return;
             if (green_recv(fd, buffer + have, sizeof(buffer) - have, 0,
                            &received) != 0 ||
@@ -362,6 +366,8 @@ static int parse_arguments(int argc, char **argv)
             config.threads = strtoul(value, NULL, 10);
         else if (strcmp(argv[i], "--delay") == 0)
             config.delay = strtod(value, NULL);
+        else if (strcmp(argv[i], "--idle-timeout") == 0)
+            config.idle_timeout = strtod(value, NULL);
         else if (strcmp(argv[i], "--requests") == 0)
             config.requests = strtol(value, NULL, 10);
         else
@@ -405,7 +411,8 @@ int main(int argc, char **argv)
 
     if (parse_arguments(argc, argv) != 0) {
         fprintf(stderr, "usage: http_hello [--address HOST:PORT] "
-                        "[--threads N] [--delay S] [--requests N] [--demo]\n");
+                        "[--threads N] [--delay S] [--idle-timeout S]\n"
+                        "                  [--requests N] [--demo]\n");
         return 2;
     }
     hub_servers = calloc(config.threads, sizeof(*hub_servers));
