@@ -140,6 +140,19 @@ static void run_pingpong(void *context, uint64_t iterations)
     green_thread_release(b);
 }
 
+static struct bench_case patch_case(const char *implementation,
+                                    const char *metric, bench_fn run,
+                                    void *context)
+{
+    return (struct bench_case){.benchmark = "patch",
+                               .implementation = implementation,
+                               .metric = metric,
+                               .unit = "ns/round-trip",
+                               .run = run,
+                               .context = context,
+                               .ops_per_iteration = 1};
+}
+
 static void open_pair(int fds[2])
 {
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0)
@@ -170,16 +183,13 @@ int main(void)
     open_pair(green_io.fds);
 
     struct bench_case cases[] = {
-        {"patch", "hooked", outside, "ns/round-trip", run_outside, &hooked, 1},
-        {"patch", "libc", outside, "ns/round-trip", run_outside, &direct, 1},
-        {"patch", "syscall", outside, "ns/round-trip", run_outside, &raw, 1},
-        {"patch", "hooked", inside, "ns/round-trip", run_in_green_thread,
-         &green_hooked, 1},
-        {"patch", "libc", inside, "ns/round-trip", run_in_green_thread,
-         &green_direct, 1},
-        {"patch", "hooked", parked, "ns/round-trip", run_pingpong, &patched, 1},
-        {"patch", "green_io", parked, "ns/round-trip", run_pingpong, &green_io,
-         1},
+        patch_case("hooked", outside, run_outside, &hooked),
+        patch_case("libc", outside, run_outside, &direct),
+        patch_case("syscall", outside, run_outside, &raw),
+        patch_case("hooked", inside, run_in_green_thread, &green_hooked),
+        patch_case("libc", inside, run_in_green_thread, &green_direct),
+        patch_case("hooked", parked, run_pingpong, &patched),
+        patch_case("green_io", parked, run_pingpong, &green_io),
     };
     size_t count = sizeof(cases) / sizeof(cases[0]);
 

@@ -2,6 +2,7 @@
  * libgreen_patch: I/O, waiting and descriptor hooks on sockets and pipes.
  * GREEN_TEST_BACKENDS
  */
+#define _GNU_SOURCE /* ppoll */
 #include "patch_helpers.h"
 
 #include <green/timeout.h>
@@ -755,6 +756,75 @@ static void test_epoll_wait_cooperates(void **state)
     close_pair(c.fds);
 }
 
+/* ---- ppoll, pselect, dup ------------------------------------------------- */
+
+struct masked_case {
+    int fds[2];
+    int ppoll_result, pselect_result;
+    int copy, copy_flags;
+    ssize_t copy_read;
+    char byte;
+};
+
+static void *masked_waits(void *arg)
+{
+    struct masked_case *c = arg;
+    struct timespec five = {.tv_sec = 5};
+    struct pollfd pfd = {.fd = c->fds[0], .events = POLLIN};
+    sigset_t mask;
+    fd_set readable;
+
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGUSR1);
+    c->ppoll_result = ppoll(&pfd, 1, &five, &mask);
+    if (read(c->fds[0], &c->byte, 1) != 1)
+        c->byte = 0;
+    FD_ZERO(&readable);
+    FD_SET(c->fds[0], &readable);
+    c->pselect_result =
+        pselect(c->fds[0] + 1, &readable, NULL, NULL, &five, &mask);
+    /* A copy shares the driven description and the user's view. */
+    c->copy = dup(c->fds[0]);
+    c->copy_flags = fcntl(c->copy, F_GETFL);
+    c->copy_read = read(c->copy, &c->byte, 1);
+    return NULL;
+}
+
+static void *write_twice(void *arg)
+{
+    int fd = *(int *)arg;
+
+    green_sleep(0.03);
+    if (write(fd, "1", 1) != 1)
+        return arg;
+    green_sleep(0.03);
+    if (write(fd, "2", 1) != 1)
+        return arg;
+    return NULL;
+}
+
+static void test_ppoll_pselect_and_dup(void **state)
+{
+    struct masked_case c = {0};
+    green_thread_t *waiter, *writer;
+
+    (void)state;
+    make_pair(c.fds);
+    waiter = patch_spawn(masked_waits, &c);
+    writer = patch_spawn(write_twice, &c.fds[1]);
+    patch_join(waiter);
+    assert_null(patch_join(writer));
+    assert_int_equal(c.ppoll_result, 1);
+    assert_int_equal(c.pselect_result, 1);
+    assert_true(c.copy >= 0);
+    assert_int_equal(c.copy_flags & O_NONBLOCK, 0);
+    assert_int_not_equal(kernel_flags(c.copy) & O_NONBLOCK, 0);
+    assert_int_equal(c.copy_read, 1);
+    assert_int_equal(c.byte, '2');
+    close(c.copy);
+    close_pair(c.fds);
+}
+
 /* ---- signals ------------------------------------------------------------ */
 
 static volatile sig_atomic_t handled;
@@ -911,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_select_waits_cooperatively),
         cmocka_unit_test(test_select_beyond_fd_setsize),
         cmocka_unit_test(test_epoll_wait_cooperates),
+        cmocka_unit_test(test_ppoll_pselect_and_dup),
         cmocka_unit_test(test_signal_without_restart_gives_eintr),
         cmocka_unit_test(test_signal_with_restart_retries),
         cmocka_unit_test(test_signal_with_restart_and_rcvtimeo_gives_eintr),

@@ -46,7 +46,8 @@ static struct fd_entry *entry_of(int fd, bool create)
     if (fd < 0 || (index = (size_t)fd >> PAGE_SHIFT) >= PAGE_COUNT)
         return NULL;
     page = atomic_load_explicit(&pages[index], memory_order_acquire);
-    if (page == NULL && create) {
+    /* calloc is not async-signal-safe: a handler only reads the table. */
+    if (page == NULL && create && patch_handler_depth == 0) {
         page = calloc(PAGE_ENTRIES, sizeof(*page));
         if (page == NULL)
             return NULL;
