@@ -87,7 +87,7 @@ int green_set_timeout(int fd, double seconds)
         return EINVAL;
     state = fd_state(fd, 1);
     if (state == NULL)
-        return fd >= 0 ? ENOMEM : EBADF;
+        return (size_t)fd >= (size_t)FD_CHUNKS * FD_CHUNK_SIZE ? EBADF : ENOMEM;
     if (seconds >= 0)
         encoded = seconds >= 1e9 ? UINT64_MAX : (uint64_t)(seconds * 1e9) + 1;
     atomic_store_explicit(&state->timeout_ns_plus_one, encoded,

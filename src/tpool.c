@@ -110,8 +110,7 @@ static void *worker_main(void *arg)
     self->state = WORKER_EXITED;
     pool.running--;
     /* Jobs this worker leaves behind need a worker within the size. */
-    if (!pool.stopping && pool.queued > pool.idle &&
-        pool.running < pool.size)
+    if (!pool.stopping && pool.queued > pool.idle && pool.running < pool.size)
         start_worker_locked();
     pthread_mutex_unlock(&pool.lock);
     return NULL;

@@ -50,7 +50,9 @@ extern "C" {
 int green_socket(int *out_fd, int domain, int type, int protocol);
 
 /* Close fd, waking every green thread blocked on it with EBADF, and forget
- * its timeout.  Safe while another green thread is reading or writing. */
+ * its timeout.  Safe while another green thread is reading or writing.
+ * Only waiters of the calling thread's hub are woken: an fd is used by one
+ * hub at a time. */
 int green_close(int fd);
 
 /* Per-fd timeout in seconds for every blocking call on fd (like Python's
