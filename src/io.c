@@ -142,13 +142,10 @@ static struct io_deadline io_deadline_of(int fd)
     return deadline;
 }
 
-/* One nonblocking attempt: the syscall's result, or -1 with errno. */
-typedef ssize_t (*io_attempt_fn)(int fd, void *op);
-
 /* Run attempt until it does not fail with EAGAIN, parking on fd for
  * `events` between tries.  The one place where green I/O blocks. */
 static int io_retry(int fd, int events, struct io_deadline *deadline,
-                    io_attempt_fn attempt, void *op, size_t *out)
+                    green_io_attempt_fn attempt, void *op, size_t *out)
 {
     for (;;) {
         ssize_t done = attempt(fd, op);
@@ -178,6 +175,16 @@ static int io_retry(int fd, int events, struct io_deadline *deadline,
         if (err != 0)
             return err;
     }
+}
+
+int green_io_retry(int fd, int events, double timeout,
+                   green_io_attempt_fn attempt, void *op, size_t *out)
+{
+    struct io_deadline deadline = {timeout, -1.0};
+
+    if (attempt == NULL || isnan(timeout))
+        return EINVAL;
+    return io_retry(fd, events, &deadline, attempt, op, out);
 }
 
 /* ---- Attempts ---------------------------------------------------------- */
@@ -265,7 +272,7 @@ static ssize_t attempt_connect(int fd, void *op)
 /* ---- Public calls ------------------------------------------------------ */
 
 /* Validate, prepare the fd, and run one attempt through io_retry. */
-static int io_call(int fd, int events, io_attempt_fn attempt, void *op,
+static int io_call(int fd, int events, green_io_attempt_fn attempt, void *op,
                    int needs_nonblocking, size_t *out)
 {
     struct io_deadline deadline = io_deadline_of(fd);
@@ -380,8 +387,8 @@ int green_write(int fd, const void *buf, size_t len, size_t *out_len)
 
 /* Repeat one attempt until len bytes moved, the peer closed (a 0-byte
  * result), or an error; one deadline covers the whole transfer. */
-static int io_transfer_all(int fd, int events, io_attempt_fn attempt, void *buf,
-                           size_t len, size_t *out_len)
+static int io_transfer_all(int fd, int events, green_io_attempt_fn attempt,
+                           void *buf, size_t len, size_t *out_len)
 {
     struct io_deadline deadline = io_deadline_of(fd);
     size_t done = 0;

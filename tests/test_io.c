@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -557,6 +558,49 @@ static void test_pipe(void **state)
     assert_int_equal(green_close(fds[1]), 0);
 }
 
+/* ---- The retry loop for other syscalls --------------------------------- */
+
+static ssize_t attempt_readv(int fd, void *op)
+{
+    struct iovec *parts = op;
+    return readv(fd, parts, 2);
+}
+
+static void *write_two_parts(void *arg)
+{
+    int fd = (int)TEST_VALUE_INT(arg);
+
+    green_sleep(0.01);
+    green_send_all(fd, "headbody", 8, NULL);
+    return NULL;
+}
+
+static void test_io_retry_other_syscall(void **state)
+{
+    char head[4], body[4];
+    struct iovec parts[2] = {{head, sizeof(head)}, {body, sizeof(body)}};
+    green_thread_t *writer;
+    size_t got = 0;
+    int fds[2];
+
+    (void)state;
+    socket_pair(SOCK_STREAM, fds);
+    writer = spawn_or_fail(write_two_parts, TEST_INT_VALUE(fds[1]));
+    assert_int_equal(
+        green_io_retry(fds[0], GREEN_READ, 5.0, attempt_readv, parts, &got), 0);
+    assert_int_equal(got, 8);
+    assert_memory_equal(head, "head", 4);
+    assert_memory_equal(body, "body", 4);
+    join(writer);
+    assert_int_equal(
+        green_io_retry(fds[0], GREEN_READ, 0.02, attempt_readv, parts, &got),
+        ETIMEDOUT);
+    assert_int_equal(green_io_retry(fds[0], GREEN_READ, 1.0, NULL, NULL, NULL),
+                     EINVAL);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+}
+
 /* ---- From plain main(), with no green thread --------------------------- */
 
 static void *write_later(void *arg)
@@ -631,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_ipv6_loopback),
         cmocka_unit_test(test_unix_sockets),
         cmocka_unit_test(test_pipe),
+        cmocka_unit_test(test_io_retry_other_syscall),
         cmocka_unit_test(test_blocking_from_main),
         cmocka_unit_test(test_misuse),
     };

@@ -97,6 +97,19 @@ int green_sendto(int fd, const void *buf, size_t len, int flags,
                  const struct sockaddr *addr, socklen_t addrlen,
                  size_t *out_len);
 
+/* ---- Other syscalls ----------------------------------------------------- */
+
+/* The retry loop every call above uses, for syscalls this header lacks
+ * (readv, sendmsg, ...): call attempt(fd, op), which makes one nonblocking
+ * try and returns its result or -1 with errno; on EAGAIN park until fd is
+ * ready for `events` (GREEN_READ or GREEN_WRITE) and try again.  timeout
+ * (seconds, GREEN_FOREVER: none) is a deadline for the whole call; timeout
+ * scopes apply.  *out (may be NULL) gets attempt's non-negative result.  The
+ * fd must be nonblocking, or attempt must pass MSG_DONTWAIT. */
+typedef ssize_t (*green_io_attempt_fn)(int fd, void *op);
+int green_io_retry(int fd, int events, double timeout,
+                   green_io_attempt_fn attempt, void *op, size_t *out);
+
 /* ---- Pipes and other pollable fds ------------------------------------ */
 
 /* read(2)/write(2) on a pipe, socket, eventfd, tty...  Regular files are
