@@ -487,6 +487,146 @@ static void test_hub_per_os_thread(void **state)
     assert_int_equal(result, 11);
 }
 
+/* Many OS threads posting at once: every call runs exactly once, on the
+ * hub's thread. */
+#define POSTERS 4
+
+struct post_count {
+    green_hub_t *hub;
+    green_waiter_t waiter;
+    int expected;
+    int count;
+    int wrong_thread;
+    pthread_t hub_thread;
+    int post_errors;
+};
+
+static void counted_call(void *arg)
+{
+    struct post_count *p = arg;
+
+    if (!pthread_equal(pthread_self(), p->hub_thread))
+        p->wrong_thread = 1;
+    if (++p->count == p->expected) {
+        green_unpark(&p->waiter, 0, NULL);
+        green_hub_unref(p->hub);
+    }
+}
+
+static void *post_many(void *arg)
+{
+    struct post_count *p = arg;
+    int per_thread = p->expected / POSTERS;
+
+    for (int i = 0; i < per_thread; i++)
+        if (green_hub_call_threadsafe(p->hub, counted_call, p) != 0)
+            __atomic_add_fetch(&p->post_errors, 1, __ATOMIC_RELAXED);
+    return NULL;
+}
+
+static void test_call_threadsafe_from_many_threads(void **state)
+{
+    struct post_count p = {.expected = POSTERS * (int)test_scaled(5000)};
+    pthread_t threads[POSTERS];
+
+    (void)state;
+    skip_without_os_threads();
+    p.hub = green_hub_current();
+    p.hub_thread = pthread_self();
+    green_waiter_init(&p.waiter);
+    assert_int_equal(green_hub_ref(p.hub), 0);
+    for (int i = 0; i < POSTERS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, post_many, &p), 0);
+    assert_int_equal(green_park(&p.waiter, GREEN_FOREVER, NULL), 0);
+    for (int i = 0; i < POSTERS; i++)
+        assert_int_equal(pthread_join(threads[i], NULL), 0);
+    assert_int_equal(p.post_errors, 0);
+    assert_int_equal(p.count, p.expected);
+    assert_false(p.wrong_thread);
+}
+
+/* A thread that exits with green threads still parked: its hub is
+ * destroyed, the green threads are killed and their links run. */
+static void count_link(green_thread_t *t, void *arg)
+{
+    (void)t;
+    (*(int *)arg)++;
+}
+
+static void *park_until_killed(void *arg)
+{
+    green_waiter_t w;
+
+    green_waiter_init(&w);
+    *(int *)arg = green_park(&w, GREEN_FOREVER, NULL);
+    return NULL;
+}
+
+struct exiting {
+    int park_errs[3];
+    int links;
+};
+
+static void *exit_with_parked_threads(void *arg)
+{
+    struct exiting *e = arg;
+
+    for (int i = 0; i < 3; i++) {
+        green_thread_t *t = NULL;
+
+        if (green_spawn(&t, park_until_killed, &e->park_errs[i]) != 0)
+            return NULL;
+        green_thread_link(t, count_link, &e->links);
+        green_thread_release(t);
+    }
+    green_sleep(0.01);
+    return NULL;
+}
+
+static void test_thread_exit_kills_its_green_threads(void **state)
+{
+    struct exiting e = {.park_errs = {-1, -1, -1}};
+    pthread_t thread;
+
+    (void)state;
+    skip_without_os_threads();
+    assert_int_equal(
+        pthread_create(&thread, NULL, exit_with_parked_threads, &e), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(e.links, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(e.park_errs[i], ECANCELED);
+}
+
+static void test_two_writers_busy(void **state)
+{
+    int fds[2];
+    struct fd_waiter w1, w2;
+    green_thread_t *t1, *t2;
+    char buffer[4096] = {0};
+
+    (void)state;
+    assert_int_equal(pipe(fds), 0);
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    while (write(fds[1], buffer, sizeof(buffer)) > 0)
+        ;
+    w1 = (struct fd_waiter){
+        .fd = fds[1], .events = GREEN_WRITE, .timeout = 5, .err = -1};
+    w2 = w1;
+    t1 = spawn_or_fail(fd_wait_run, &w1);
+    t2 = spawn_or_fail(fd_wait_run, &w2);
+    assert_int_equal(wait_and_release(t2), 0);
+    assert_int_equal(w2.err, EBUSY);
+    /* Drain: the first writer wakes. */
+    while (read(fds[0], buffer, sizeof(buffer)) == (ssize_t)sizeof(buffer) &&
+           !w1.done)
+        green_sleep(0);
+    assert_int_equal(wait_and_release(t1), 0);
+    assert_int_equal(w1.err, 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* ---- Errors go to the hook; the hub survives ------------------------------
  */
 
@@ -716,6 +856,9 @@ int main(void)
         hub_test(test_call_threadsafe_wakes_hub),
         hub_test(test_call_threadsafe_many_and_after_destroy),
         hub_test(test_hub_per_os_thread),
+        hub_test(test_call_threadsafe_from_many_threads),
+        hub_test(test_thread_exit_kills_its_green_threads),
+        hub_test(test_two_writers_busy),
         hub_test(test_errors_reach_hook_and_hub_survives),
         hub_test(test_default_hook_prints_name_once),
         hub_test(test_timer_start_cancel),

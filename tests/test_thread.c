@@ -326,6 +326,111 @@ static void test_cancel_only_before_start(void **state)
     assert_int_equal(ran, 0);
 }
 
+/* ---- Kill details
+ * ------------------------------------------------------------ */
+
+struct handoff {
+    green_waiter_t waiter;
+    int park_err;
+    void *value;
+    int next_err;
+};
+
+static void *park_then_sleep(void *arg)
+{
+    struct handoff *h = arg;
+
+    green_waiter_init(&h->waiter);
+    h->park_err = green_park(&h->waiter, GREEN_FOREVER, &h->value);
+    h->next_err = green_sleep(0);
+    return NULL;
+}
+
+/* An unpark that came first keeps its result; the kill fails the next
+ * blocking call instead, so nothing handed over is lost. */
+static void test_unpark_before_kill_keeps_its_result(void **state)
+{
+    struct handoff h = {.park_err = -1, .next_err = -1};
+    green_thread_t *t = spawn_or_fail(park_then_sleep, &h);
+
+    (void)state;
+    assert_int_equal(green_sleep(0), 0);
+    assert_int_equal(green_unpark(&h.waiter, 0, TEST_INT_VALUE(5)), 0);
+    assert_int_equal(green_thread_kill(t), 0);
+    assert_int_equal(h.park_err, 0);
+    assert_int_equal(TEST_VALUE_INT(h.value), 5);
+    assert_int_equal(h.next_err, ECANCELED);
+    assert_int_equal(green_thread_wait(t, NULL), ECANCELED);
+    green_thread_release(t);
+}
+
+static void *kill_self(void *arg)
+{
+    *(int *)arg = 1;
+    green_thread_kill(green_thread_self());
+    *(int *)arg = 2; /* never reached */
+    return NULL;
+}
+
+static void test_kill_self_ends_at_once(void **state)
+{
+    int reached = 0;
+    green_thread_t *t = spawn_or_fail(kill_self, &reached);
+
+    (void)state;
+    assert_int_equal(green_thread_wait(t, NULL), ECANCELED);
+    assert_int_equal(reached, 1);
+    green_thread_release(t);
+}
+
+struct hub_killer {
+    green_thread_t *victim;
+    int err;
+};
+
+static void kill_from_timer(void *arg)
+{
+    struct hub_killer *k = arg;
+
+    k->err = green_thread_kill(k->victim);
+}
+
+static void test_kill_from_hub_callback(void **state)
+{
+    struct hub_killer k = {.err = -1};
+    green_timer_t *timer;
+
+    (void)state;
+    k.victim = spawn_or_fail(sleep_long, NULL);
+    assert_int_equal(green_sleep(0), 0);
+    assert_int_equal(green_timer_start(&timer, 0, kill_from_timer, &k), 0);
+    assert_int_equal(green_thread_wait(k.victim, NULL), ECANCELED);
+    assert_int_equal(k.err, EINPROGRESS);
+    green_thread_release(k.victim);
+}
+
+static void *kill_other(void *arg)
+{
+    return TEST_INT_VALUE(green_thread_kill(arg));
+}
+
+static void test_green_thread_kills_green_thread(void **state)
+{
+    green_thread_t *victim = spawn_or_fail(sleep_long, NULL);
+    green_thread_t *killer;
+    void *result = TEST_INT_VALUE(-1);
+
+    (void)state;
+    assert_int_equal(green_sleep(0), 0);
+    killer = spawn_or_fail(kill_other, victim);
+    assert_int_equal(green_thread_wait(killer, &result), 0);
+    /* The killer waited for the end: 0, and the victim is dead. */
+    assert_int_equal(TEST_VALUE_INT(result), 0);
+    assert_true(green_thread_dead(victim));
+    green_thread_release(killer);
+    green_thread_release(victim);
+}
+
 /* ---- spawn_after --------------------------------------------------------- */
 
 static void *record_time(void *arg)
@@ -654,6 +759,10 @@ int main(void)
         hub_test(test_kill_before_start),
         hub_test(test_kill_reports_ecanceled_from_every_blocking_call),
         hub_test(test_cancel_only_before_start),
+        hub_test(test_unpark_before_kill_keeps_its_result),
+        hub_test(test_kill_self_ends_at_once),
+        hub_test(test_kill_from_hub_callback),
+        hub_test(test_green_thread_kills_green_thread),
         hub_test(test_spawn_after),
         hub_test(test_spawn_after_killed_before_start),
         hub_test(test_links_fifo_after_exit_and_nested),
