@@ -280,7 +280,7 @@ static int server_park(green_server_t *server)
 static int accept_failure_is_transient(int err)
 {
     return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
-           err == ECONNABORTED || err == EPERM;
+           err == EAGAIN || err == ECONNABORTED || err == EPERM;
 }
 
 static int server_accept_one(green_server_t *server)
@@ -321,7 +321,6 @@ int green_server_serve(green_server_t *server)
 
     if (server == NULL)
         return EINVAL;
-    server->stopping = 0;
     while (!server->stopping) {
         err = server_accept_one(server);
         if (err != 0 && !server->stopping && accept_failure_is_transient(err))

@@ -156,8 +156,10 @@ int green_connect_tcp(int *out_fd, const char *host, int port, double timeout);
  * pool (green/pool.h: at most its size run at once, and accepting pauses
  * while it is full) or, with a NULL pool, with green_spawn_n and no limit.
  * The server closes client_fd when the handler returns, so the handler must
- * not close it.  Transient accept failures (EMFILE, ENFILE, ENOBUFS,
- * ENOMEM, ECONNABORTED) are retried after a short pause. */
+ * not close it, and must return rather than end its green thread with
+ * green_thread_exit.  Transient failures to accept or spawn (EMFILE,
+ * ENFILE, ENOBUFS, ENOMEM, EAGAIN, ECONNABORTED, EPERM) are retried after
+ * a short pause. */
 typedef void (*green_serve_fn)(int client_fd, void *arg);
 typedef struct green_server green_server_t;
 typedef struct green_pool green_pool_t;
@@ -170,8 +172,9 @@ int green_server_new(green_server_t **out, int listen_fd,
  * caller's ETIMEDOUT/ECANCELED: handlers are then left running (they keep
  * the server alive until they end). */
 int green_server_serve(green_server_t *server);
-/* Ask serve to stop accepting and return; callable from any green thread
- * of the server's hub, handlers included.  The listener stays open. */
+/* Ask serve to stop accepting and return (at once if it has not started:
+ * a stopped server stays stopped); callable from any green thread of the
+ * server's hub, handlers included.  The listener stays open. */
 void green_server_stop(green_server_t *server);
 /* Connections being handled: running handlers, plus one whose spawn
  * waits for a slot in a full pool. */
