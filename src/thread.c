@@ -202,6 +202,11 @@ int thread_launch(green_hub_t *hub, green_thread_t *t)
             return err;
         }
     }
+    /* The worker carries the thread's name, for the greenlet layer's stack
+     * overflow reports; a failed rename only costs that. */
+    if (t->name != NULL ? strcmp(greenlet_name(g), t->name) != 0
+                        : greenlet_name(g)[0] != '\0')
+        greenlet_set_name(g, t->name != NULL ? t->name : "");
     t->task.greenlet = g;
     t->state = THREAD_STARTED;
     return 0;

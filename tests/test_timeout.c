@@ -6,6 +6,7 @@
  */
 #include "test_util.h"
 
+#include <green/sync.h>
 #include <green/thread.h>
 #include <green/timeout.h>
 
@@ -227,6 +228,25 @@ static void test_scope_is_per_green_thread(void **state)
     green_thread_release(other);
 }
 
+/* Sync objects park through the same function, so scopes reach them. */
+static void test_scope_reaches_sync_objects(void **state)
+{
+    green_event_t *event = NULL;
+    green_semaphore_t *semaphore = NULL;
+    green_timeout_t t;
+
+    (void)state;
+    assert_int_equal(green_event_new(&event), 0);
+    assert_int_equal(green_semaphore_new(&semaphore, 0), 0);
+    assert_int_equal(green_timeout_start(&t, 0.02), 0);
+    assert_int_equal(green_event_wait(event, NULL, GREEN_FOREVER), ETIMEDOUT);
+    assert_int_equal(green_semaphore_acquire(semaphore, GREEN_FOREVER),
+                     ETIMEDOUT);
+    assert_int_equal(green_timeout_cancel(&t), 1);
+    assert_int_equal(green_event_destroy(event), 0);
+    assert_int_equal(green_semaphore_destroy(semaphore), 0);
+}
+
 static void test_invalid_arguments(void **state)
 {
     green_timeout_t t;
@@ -250,6 +270,7 @@ int main(void)
         hub_test(test_main_scope_beats_deadlock),
         hub_test(test_scope_composes_with_every_blocking_call),
         hub_test(test_scope_is_per_green_thread),
+        hub_test(test_scope_reaches_sync_objects),
         hub_test(test_invalid_arguments),
     };
 
