@@ -192,6 +192,24 @@ static void asan_after_switch(struct green_tstate *ts)
 }
 #endif
 
+/* The trace hook runs in the greenlet just resumed, on its own stack. */
+static void trace_after_switch(struct green_tstate *ts)
+{
+    greenlet_trace_fn hook = ts->trace;
+    ts->trace_pending = 0;
+    if (hook)
+        hook(ts->trace_event, ts->trace_origin, ts->current);
+}
+
+/* Reached through the switch's intercept trampoline when a hook is on. */
+void *green_context_on_resume(void)
+{
+    struct green_tstate *ts = thread_state;
+    void *resume = ts->trace_resume;
+    trace_after_switch(ts);
+    return resume;
+}
+
 /* Move from self to target, carrying (value, err).  Everything the
  * resumed side needs is done here, before the stacks change: its result
  * is stored through the pointer it left, and err travels in a register.
@@ -207,8 +225,18 @@ static inline int context_switch(struct green_tstate *ts, greenlet_t *self,
     self->result_slot = result;
     ts->first_value = value;
     ts->current = target;
-    if (unlikely(ts->trace != NULL))
-        ts->trace(event, self, target);
+    if (unlikely(ts->trace != NULL)) {
+        /* The resumed side has no code of its own to run the hook (it
+         * returns straight to its caller), so its resume is intercepted;
+         * ASan builds, which keep post-switch code, call it there. */
+        ts->trace_event = event;
+        ts->trace_origin = self;
+#if defined(GREEN_ASAN)
+        ts->trace_pending = 1;
+#else
+        green_context_intercept(&target->context, &ts->trace_resume);
+#endif
+    }
     if (self_dying)
         green_stack_release(&self->stack); /* not unmapped: still on it */
 #if defined(GREEN_ASAN)
@@ -217,6 +245,8 @@ static inline int context_switch(struct green_tstate *ts, greenlet_t *self,
                                    target->asan_bottom, target->asan_size);
     err = green_context_switch_err(&self->context, &target->context, err);
     asan_after_switch(ts);
+    if (ts->trace_pending)
+        trace_after_switch(ts);
     return err;
 #else
     return green_context_switch_err(&self->context, &target->context, err);
@@ -281,6 +311,8 @@ static void greenlet_entry(void *unused)
     (void)unused;
 #if defined(GREEN_ASAN)
     asan_after_switch(ts);
+    if (ts->trace_pending)
+        trace_after_switch(ts);
 #endif
     greenlet_t *self = ts->current;
     greenlet_die(ts, self, 0, self->run(ts->first_value));

@@ -48,6 +48,12 @@ struct green_tstate {
     greenlet_trace_fn trace;
 
     void *first_value; /* what a starting greenlet's run receives */
+
+    /* The switch whose trace hook call is pending in the target. */
+    greenlet_event_t trace_event;
+    struct greenlet *trace_origin;
+    void *trace_resume; /* the target's real resume address */
+    int trace_pending;
 #if defined(GREEN_ASAN)
     struct greenlet *origin; /* the greenlet the last switch came from */
 #endif

@@ -75,13 +75,32 @@ static size_t cache_limit(void)
     return cache.limit_set ? cache.limit : CACHE_DEFAULT_LIMIT;
 }
 
+/* Some emulators (qemu-user) accept MADV_GUARD_INSTALL and ignore it.  The
+ * first guard is therefore checked once: the kernel must refuse to read it
+ * (EFAULT) when asked to copy one byte of it into a pipe. */
+static int guard_markers_work(const char *guard)
+{
+    static int verdict; /* 0 unknown, 1 working, -1 ignored */
+    if (verdict == 0) {
+        int fds[2];
+        if (pipe(fds) != 0)
+            return 1; /* cannot tell; trust the kernel's answer */
+        verdict = write(fds[1], guard, 1) < 0 && errno == EFAULT ? 1 : -1;
+        close(fds[0]);
+        close(fds[1]);
+    }
+    return verdict > 0;
+}
+
 static int guard_install(char *guard, size_t len)
 {
     if (!guards_by_mprotect) {
-        if (madvise(guard, len, MADV_GUARD_INSTALL) == 0)
-            return 0;
-        if (errno != EINVAL)
+        if (madvise(guard, len, MADV_GUARD_INSTALL) == 0) {
+            if (guard_markers_work(guard))
+                return 0;
+        } else if (errno != EINVAL) {
             return errno;
+        }
         /* Kernel too old: every later guard splits its mapping. */
         guards_by_mprotect = 1;
     }
@@ -169,10 +188,14 @@ static int slab_take(size_t usable, struct green_stack *stack)
         stack->size = usable;
     }
     pthread_mutex_unlock(&slab_lock);
-    if (!err)
-        stack->valgrind_id =
-            green_valgrind_stack_register(stack->lo, stack->lo + usable);
-    return err;
+    if (err)
+        return err;
+    /* A stack freed without unwinding (its thread exited, or it ended by
+     * greenlet_exit) leaves ASan redzones behind in the slot. */
+    green_asan_unpoison(stack->lo, usable);
+    stack->valgrind_id =
+        green_valgrind_stack_register(stack->lo, stack->lo + usable);
+    return 0;
 }
 
 void green_stack_release_to_slab(struct green_stack *stack)

@@ -60,6 +60,26 @@ green_arch_switch_err:
     .size   green_arch_switch, .-green_arch_switch
     .size   green_arch_switch_err, .-green_arch_switch_err
 
+/* void green_arch_intercept_trampoline(void)
+ * Entered by the ret that ends a switch, in place of the resume address,
+ * with the value in x0. */
+    .globl  green_arch_intercept_trampoline
+    .hidden green_arch_intercept_trampoline
+    .type   green_arch_intercept_trampoline, %function
+    .p2align 4
+green_arch_intercept_trampoline:
+    .cfi_startproc
+    .cfi_undefined x30
+    hint    #34                 /* bti c */
+    stp     x0, x29, [sp, #-16]!
+    mov     x29, sp
+    bl      green_context_on_resume
+    mov     x16, x0
+    ldp     x0, x29, [sp], #16
+    br      x16
+    .cfi_endproc
+    .size   green_arch_intercept_trampoline, .-green_arch_intercept_trampoline
+
 /* void *green_arch_make(void *stack_top, void (*entry)(void *))
  * Builds a frame that green_arch_switch "returns" into entry(value), with
  * a zero frame pointer so that debuggers stop unwinding there. */

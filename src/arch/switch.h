@@ -18,6 +18,11 @@
 
 typedef void (*green_context_entry_fn)(void *value);
 
+/* Provided by the user of this interface: called on a context's own stack
+ * when it resumes after green_context_intercept(), before anything else
+ * runs there.  Returns what green_context_intercept() stored in *resume. */
+void *green_context_on_resume(void);
+
 #if defined(GREEN_ARCH_PORTABLE)
 
 #include <ucontext.h>
@@ -25,6 +30,7 @@ typedef void (*green_context_entry_fn)(void *value);
 typedef struct green_context {
     ucontext_t uc;
     green_context_entry_fn entry; /* set until the context first runs */
+    int intercepted;              /* see green_context_intercept() */
 } green_context_t;
 
 void green_context_make(green_context_t *ctx, void *stack_lo, void *stack_top,
@@ -36,6 +42,14 @@ static inline int green_context_switch_err(green_context_t *from,
                                            green_context_t *to, int err)
 {
     return (int)(long)green_context_switch(from, to, (void *)(long)err);
+}
+
+/* Make the next resume of the suspended ctx call green_context_on_resume()
+ * first, on ctx's stack. */
+static inline void green_context_intercept(green_context_t *ctx, void **resume)
+{
+    *resume = NULL;
+    ctx->intercepted = 1;
 }
 
 #else
@@ -50,6 +64,17 @@ typedef struct green_context {
 void *green_arch_make(void *stack_top, green_context_entry_fn entry);
 void *green_arch_switch(void **save_sp, void *resume_sp, void *value);
 int green_arch_switch_err(void **save_sp, void *resume_sp, int err);
+/* Resumed into in place of a saved resume address: calls
+ * green_context_on_resume() and jumps where it says, keeping the value
+ * or argument register intact. */
+void green_arch_intercept_trampoline(void);
+
+/* Where a suspended context's resume address lies in its saved frame. */
+#if defined(__x86_64__)
+#define GREEN_ARCH_RESUME_OFFSET 56
+#elif defined(__aarch64__)
+#define GREEN_ARCH_RESUME_OFFSET 88
+#endif
 
 static inline void green_context_make(green_context_t *ctx, void *stack_lo,
                                       void *stack_top,
@@ -63,6 +88,16 @@ static inline void *green_context_switch(green_context_t *from,
                                          green_context_t *to, void *value)
 {
     return green_arch_switch(&from->sp, to->sp, value);
+}
+
+/* Make the next resume of the suspended ctx call green_context_on_resume()
+ * first, on ctx's stack: its resume address is swapped for the trampoline
+ * and kept in *resume. */
+static inline void green_context_intercept(green_context_t *ctx, void **resume)
+{
+    void **slot = (void **)((char *)ctx->sp + GREEN_ARCH_RESUME_OFFSET);
+    *resume = *slot;
+    *slot = (void *)green_arch_intercept_trampoline;
 }
 
 /* A call in tail position becomes a jump, so that the resumed side returns

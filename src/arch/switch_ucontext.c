@@ -11,11 +11,15 @@
  * through thread-local slots; each is consumed right after the swap. */
 static _Thread_local green_context_entry_fn pending_entry;
 static _Thread_local void *pending_value;
+static _Thread_local int pending_intercept;
 
 static void context_trampoline(void)
 {
     green_context_entry_fn entry = pending_entry;
-    entry(pending_value);
+    void *value = pending_value;
+    if (pending_intercept)
+        green_context_on_resume();
+    entry(value);
 }
 
 void green_context_make(green_context_t *ctx, void *stack_lo, void *stack_top,
@@ -37,8 +41,15 @@ void *green_context_switch(green_context_t *from, green_context_t *to,
         to->entry = NULL;
     }
     pending_value = value;
+    pending_intercept = to->intercepted;
+    to->intercepted = 0;
     swapcontext(&from->uc, &to->uc);
-    return pending_value;
+    value = pending_value;
+    if (pending_intercept) {
+        pending_intercept = 0;
+        green_context_on_resume();
+    }
+    return value;
 }
 
 #endif

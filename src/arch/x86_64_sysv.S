@@ -75,6 +75,33 @@ green_arch_switch_err:
     .size   green_arch_switch, .-green_arch_switch
     .size   green_arch_switch_err, .-green_arch_switch_err
 
+/* void green_arch_intercept_trampoline(void)
+ * Entered by the jmp that ends a switch, in place of the resume address,
+ * with the value in rax and rdi; the stack is as the resume address
+ * expects it, so it is realigned here around the call. */
+    .globl  green_arch_intercept_trampoline
+    .hidden green_arch_intercept_trampoline
+    .type   green_arch_intercept_trampoline, @function
+    .p2align 4
+green_arch_intercept_trampoline:
+    .cfi_startproc
+    .cfi_undefined rip
+    LANDING_PAD
+    pushq   %rbp
+    movq    %rsp, %rbp
+    andq    $-16, %rsp
+    pushq   %rax
+    pushq   %rdi
+    call    green_context_on_resume
+    movq    %rax, %r11
+    popq    %rdi
+    popq    %rax
+    movq    %rbp, %rsp
+    popq    %rbp
+    jmp     *%r11
+    .cfi_endproc
+    .size   green_arch_intercept_trampoline, .-green_arch_intercept_trampoline
+
 /* void *green_arch_make(void *stack_top, void (*entry)(void *))
  * Builds a frame that green_arch_switch resumes into entry(value), with
  * the stack aligned as at a function's first instruction and a zero
