@@ -6,6 +6,7 @@
 #   make bench      Release build in build-bench/ and bench/run.sh
 #   make asan       ASan+UBSan build in build-asan/ and ctest
 #   make valgrind   build in build-valgrind/ and ctest under valgrind
+#   make portable   ucontext-switch build in build-portable/, greenlet tests
 #   make aarch64    cross-build in build-aarch64/; greenlet tests and the
 #                   installed-consumer test and the demos under qemu
 #   make format     clang-format -i every .c/.h we own
@@ -52,7 +53,8 @@ build_and_test = status=0; \
 	fi; \
 	exit $$status
 
-.PHONY: all demo test bench asan valgrind aarch64 format install clean
+.PHONY: all demo test bench asan valgrind portable aarch64 format install \
+	clean
 
 all:
 	$(call configure,$(BUILD),RelWithDebInfo,)
@@ -82,6 +84,10 @@ valgrind:
 	$(call configure,$(BUILD)-valgrind,RelWithDebInfo,-DGREEN_VALGRIND=ON "-DGREEN_TEST_WRAPPER=$(VALGRIND_WRAPPER)")
 	@$(call build_and_test,$(BUILD)-valgrind,)
 
+portable:
+	$(call configure,$(BUILD)-portable,RelWithDebInfo,-DGREEN_PORTABLE_SWITCH=ON)
+	@$(call build_and_test,$(BUILD)-portable,-R "greenlet|demos")
+
 aarch64:
 	$(call configure,$(BUILD)-aarch64,RelWithDebInfo,-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake)
 	@$(call build_and_test,$(BUILD)-aarch64,-R "greenlet|install_consumer|demos")
@@ -94,4 +100,5 @@ install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-bench $(BUILD)-asan $(BUILD)-valgrind $(BUILD)-aarch64
+	rm -rf $(BUILD) $(BUILD)-bench $(BUILD)-asan $(BUILD)-valgrind \
+		$(BUILD)-portable $(BUILD)-aarch64
