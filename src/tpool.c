@@ -161,9 +161,17 @@ static int submit(struct tpool_job *job)
     pool.queued++;
     if (pool.queued > pool.idle && pool.running < pool.size &&
         start_worker_locked() != 0 && pool.running == 0) {
-        /* Nobody could ever run it: take it back. */
-        pool.head = pool.tail = NULL;
-        pool.queued = 0;
+        /* Nobody could ever run it: take it back from the tail. */
+        struct tpool_job *previous = NULL;
+
+        for (struct tpool_job *j = pool.head; j != job; j = j->next)
+            previous = j;
+        if (previous != NULL)
+            previous->next = NULL;
+        else
+            pool.head = NULL;
+        pool.tail = previous;
+        pool.queued--;
         err = EAGAIN;
     } else {
         pthread_cond_signal(&pool.work);
