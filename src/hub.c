@@ -718,7 +718,9 @@ static void poll_io(green_hub_t *hub)
     int timeout_ms = -1;
     int n;
 
-    if (hub->ready_count > 0) {
+    /* Calls posted from this very thread did not write the wake-up fd:
+     * they must not wait behind a blocking poll. */
+    if (hub->ready_count > 0 || calls_pending(hub)) {
         /* Without fd waiters only cross-thread calls can come in, and
          * their flag is visible without a system call. */
         if (hub->fd_waiters == 0 && hub->dirty_count == 0) {

@@ -487,6 +487,60 @@ static void test_hub_per_os_thread(void **state)
     assert_int_equal(result, 11);
 }
 
+/* A call posted from the hub's own thread does not write the wake-up fd;
+ * the hub must still run it instead of sleeping in the kernel. */
+struct own_post {
+    green_waiter_t waiter;
+    int post_err;
+    int park_err;
+};
+
+static void unpark_poster(void *arg)
+{
+    struct own_post *p = arg;
+
+    green_unpark(&p->waiter, 0, NULL);
+}
+
+static void *post_to_own_hub_then_park(void *arg)
+{
+    struct own_post *p = arg;
+
+    green_waiter_init(&p->waiter);
+    p->post_err =
+        green_hub_call_threadsafe(green_hub_current(), unpark_poster, p);
+    p->park_err = green_park(&p->waiter, 5, NULL);
+    return NULL;
+}
+
+static void test_call_threadsafe_from_own_thread(void **state)
+{
+    struct own_post p = {.post_err = -1, .park_err = -1};
+    double start;
+    int fds[2];
+    struct fd_waiter w;
+    green_thread_t *poster, *reader;
+
+    (void)state;
+    /* An fd waiter makes the hub poll (and, with nothing ready, block). */
+    assert_int_equal(pipe(fds), 0);
+    w = (struct fd_waiter){
+        .fd = fds[0], .events = GREEN_READ, .timeout = 10, .err = -1};
+    reader = spawn_or_fail(fd_wait_run, &w);
+    poster = spawn_or_fail(post_to_own_hub_then_park, &p);
+    start = green_now();
+    assert_int_equal(wait_and_release(poster), 0);
+    assert_int_equal(p.post_err, 0);
+    assert_int_equal(p.park_err, 0);
+    /* Not held up until some deadline ends the kernel wait (5 s). */
+    assert_true(green_now() - start < 2.5);
+    assert_false(w.done);
+    assert_int_equal(green_close_fd(fds[0]), 0);
+    assert_int_equal(wait_and_release(reader), 0);
+    assert_int_equal(w.err, EBADF);
+    close(fds[1]);
+}
+
 /* Many OS threads posting at once: every call runs exactly once, on the
  * hub's thread. */
 #define POSTERS 4
@@ -856,6 +910,7 @@ int main(void)
         hub_test(test_call_threadsafe_wakes_hub),
         hub_test(test_call_threadsafe_many_and_after_destroy),
         hub_test(test_hub_per_os_thread),
+        hub_test(test_call_threadsafe_from_own_thread),
         hub_test(test_call_threadsafe_from_many_threads),
         hub_test(test_thread_exit_kills_its_green_threads),
         hub_test(test_two_writers_busy),
