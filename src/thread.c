@@ -614,13 +614,18 @@ void green_threads_dump(FILE *out)
 {
     green_hub_t *hub = hub_existing();
     double now = green_now();
+    green_thread_t *oldest;
 
     if (hub == NULL || out == NULL)
         return;
     fprintf(out, "hub (%s): %zu green threads\n", hub->backend->name,
             hub->live_count);
     dump_task(out, hub, &hub->main_task, 0, "main", now);
-    for (green_thread_t *t = hub->live; t != NULL; t = t->live_next) {
+    /* The registry is newest first; list the oldest first. */
+    oldest = hub->live;
+    while (oldest != NULL && oldest->live_next != NULL)
+        oldest = oldest->live_next;
+    for (green_thread_t *t = oldest; t != NULL; t = t->live_prev) {
         char buf[32];
 
         dump_task(out, hub, &t->task, t->id,
