@@ -593,6 +593,7 @@ static void dump_task(FILE *out, green_hub_t *hub, const task_t *task,
                       uint64_t id, const char *name, double now)
 {
     char where[48];
+    const char *block = block_name(task, where, sizeof(where));
     const char *state = "parked";
 
     if (!task->is_main && ((const green_thread_t *)task)->state == THREAD_NEW)
@@ -601,8 +602,9 @@ static void dump_task(FILE *out, green_hub_t *hub, const task_t *task,
         state = "running";
     else if (task->queued)
         state = "ready";
-    fprintf(out, "  #%" PRIu64 " %-20s %-8s %s", id, name, state,
-            block_name(task, where, sizeof(where)));
+    fprintf(out, "  #%" PRIu64 " %-20s %s", id, name, state);
+    if (block[0] != '\0')
+        fprintf(out, "%*s%s", 9 - (int)strlen(state), "", block);
     if (timer_node_pending(&task->timer))
         fprintf(out, " (%s in %.3f s)",
                 task->parked != NULL ? "deadline" : "starts",
