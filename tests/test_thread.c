@@ -704,7 +704,7 @@ static void test_threads_dump(void **state)
     assert_non_null(strstr(text, "sleep (deadline in"));
     snprintf(expected, sizeof(expected), "fd %d read", fds[0]);
     assert_non_null(strstr(text, expected));
-    assert_non_null(strstr(text, " new "));
+    assert_non_null(strstr(text, " new\n"));
     assert_non_null(strstr(text, "main"));
     assert_non_null(strstr(text, "running"));
     assert_non_null(strstr(text, "3 green threads"));
