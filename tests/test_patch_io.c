@@ -563,6 +563,37 @@ static void test_accept_and_connect(void **state)
     close(c.listen_fd);
 }
 
+/* Two green threads accepting on one listener wait for the same event on
+ * the same fd, which the hub allows only once: the second waits on a
+ * private set. */
+static void test_two_acceptors_share_a_listener(void **state)
+{
+    struct tcp_case servers[2] = {{.accepted_fd = -1}, {.accepted_fd = -1}};
+    struct tcp_case clients[2];
+    green_thread_t *threads[4];
+    int listen_fd, port;
+
+    (void)state;
+    listen_fd = patch_listen(&port);
+    for (int i = 0; i < 2; i++) {
+        servers[i].listen_fd = listen_fd;
+        clients[i] = (struct tcp_case){.port = port};
+        threads[i] = patch_spawn(accept_one, &servers[i]);
+    }
+    green_sleep(0.02); /* both acceptors parked */
+    for (int i = 0; i < 2; i++)
+        threads[2 + i] = patch_spawn(connect_one, &clients[i]);
+    for (int i = 0; i < 4; i++)
+        patch_join(threads[i]);
+    for (int i = 0; i < 2; i++) {
+        assert_true(servers[i].accepted_fd >= 0);
+        assert_int_equal(clients[i].connect_result, 0);
+        assert_int_equal(clients[i].byte, 'a');
+        close(servers[i].accepted_fd);
+    }
+    close(listen_fd);
+}
+
 /* ---- poll, select, epoll_wait -------------------------------------------- */
 
 struct wait_case {
@@ -979,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_large_pipe_write),
         cmocka_unit_test(test_recv_waitall_waits_for_everything),
         cmocka_unit_test(test_accept_and_connect),
+        cmocka_unit_test(test_two_acceptors_share_a_listener),
         cmocka_unit_test(test_poll_with_unregistered_fds),
         cmocka_unit_test(test_poll_times_out),
         cmocka_unit_test(test_select_waits_cooperatively),
