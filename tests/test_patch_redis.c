@@ -232,7 +232,56 @@ static void test_incr_counter_exact(void **state)
     redisFree(c);
 }
 
+struct killed_client {
+    int connected, reply_null, err;
+    char errstr[128];
+};
+
+static void *blpop_forever(void *arg)
+{
+    struct killed_client *k = arg;
+    redisContext *c = connect_client();
+    redisReply *reply;
+
+    if (c == NULL)
+        return NULL;
+    k->connected = 1;
+    reply = redisCommand(c, "BLPOP green:never 0");
+    k->reply_null = reply == NULL;
+    k->err = c->err;
+    snprintf(k->errstr, sizeof(k->errstr), "%s", c->errstr);
+    freeReplyObject(reply);
+    redisFree(c);
+    return NULL;
+}
+
+/* A kill ends the blocked hiredis call with an I/O error (ECANCELED), and
+ * the green thread unwinds through hiredis normally. */
+static void test_killed_client_unwinds(void **state)
+{
+    struct killed_client k = {0};
+    green_thread_t *client;
+
+    (void)state;
+    if (server_port < 0)
+        skip();
+    client = patch_spawn(blpop_forever, &k);
+    green_sleep(0.1);
+    assert_int_equal(green_thread_kill(client), 0);
+    green_thread_release(client);
+    assert_int_equal(k.connected, 1);
+    assert_int_equal(k.reply_null, 1);
+    assert_int_equal(k.err, REDIS_ERR_IO);
+    print_message("killed client: %s\n", k.errstr);
+}
+
 #else
+
+static void test_killed_client_unwinds(void **state)
+{
+    (void)state;
+    skip();
+}
 
 static void test_blpop_in_200_green_threads(void **state)
 {
@@ -253,6 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blpop_in_200_green_threads),
         cmocka_unit_test(test_incr_counter_exact),
+        cmocka_unit_test(test_killed_client_unwinds),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
