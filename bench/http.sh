@@ -4,8 +4,12 @@
 #   epoll-c          bench/epoll_server.c, hand-written epoll (the limit)
 #   go-nethttp       bench/go/http.go, net/http with GOMAXPROCS=1
 #   gevent           bench/gevent_http.py, raw gevent StreamServer
-#   libgreen-2hubs   examples/http_hello --threads 2 (SO_REUSEPORT)
+#   libgreen-2hubs   examples/http_hello --threads 2 (SO_REUSEPORT) on two
+#                    CPUs other than wrk's, against libgreen-1hub
 # The one-core servers are pinned to one CPU and wrk to another (taskset).
+# With fewer than three CPUs, two hubs cannot get two CPUs of their own:
+# then libgreen-1hub-shared and libgreen-2hubs-shared compare one and two
+# hubs with the server and wrk free to use every CPU.
 # Rows: requests (req/s), p99 (ms), cpu (server user+system CPU time from
 # /proc/PID/stat per completed request, us/req), each the best of
 # HTTP_BENCH_ROUNDS rounds (default 2) that run every server in turn, so a
@@ -29,6 +33,14 @@ connections=${HTTP_BENCH_CONNECTIONS:-100}
 server_cpu=${HTTP_BENCH_SERVER_CPU:-0}
 wrk_cpu=${HTTP_BENCH_WRK_CPU:-1}
 ticks_per_second=$(getconf CLK_TCK)
+cpu_count=$(nproc)
+all_cpus=0-$((cpu_count - 1))
+wrk_cpus=$wrk_cpu
+# A second server CPU for two hubs: the first that is neither of the above.
+second_cpu=0
+while [ $second_cpu = "$server_cpu" ] || [ $second_cpu = "$wrk_cpu" ]; do
+    second_cpu=$((second_cpu + 1))
+done
 port=$((20000 + $$ % 20000))
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -74,7 +86,7 @@ run_server() {
         return
     fi
     before=$(cpu_ticks "$pid")
-    output=$(taskset -c "$wrk_cpu" wrk -t1 -c"$connections" -d"${duration}s" \
+    output=$(taskset -c "$wrk_cpus" wrk -t1 -c"$connections" -d"${duration}s" \
         --latency "http://127.0.0.1:$port/" 2>&1)
     after=$(cpu_ticks "$pid")
     kill "$pid" 2>/dev/null
@@ -127,10 +139,17 @@ while [ $round -lt "$rounds" ]; do
         "$go" PORT
     [ $have_gevent = 1 ] && run_server gevent "$server_cpu" "$python" \
         "$here/gevent_http.py" PORT
-    # Two hubs on two CPUs.  With fewer than three CPUs, wrk has to share
-    # one of them with the server.
-    [ -x "$hello" ] && run_server libgreen-2hubs "$server_cpu,$wrk_cpu" \
-        "$hello" --address 127.0.0.1:PORT --threads 2
+    if [ -x "$hello" ] && [ "$cpu_count" -ge 3 ]; then
+        run_server libgreen-2hubs "$server_cpu,$second_cpu" "$hello" \
+            --address 127.0.0.1:PORT --threads 2
+    elif [ -x "$hello" ]; then
+        wrk_cpus=$all_cpus
+        run_server libgreen-1hub-shared "$all_cpus" "$hello" \
+            --address 127.0.0.1:PORT --threads 1
+        run_server libgreen-2hubs-shared "$all_cpus" "$hello" \
+            --address 127.0.0.1:PORT --threads 2
+        wrk_cpus=$wrk_cpu
+    fi
 done
 
 # Best of the rounds: most req/s, least p99 and CPU per request.
@@ -168,4 +187,5 @@ for other in epoll-c go-nethttp gevent; do
     ratio libgreen-1hub "$other" wall
 done
 ratio libgreen-2hubs libgreen-1hub wall
+ratio libgreen-2hubs-shared libgreen-1hub-shared wall
 exit $failed
