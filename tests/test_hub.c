@@ -25,17 +25,6 @@ static int destroy_hub(void **state)
 
 #define hub_test(fn) cmocka_unit_test_teardown(fn, destroy_hub)
 
-/* qemu-user as installed here hangs in pthread_create (a plain C program
- * with one thread does too), so tests that need a second OS thread are
- * skipped under it; they run natively, under ASan and under valgrind. */
-static void skip_without_os_threads(void)
-{
-    if (test_scale_is("qemu")) {
-        print_message("skipped: no OS threads under qemu-user here\n");
-        skip();
-    }
-}
-
 static green_thread_t *spawn_or_fail(green_thread_fn fn, void *arg)
 {
     green_thread_t *t = NULL;
@@ -410,7 +399,6 @@ static void test_call_threadsafe_wakes_hub(void **state)
     void *value = NULL;
 
     (void)state;
-    skip_without_os_threads();
     c.hub = green_hub_current();
     c.hub_thread = pthread_self();
     green_waiter_init(&c.waiter);
@@ -445,7 +433,6 @@ static void test_call_threadsafe_many_and_after_destroy(void **state)
     int count = 0;
 
     (void)state;
-    skip_without_os_threads();
     assert_int_equal(pthread_create(&thread, NULL, ref_from_other_thread, hub),
                      0);
     assert_int_equal(pthread_join(thread, &result), 0);
@@ -481,7 +468,6 @@ static void test_hub_per_os_thread(void **state)
     int result = 0;
 
     (void)state;
-    skip_without_os_threads();
     assert_int_equal(pthread_create(&thread, NULL, own_hub_thread, &result), 0);
     assert_int_equal(pthread_join(thread, NULL), 0);
     assert_int_equal(result, 11);
@@ -584,7 +570,6 @@ static void test_call_threadsafe_from_many_threads(void **state)
     pthread_t threads[POSTERS];
 
     (void)state;
-    skip_without_os_threads();
     p.hub = green_hub_current();
     p.hub_thread = pthread_self();
     green_waiter_init(&p.waiter);
@@ -643,7 +628,6 @@ static void test_thread_exit_kills_its_green_threads(void **state)
     pthread_t thread;
 
     (void)state;
-    skip_without_os_threads();
     assert_int_equal(
         pthread_create(&thread, NULL, exit_with_parked_threads, &e), 0);
     assert_int_equal(pthread_join(thread, NULL), 0);
@@ -843,16 +827,13 @@ static int child_checks(int shared_fd)
         close(fds[0]);
         close(fds[1]);
     }
-    if (!test_scale_is("qemu")) { /* see skip_without_os_threads() */
-        pthread_t thread;
-        void *result = NULL;
+    pthread_t thread;
+    void *result = NULL;
 
-        if (pthread_create(&thread, NULL, ref_from_other_thread,
-                           green_hub_current()) != 0 ||
-            pthread_join(thread, &result) != 0 ||
-            TEST_VALUE_INT(result) != EPERM)
-            return 14;
-    }
+    if (pthread_create(&thread, NULL, ref_from_other_thread,
+                       green_hub_current()) != 0 ||
+        pthread_join(thread, &result) != 0 || TEST_VALUE_INT(result) != EPERM)
+        return 14;
     return 0;
 }
 

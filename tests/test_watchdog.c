@@ -66,9 +66,7 @@ static int child_main(enum how how)
     return green_hub_destroy() == 0 ? 0 : 24;
 }
 
-/* Runs child_main in a child and returns what it wrote to stderr.  The
- * monitor is an OS thread, and qemu-user as installed here hangs in
- * pthread_create (any program), so the test is skipped under it. */
+/* Runs child_main in a child and returns what it wrote to stderr. */
 static char *run_child(enum how how, int *exit_code)
 {
     size_t capacity = 1 << 16, length = 0;
@@ -77,11 +75,6 @@ static char *run_child(enum how how, int *exit_code)
     ssize_t n;
     pid_t pid;
 
-    if (test_scale_is("qemu")) {
-        print_message("skipped: no OS threads under qemu-user here\n");
-        free(text);
-        skip();
-    }
     assert_non_null(text);
     assert_int_equal(pipe(fds), 0);
     fflush(NULL);
