@@ -195,6 +195,84 @@ static void test_xqueue_four_hubs(void **state)
     free(h.seen);
 }
 
+/* ---- Getters timing out while items are handed to them ----------------- */
+
+struct racing {
+    green_xqueue_t *queue;
+    size_t items;
+    atomic_uchar *seen;
+    atomic_int producer_done;
+    atomic_int errors;
+};
+
+static void mark_seen(struct racing *r, void *item)
+{
+    uintptr_t index = (uintptr_t)item - 1;
+
+    if (index >= r->items || atomic_fetch_add(&r->seen[index], 1) != 0)
+        atomic_fetch_add(&r->errors, 1);
+}
+
+/* Short timeouts, so that many expire just as a put hands them an item:
+ * such an item must go back to the queue, not vanish. */
+static void *impatient_getter(void *arg)
+{
+    struct racing *r = arg;
+    void *item;
+    int err;
+
+    for (;;) {
+        err = green_xqueue_get(r->queue, &item, 0.0002);
+        if (err == 0)
+            mark_seen(r, item);
+        else if (err != ETIMEDOUT)
+            atomic_fetch_add(&r->errors, 1);
+        else if (atomic_load(&r->producer_done))
+            return NULL;
+    }
+}
+
+static void racing_body(size_t index, void *arg)
+{
+    struct racing *r = arg;
+
+    if (index == 0) {
+        for (int i = 0; i < 8; i++)
+            green_spawn_n(impatient_getter, r);
+        return;
+    }
+    for (size_t i = 0; i < r->items; i++) {
+        green_xqueue_put(r->queue, (void *)(uintptr_t)(i + 1));
+        if (i % 16 == 15)
+            green_sleep(0.0001);
+    }
+    atomic_store(&r->producer_done, 1);
+}
+
+static void test_xqueue_timeouts_race_handoffs(void **state)
+{
+    struct racing r = {.items = test_scaled(20000)};
+    green_hub_threads_t *threads;
+    void *item;
+    size_t missing = 0;
+
+    (void)state;
+    r.seen = calloc(r.items, sizeof(*r.seen));
+    assert_non_null(r.seen);
+    assert_int_equal(green_xqueue_new(&r.queue), 0);
+    assert_int_equal(green_hub_spawn_threads(&threads, 2, racing_body, &r), 0);
+    assert_int_equal(green_hub_threads_join(threads), 0);
+    /* What the getters left (given back or never taken) is still here. */
+    while (green_xqueue_get(r.queue, &item, 0) == 0)
+        mark_seen(&r, item);
+    for (size_t i = 0; i < r.items; i++)
+        missing += atomic_load(&r.seen[i]) == 0;
+    assert_int_equal(atomic_load(&r.errors), 0);
+    assert_int_equal(missing, 0);
+    assert_int_equal(green_xqueue_free(r.queue), 0);
+    free(r.seen);
+}
+
 /* ---- A getter on this hub, woken by a put on another ----------------- */
 
 static void put_later(size_t index, void *arg)
@@ -342,6 +420,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spawn_and_join),
         cmocka_unit_test(test_xqueue_four_hubs),
+        cmocka_unit_test(test_xqueue_timeouts_race_handoffs),
         cmocka_unit_test(test_getter_woken_from_other_hub),
         cmocka_unit_test(test_xqueue_timeouts_and_close),
         cmocka_unit_test(test_reuseport_server_on_every_hub),
