@@ -349,12 +349,9 @@ int green_wait_fd(int fd, int events, double timeout)
     if (fd < 0 || (events & (GREEN_READ | GREEN_WRITE)) == 0 ||
         (events & ~(GREEN_READ | GREEN_WRITE)) != 0 || isnan(timeout))
         return EINVAL;
-    hub = hub_get();
-    if (hub == NULL)
-        return ENOMEM;
-    task = hub_current_task(hub);
-    if (task == NULL)
-        return EPERM;
+    err = hub_caller(&hub, &task);
+    if (err != 0)
+        return err;
     if (task->killed)
         return ECANCELED;
     if ((size_t)fd >= hub->fd_capacity && grow_fd_table(hub, fd) != 0)
@@ -609,12 +606,9 @@ int green_park(green_waiter_t *w, double timeout, void **value)
         *value = NULL;
     if (w == NULL || isnan(timeout))
         return EINVAL;
-    hub = hub_get();
-    if (hub == NULL)
-        return ENOMEM;
-    task = hub_current_task(hub);
-    if (task == NULL)
-        return EPERM;
+    err = hub_caller(&hub, &task);
+    if (err != 0)
+        return err;
     err = hub_park(hub, task, w, timeout < 0 ? -1.0 : green_now() + timeout,
                    BLOCK_PARK);
     if (err == PARK_OWN_TIMEOUT)
@@ -650,6 +644,15 @@ task_t *hub_current_task(green_hub_t *hub)
     if (task == NULL || greenlet_current() != task->greenlet)
         return NULL;
     return task;
+}
+
+int hub_caller(green_hub_t **hub, task_t **task)
+{
+    *hub = hub_get();
+    if (*hub == NULL)
+        return ENOMEM;
+    *task = hub_current_task(*hub);
+    return *task == NULL ? EPERM : 0;
 }
 
 /* ---- The loop ------------------------------------------------------- */

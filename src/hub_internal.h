@@ -159,6 +159,9 @@ green_hub_t *hub_get(void);
 /* The running task of hub, or NULL when called from the hub greenlet or a
  * greenlet that is not a task. */
 task_t *hub_current_task(green_hub_t *hub);
+/* Both for a blocking call: 0, ENOMEM (no hub could be made) or EPERM
+ * (the caller is the hub itself). */
+int hub_caller(green_hub_t **hub, task_t **task);
 
 void hub_ready_push(green_hub_t *hub, task_t *task);
 void hub_ready_remove(green_hub_t *hub, task_t *task);

@@ -29,12 +29,9 @@ int green_timeout_start(green_timeout_t *t, double seconds)
 
     if (t == NULL || isnan(seconds) || seconds < 0)
         return EINVAL;
-    hub = hub_get();
-    if (hub == NULL)
-        return ENOMEM;
-    task = hub_current_task(hub);
-    if (task == NULL)
-        return EPERM;
+    int err = hub_caller(&hub, &task);
+    if (err != 0)
+        return err;
     t->owner = task->greenlet;
     t->deadline = green_now() + seconds;
     t->fired = 0;
