@@ -128,17 +128,19 @@ static int ensure_nonblocking(int fd)
 
 /* ---- The retry loop ---------------------------------------------------- */
 
-/* One call's time limit.  The deadline is fixed at the first wait, so a
- * call that never blocks never reads the clock, and the *_all calls share
- * one deadline across all their retries. */
+/* One call's time limit, worked out at the first wait: a call that never
+ * blocks neither looks up the fd's timeout nor reads the clock, and the
+ * *_all calls share one deadline across all their retries. */
+#define IO_TIMEOUT_OF_FD (-2.0) /* not looked up yet */
+
 struct io_deadline {
-    double timeout; /* from the fd; negative: none */
+    double timeout; /* seconds; GREEN_FOREVER: none */
     double at;      /* absolute, once known; negative until then */
 };
 
-static struct io_deadline io_deadline_of(int fd)
+static struct io_deadline io_deadline_of_fd(void)
 {
-    struct io_deadline deadline = {green_get_timeout(fd), -1.0};
+    struct io_deadline deadline = {IO_TIMEOUT_OF_FD, -1.0};
     return deadline;
 }
 
@@ -162,6 +164,8 @@ static int io_retry(int fd, int events, struct io_deadline *deadline,
             continue;
         if (err != EAGAIN && err != EWOULDBLOCK)
             return err;
+        if (deadline->timeout == IO_TIMEOUT_OF_FD)
+            deadline->timeout = green_get_timeout(fd);
         if (deadline->timeout >= 0) {
             double now = green_now();
 
@@ -180,7 +184,7 @@ static int io_retry(int fd, int events, struct io_deadline *deadline,
 int green_io_retry(int fd, int events, double timeout,
                    green_io_attempt_fn attempt, void *op, size_t *out)
 {
-    struct io_deadline deadline = {timeout, -1.0};
+    struct io_deadline deadline = {timeout < 0 ? GREEN_FOREVER : timeout, -1.0};
 
     if (attempt == NULL || isnan(timeout))
         return EINVAL;
@@ -275,7 +279,7 @@ static ssize_t attempt_connect(int fd, void *op)
 static int io_call(int fd, int events, green_io_attempt_fn attempt, void *op,
                    int needs_nonblocking, size_t *out)
 {
-    struct io_deadline deadline = io_deadline_of(fd);
+    struct io_deadline deadline = io_deadline_of_fd();
     int err = needs_nonblocking ? ensure_nonblocking(fd) : 0;
 
     return err != 0 ? err : io_retry(fd, events, &deadline, attempt, op, out);
@@ -390,7 +394,7 @@ int green_write(int fd, const void *buf, size_t len, size_t *out_len)
 static int io_transfer_all(int fd, int events, green_io_attempt_fn attempt,
                            void *buf, size_t len, size_t *out_len)
 {
-    struct io_deadline deadline = io_deadline_of(fd);
+    struct io_deadline deadline = io_deadline_of_fd();
     size_t done = 0;
     int err = check_buffer(buf, len);
 
