@@ -236,6 +236,59 @@ static void test_fd_created_before_enable(void **state)
     close_pair(fds);
 }
 
+/* ---- a number reused behind the hooks' back ------------------------------ */
+
+struct reuse_case {
+    int fd;
+    ssize_t result;
+    int error, flags;
+};
+
+static void *read_reused(void *arg)
+{
+    struct reuse_case *c = arg;
+    char byte;
+
+    c->result = read(c->fd, &byte, 1);
+    c->error = errno;
+    c->flags = fcntl(c->fd, F_GETFL);
+    return NULL;
+}
+
+static void test_fd_reused_behind_the_hooks(void **state)
+{
+    struct outcome out = {0};
+    struct delayed_write w = {.delay = 0.02, .byte = 'z'};
+    struct reuse_case c = {0};
+    green_thread_t *reader, *writer;
+    int fds[2], other[2];
+
+    (void)state;
+    make_pair(fds);
+    out.fd = fds[0];
+    w.fd = fds[1];
+    reader = patch_spawn(read_one, &out);
+    writer = patch_spawn(write_later, &w);
+    patch_join(reader);
+    patch_join(writer);
+    /* fds[0] is driven now.  Close it and make a new nonblocking socket
+     * with the same number, both without the hooks (as fclose or
+     * libc-internal code would). */
+    assert_int_equal(syscall(SYS_close, fds[0]), 0);
+    assert_int_equal(
+        syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, other),
+        0);
+    assert_int_equal(other[0], fds[0]);
+    c.fd = other[0];
+    patch_join(patch_spawn(read_reused, &c));
+    /* The user's nonblocking socket: EAGAIN, and its own flags. */
+    assert_int_equal(c.result, -1);
+    assert_int_equal(c.error, EAGAIN);
+    assert_int_not_equal(c.flags & O_NONBLOCK, 0);
+    close(fds[1]);
+    close_pair(other);
+}
+
 /* ---- disabled: a plain pass-through that blocks the OS thread ----------- */
 
 static void *poll_nothing(void *arg)
@@ -1002,6 +1055,7 @@ int main(void)
         cmocka_unit_test(test_user_nonblocking_gets_eagain),
         cmocka_unit_test(test_rcvtimeo_expires_with_eagain),
         cmocka_unit_test(test_fd_created_before_enable),
+        cmocka_unit_test(test_fd_reused_behind_the_hooks),
         cmocka_unit_test(test_disabled_is_pass_through),
         cmocka_unit_test(test_fd_shared_with_os_thread),
         cmocka_unit_test(test_close_while_reading_gives_ebadf),

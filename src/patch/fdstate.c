@@ -28,6 +28,9 @@ enum {
 
 struct fd_entry {
     _Atomic uint32_t bits;
+    /* The file classified, to notice a number reused behind the hooks'
+     * back (closed by fclose or close_range, then reopened). */
+    _Atomic uint64_t device, inode;
     _Atomic int64_t recv_timeout_us; /* 0: none */
     _Atomic int64_t send_timeout_us;
 };
@@ -89,6 +92,8 @@ static uint32_t classify(int fd, struct fd_entry *e, uint32_t bits)
 
     if (fstat(fd, &st) != 0)
         return bits; /* a bad fd: the real call reports it */
+    atomic_store(&e->device, (uint64_t)st.st_dev);
+    atomic_store(&e->inode, (uint64_t)st.st_ino);
     if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode)) {
         flags = libc->fcntl(fd, F_GETFL);
         if (flags < 0)
@@ -133,6 +138,32 @@ bool fdstate_emulates_blocking(int fd)
     return (bits & FD_DRIVEN) && !(bits & FD_USER_NONBLOCK);
 }
 
+/* fd is still the file that was classified (errno kept). */
+static bool same_file(int fd, const struct fd_entry *e)
+{
+    int saved_errno = errno;
+    struct stat st;
+    bool same = fstat(fd, &st) == 0 &&
+                (uint64_t)st.st_dev == atomic_load(&e->device) &&
+                (uint64_t)st.st_ino == atomic_load(&e->inode);
+
+    errno = saved_errno;
+    return same;
+}
+
+bool fdstate_wait_for_user(int fd, bool green)
+{
+    struct fd_entry *e = entry_of(fd, false);
+
+    if (!fdstate_emulates_blocking(fd))
+        return false;
+    if (same_file(fd, e))
+        return true;
+    /* A stale entry: learn the new descriptor afresh. */
+    fdstate_forget(fd);
+    return green && fdstate_cooperative(fd);
+}
+
 double fdstate_timeout(int fd, int events)
 {
     struct fd_entry *e = entry_of(fd, false);
@@ -165,6 +196,8 @@ void fdstate_forget(int fd)
     if (e == NULL)
         return;
     atomic_store(&e->bits, 0);
+    atomic_store(&e->device, 0);
+    atomic_store(&e->inode, 0);
     atomic_store(&e->recv_timeout_us, 0);
     atomic_store(&e->send_timeout_us, 0);
 }
@@ -179,6 +212,8 @@ void fdstate_copy(int from, int to)
         fdstate_forget(to);
         return;
     }
+    atomic_store(&target->device, atomic_load(&source->device));
+    atomic_store(&target->inode, atomic_load(&source->inode));
     atomic_store(&target->recv_timeout_us,
                  atomic_load(&source->recv_timeout_us));
     atomic_store(&target->send_timeout_us,
@@ -206,9 +241,7 @@ void fdstate_set_user_nonblock(int fd, bool nonblock)
 
 int fdstate_user_flags(int fd, int kernel_flags)
 {
-    uint32_t bits = bits_of(fd);
-
-    if ((bits & FD_DRIVEN) && !(bits & FD_USER_NONBLOCK))
+    if (fdstate_wait_for_user(fd, false))
         return kernel_flags & ~O_NONBLOCK;
     return kernel_flags;
 }

@@ -303,7 +303,7 @@ int connect(int fd, const struct sockaddr *addr, socklen_t addr_len)
 
     if (libc->connect(fd, addr, addr_len) == 0)
         return 0;
-    if (errno != EINPROGRESS || !(green || fdstate_emulates_blocking(fd)))
+    if (errno != EINPROGRESS || !fdstate_wait_for_user(fd, green))
         return -1;
     timeout = fdstate_timeout(fd, GREEN_WRITE);
     deadline = patch_deadline_after(timeout, timeout < 0);

@@ -258,7 +258,7 @@ ssize_t patch_io_blocked(int fd, int events, bool green, patch_io_fn attempt,
     ssize_t n;
     int err;
 
-    if (!green && !fdstate_emulates_blocking(fd))
+    if (!fdstate_wait_for_user(fd, green))
         return -1; /* the user's EAGAIN, errno intact */
     /* Per signal(7), SO_RCVTIMEO/SO_SNDTIMEO calls are never restarted. */
     timeout = fdstate_timeout(fd, events);

@@ -141,8 +141,13 @@ static inline bool patch_in_green_thread(void)
  * O_NONBLOCK then).  False for everything else, including a bad fd. */
 bool fdstate_cooperative(int fd);
 /* libgreen set O_NONBLOCK on fd while the user wants it blocking (no
- * classification: cheap, for the pass-through path). */
+ * classification, no check: cheap). */
 bool fdstate_emulates_blocking(int fd);
+/* A call on fd would block (EAGAIN, EINPROGRESS): should the hook wait?
+ * The same test, after checking that the number still names the file it
+ * classified (one fstat: only on this slow path); a stale entry is
+ * forgotten, and in a green thread (green) the fd learnt again. */
+bool fdstate_wait_for_user(int fd, bool green);
 /* SO_RCVTIMEO (events GREEN_READ) or SO_SNDTIMEO in seconds, or
  * GREEN_FOREVER. */
 double fdstate_timeout(int fd, int events);
