@@ -1,8 +1,9 @@
 /* GREEN_TEST_BACKENDS */
 /*
  * Several OS threads, each with its own hub: green_hub_spawn_threads and
- * join, the cross-hub green_xqueue (no item lost among 4 hubs), getters
- * woken from another hub, and an SO_REUSEPORT server on every hub.
+ * join, the thread pool used from every hub, the cross-hub green_xqueue
+ * (no item lost among 4 hubs), getters woken from another hub, and an
+ * SO_REUSEPORT server on every hub.
  */
 #include "test_util.h"
 
@@ -92,6 +93,54 @@ static void test_spawn_and_join(void **state)
     assert_int_equal(green_hub_spawn_threads(&threads, 0, count_body, seen),
                      EINVAL);
     assert_int_equal(green_hub_spawn_threads(&threads, 1, NULL, NULL), EINVAL);
+}
+
+/* ---- The thread pool serves every hub ----------------------------------- */
+
+static void *square(void *arg)
+{
+    uintptr_t n = (uintptr_t)arg;
+    return (void *)(n * n);
+}
+
+struct pool_user {
+    size_t calls;
+    atomic_int wrong;
+};
+
+static void *call_pool_repeatedly(void *arg)
+{
+    struct pool_user *user = arg;
+
+    for (uintptr_t i = 0; i < user->calls; i++) {
+        void *result = NULL;
+
+        if (green_tpool_execute(square, (void *)i, &result) != 0 ||
+            (uintptr_t)result != i * i)
+            atomic_fetch_add(&user->wrong, 1);
+    }
+    return NULL;
+}
+
+/* Each hub runs green threads waiting on pool jobs: every result must come
+ * back to the hub (and green thread) that asked for it. */
+static void pool_user_body(size_t index, void *arg)
+{
+    (void)index;
+    for (int i = 0; i < 3; i++)
+        green_spawn_n(call_pool_repeatedly, arg);
+}
+
+static void test_tpool_from_every_hub(void **state)
+{
+    struct pool_user user = {.calls = test_scaled(500)};
+    green_hub_threads_t *threads;
+
+    (void)state;
+    assert_int_equal(
+        green_hub_spawn_threads(&threads, 4, pool_user_body, &user), 0);
+    assert_int_equal(green_hub_threads_join(threads), 0);
+    assert_int_equal(atomic_load(&user.wrong), 0);
 }
 
 /* ---- xqueue: 4 hubs, 100,000 items ----------------------------------- */
@@ -419,6 +468,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spawn_and_join),
+        cmocka_unit_test(test_tpool_from_every_hub),
         cmocka_unit_test(test_xqueue_four_hubs),
         cmocka_unit_test(test_xqueue_timeouts_race_handoffs),
         cmocka_unit_test(test_getter_woken_from_other_hub),
