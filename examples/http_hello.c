@@ -176,7 +176,10 @@ static void handle_connection(int fd, void *unused)
         response = !request.keep_alive          ? response_close
                    : request.minor_version == 0 ? response_keep_alive_10
                                                 : response_keep_alive;
-        if (send_text(fd, response, strlen(response)) != 0)
+        /* A HEAD answer has the headers of a GET and no body. */
+        if (send_text(fd, response,
+                      strlen(response) - (request.head ? strlen(BODY) : 0)) !=
+            0)
             return;
         count_answer();
         answered = 1;

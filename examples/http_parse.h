@@ -37,6 +37,7 @@ struct http_request {
     size_t head_length;    /* request line + headers + blank line */
     size_t content_length; /* body bytes after the head */
     int minor_version;     /* 0 or 1 */
+    int head;              /* a HEAD request: answer without a body */
     int keep_alive;        /* the connection stays open after the answer */
 };
 
@@ -59,6 +60,7 @@ static inline int http_parse_request_line(const char *line, size_t length,
         i++;
     if (i == 0 || i >= length || line[i] != ' ')
         return 0;
+    request->head = i == 4 && memcmp(line, "HEAD", 4) == 0;
     target_start = ++i;
     while (i < length && (unsigned char)line[i] > ' ' &&
            (unsigned char)line[i] < 0x7f)

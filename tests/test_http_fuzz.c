@@ -175,6 +175,11 @@ static void test_seeds_parse(void **state)
     assert_int_equal(request.keep_alive, 0);
     assert_int_equal(request.content_length, 5);
     assert_int_equal(request.head_length, strlen(seeds[2]) - 5);
+    assert_int_equal(request.head, 0);
+    assert_int_equal(parse_copy(seeds[3], strlen(seeds[3]), &request),
+                     HTTP_PARSE_COMPLETE);
+    assert_int_equal(request.head, 1);
+    assert_int_equal(request.keep_alive, 1);
     assert_int_equal(parse_copy(seeds[4], strlen(seeds[4]), &request),
                      HTTP_PARSE_COMPLETE);
     assert_int_equal(request.content_length, 12);
