@@ -648,6 +648,117 @@ static void test_two_acceptors_share_a_listener(void **state)
     close(listen_fd);
 }
 
+/* ---- datagrams ----------------------------------------------------------- */
+
+struct udp_case {
+    int fd, port;
+    ssize_t received;
+    char text[16];
+    int from_loopback;
+};
+
+static void *udp_receive(void *arg)
+{
+    struct udp_case *c = arg;
+    struct sockaddr_in from;
+    socklen_t len = sizeof(from);
+
+    c->received = recvfrom(c->fd, c->text, sizeof(c->text) - 1, 0,
+                           (struct sockaddr *)&from, &len);
+    c->from_loopback = from.sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+    return NULL;
+}
+
+static void *udp_send_later(void *arg)
+{
+    struct udp_case *c = arg;
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)c->port)};
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    green_sleep(0.03);
+    if (sendto(fd, "datagram", 8, 0, (struct sockaddr *)&to, sizeof(to)) != 8)
+        c->port = -1;
+    close(fd);
+    return NULL;
+}
+
+static void test_udp_recvfrom_parks(void **state)
+{
+    struct udp_case c = {0};
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t len = sizeof(addr);
+    struct ticker ticker = {0};
+    green_thread_t *receiver, *sender, *tick;
+
+    (void)state;
+    c.fd = socket(AF_INET, SOCK_DGRAM, 0);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(c.fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(getsockname(c.fd, (struct sockaddr *)&addr, &len), 0);
+    c.port = ntohs(addr.sin_port);
+    receiver = patch_spawn(udp_receive, &c);
+    sender = patch_spawn(udp_send_later, &c);
+    tick = patch_spawn(ticker_run, &ticker);
+    patch_join(receiver);
+    ticker.stop = 1;
+    patch_join(sender);
+    patch_join(tick);
+    assert_int_equal(c.received, 8);
+    assert_string_equal(c.text, "datagram");
+    assert_true(c.from_loopback);
+    assert_true(ticker.ticks > 5);
+    close(c.fd);
+}
+
+/* A plain OS thread connecting a socket that a green thread made
+ * nonblocking underneath still gets a blocking connect. */
+static void *os_thread_connect(void *arg)
+{
+    struct tcp_case *c = arg;
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)c->port)};
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    c->connect_result =
+        connect(c->accepted_fd, (struct sockaddr *)&addr, sizeof(addr));
+    return NULL;
+}
+
+static void *probe_fd(void *arg)
+{
+    char byte;
+
+    /* Any hooked read classifies the fd: a driven socket from now on. */
+    if (recv(*(int *)arg, &byte, 1, 0) != -1 || errno != ENOTCONN)
+        return arg;
+    return NULL;
+}
+
+static void test_os_thread_connect_on_driven_socket(void **state)
+{
+    struct tcp_case c = {.connect_result = -2};
+    pthread_t thread;
+    int listen_fd, client;
+
+    (void)state;
+    listen_fd = patch_listen(&c.port);
+    c.accepted_fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* Unconnected stream socket: recv fails (ENOTCONN) without parking,
+     * but the fd is classified and driven. */
+    assert_null(patch_join(patch_spawn(probe_fd, &c.accepted_fd)));
+    assert_int_not_equal(kernel_flags(c.accepted_fd) & O_NONBLOCK, 0);
+    assert_int_equal(pthread_create(&thread, NULL, os_thread_connect, &c), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(c.connect_result, 0);
+    client = accept(listen_fd, NULL, NULL);
+    assert_true(client >= 0);
+    close(client);
+    close(c.accepted_fd);
+    close(listen_fd);
+}
+
 /* ---- poll, select, epoll_wait -------------------------------------------- */
 
 struct wait_case {
@@ -1065,6 +1176,8 @@ int main(void)
         cmocka_unit_test(test_recv_waitall_waits_for_everything),
         cmocka_unit_test(test_accept_and_connect),
         cmocka_unit_test(test_two_acceptors_share_a_listener),
+        cmocka_unit_test(test_udp_recvfrom_parks),
+        cmocka_unit_test(test_os_thread_connect_on_driven_socket),
         cmocka_unit_test(test_poll_with_unregistered_fds),
         cmocka_unit_test(test_poll_times_out),
         cmocka_unit_test(test_select_waits_cooperatively),
