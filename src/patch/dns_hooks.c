@@ -100,11 +100,11 @@ static struct host_lookup *host_lookup(const char *name, size_t buf_len,
 /* A pointer into the job's buffer, moved to the same place in buf. */
 static void *moved(const struct host_lookup *job, char *buf, void *pointer)
 {
-    char *p = pointer;
+    uintptr_t p = (uintptr_t)pointer, start = (uintptr_t)job->buf;
 
-    if (p < job->buf || p >= job->buf + job->buf_len)
+    if (p < start || p >= start + job->buf_len)
         return pointer;
-    return buf + (p - job->buf);
+    return buf + (p - start);
 }
 
 static char **moved_list(const struct host_lookup *job, char *buf, char **list)

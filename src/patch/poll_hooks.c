@@ -14,7 +14,6 @@
 #include "patch_internal.h"
 
 #include <errno.h>
-#include <string.h>
 
 const struct patch_symbol patch_poll_symbols[] = {
     PATCH_SYMBOL(poll),    PATCH_SYMBOL(ppoll),      PATCH_SYMBOL(select),
