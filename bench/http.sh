@@ -9,7 +9,7 @@
 # The one-core servers are pinned to one CPU and wrk to another (taskset).
 # With fewer than three CPUs, two hubs cannot get two CPUs of their own:
 # then libgreen-1hub-shared and libgreen-2hubs-shared compare one and two
-# hubs with the server and wrk free to use every CPU.
+# hubs with the server and wrk (2 threads for both) free to use every CPU.
 # Rows: requests (req/s), p99 (ms), cpu (server user+system CPU time from
 # /proc/PID/stat per completed request, us/req), each the best of
 # HTTP_BENCH_ROUNDS rounds (default 2) that run every server in turn, so a
@@ -36,6 +36,7 @@ ticks_per_second=$(getconf CLK_TCK)
 cpu_count=$(nproc)
 all_cpus=0-$((cpu_count - 1))
 wrk_cpus=$wrk_cpu
+wrk_threads=1
 # A second server CPU for two hubs: the first that is neither of the above.
 second_cpu=0
 while [ $second_cpu = "$server_cpu" ] || [ $second_cpu = "$wrk_cpu" ]; do
@@ -86,8 +87,8 @@ run_server() {
         return
     fi
     before=$(cpu_ticks "$pid")
-    output=$(taskset -c "$wrk_cpus" wrk -t1 -c"$connections" -d"${duration}s" \
-        --latency "http://127.0.0.1:$port/" 2>&1)
+    output=$(taskset -c "$wrk_cpus" wrk -t"$wrk_threads" -c"$connections" \
+        -d"${duration}s" --latency "http://127.0.0.1:$port/" 2>&1)
     after=$(cpu_ticks "$pid")
     kill "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
@@ -143,12 +144,15 @@ while [ $round -lt "$rounds" ]; do
         run_server libgreen-2hubs "$server_cpu,$second_cpu" "$hello" \
             --address 127.0.0.1:PORT --threads 2
     elif [ -x "$hello" ]; then
+        # One wrk thread would be the bottleneck here, so two for both.
         wrk_cpus=$all_cpus
+        wrk_threads=2
         run_server libgreen-1hub-shared "$all_cpus" "$hello" \
             --address 127.0.0.1:PORT --threads 1
         run_server libgreen-2hubs-shared "$all_cpus" "$hello" \
             --address 127.0.0.1:PORT --threads 2
         wrk_cpus=$wrk_cpu
+        wrk_threads=1
     fi
 done
 
