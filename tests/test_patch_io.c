@@ -380,19 +380,25 @@ static void *close_later(void *arg)
 
 static void test_close_while_reading_gives_ebadf(void **state)
 {
-    struct outcome out = {0};
-    green_thread_t *reader, *closer;
+    struct outcome first = {0}, second = {0};
+    green_thread_t *readers[2], *closer;
     int fds[2];
 
     (void)state;
     make_pair(fds);
-    out.fd = fds[0];
-    reader = patch_spawn(read_one, &out);
+    first.fd = second.fd = fds[0];
+    /* The second reader of the same fd waits on a private set: the close
+     * must reach it too. */
+    readers[0] = patch_spawn(read_one, &first);
+    readers[1] = patch_spawn(read_one, &second);
     closer = patch_spawn(close_later, &fds[0]);
-    patch_join(reader);
+    patch_join(readers[0]);
+    patch_join(readers[1]);
     patch_join(closer);
-    assert_int_equal(out.result, -1);
-    assert_int_equal(out.error, EBADF);
+    assert_int_equal(first.result, -1);
+    assert_int_equal(first.error, EBADF);
+    assert_int_equal(second.result, -1);
+    assert_int_equal(second.error, EBADF);
     close(fds[1]);
 }
 

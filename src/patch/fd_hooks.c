@@ -25,8 +25,10 @@ const struct patch_symbol patch_fd_symbols[] = {
  * state may be half-updated. */
 static void notify_closing(int fd)
 {
-    if (patch_handler_depth == 0 && fdstate_was_waited(fd))
+    if (patch_handler_depth == 0 && fdstate_was_waited(fd)) {
         green_notify_close(fd);
+        patch_wake_closing(fd);
+    }
 }
 
 int close(int fd)

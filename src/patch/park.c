@@ -20,6 +20,7 @@
 typedef struct parked_hook {
     struct parked_hook *prev, *next;
     int fd;                  /* the fd waited on, or -1 */
+    int for_fd;              /* the user's fd a private set stands for */
     green_waiter_t *sleeper; /* for a sleep */
     bool restartable;
     bool interrupted;
@@ -29,10 +30,11 @@ typedef struct parked_hook {
 /* Only this OS thread's green threads and hub touch the list. */
 static PATCH_TLS parked_hook_t *parked_hooks;
 
-static void park_begin(parked_hook_t *hook, int fd, green_waiter_t *sleeper,
-                       bool restartable)
+static void park_begin(parked_hook_t *hook, int fd, int for_fd,
+                       green_waiter_t *sleeper, bool restartable)
 {
     *hook = (parked_hook_t){.fd = fd,
+                            .for_fd = for_fd,
                             .sleeper = sleeper,
                             .restartable = restartable,
                             .seen = patch_signal_counts(),
@@ -124,15 +126,15 @@ static int wait_result(int err, const parked_hook_t *hook,
     }
 }
 
-static int park_on_fd(int fd, int events, const patch_deadline_t *deadline,
-                      bool *busy)
+static int park_on_fd(int fd, int for_fd, int events,
+                      const patch_deadline_t *deadline, bool *busy)
 {
     parked_hook_t hook;
     int err;
 
     if (deadline_passed(deadline))
         return PATCH_OWN_TIMEOUT;
-    park_begin(&hook, fd, NULL, deadline->restartable);
+    park_begin(&hook, fd, for_fd, NULL, deadline->restartable);
     err = green_wait_fd(fd, events, time_left(deadline));
     park_end(&hook);
     *busy = err == EBUSY;
@@ -180,28 +182,11 @@ static int block_in_kernel(int fd, int events, const patch_deadline_t *deadline)
     }
 }
 
-int patch_wait_fd(int fd, int events, bool green,
-                  const patch_deadline_t *deadline)
-{
-    struct pollfd pfd = {.fd = fd};
-    bool busy;
-    int err;
-
-    if (!green)
-        return block_in_kernel(fd, events, deadline);
-    fdstate_mark_waited(fd);
-    err = park_on_fd(fd, events, deadline, &busy);
-    if (!busy)
-        return err;
-    /* Another green thread waits for the same event on this fd (a shared
-     * socket): wait on a private set instead. */
-    pfd.events = (short)(((events & GREEN_READ) ? POLLIN : 0) |
-                         ((events & GREEN_WRITE) ? POLLOUT : 0));
-    return patch_wait_pollfds(&pfd, 1, deadline);
-}
-
-int patch_wait_pollfds(const struct pollfd *fds, nfds_t nfds,
-                       const patch_deadline_t *deadline)
+/* Park until one of fds is ready: a private epoll set holding them, which
+ * is itself readable then.  for_fd: the user's fd when the set stands in
+ * for a single-fd wait (close() must reach it), else -1. */
+static int wait_on_set(const struct pollfd *fds, nfds_t nfds,
+                       const patch_deadline_t *deadline, int for_fd)
 {
     /* poll(2) and epoll share these bit values on Linux. */
     const uint32_t wanted = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP |
@@ -229,12 +214,44 @@ int patch_wait_pollfds(const struct pollfd *fds, nfds_t nfds,
         epoll_ctl(set, EPOLL_CTL_MOD, fds[i].fd, &ev);
     }
     /* An epoll fd is readable when one of its fds is ready. */
-    err = park_on_fd(set, GREEN_READ, deadline, &busy);
+    err = park_on_fd(set, for_fd, GREEN_READ, deadline, &busy);
     green_notify_close(set);
     libc_real()->close(set);
     return err;
 }
 
+int patch_wait_fd(int fd, int events, bool green,
+                  const patch_deadline_t *deadline)
+{
+    struct pollfd pfd = {.fd = fd};
+    bool busy;
+    int err;
+
+    if (!green)
+        return block_in_kernel(fd, events, deadline);
+    fdstate_mark_waited(fd);
+    err = park_on_fd(fd, -1, events, deadline, &busy);
+    if (!busy)
+        return err;
+    /* Another green thread waits for the same event on this fd (a shared
+     * socket): wait on a private set instead. */
+    pfd.events = (short)(((events & GREEN_READ) ? POLLIN : 0) |
+                         ((events & GREEN_WRITE) ? POLLOUT : 0));
+    return wait_on_set(&pfd, 1, deadline, fd);
+}
+
+int patch_wait_pollfds(const struct pollfd *fds, nfds_t nfds,
+                       const patch_deadline_t *deadline)
+{
+    return wait_on_set(fds, nfds, deadline, -1);
+}
+
+void patch_wake_closing(int fd)
+{
+    for (parked_hook_t *hook = parked_hooks; hook != NULL; hook = hook->next)
+        if (hook->for_fd == fd)
+            green_notify_close(hook->fd);
+}
 int patch_wait_sleep(double seconds)
 {
     parked_hook_t hook;
@@ -243,7 +260,7 @@ int patch_wait_sleep(double seconds)
     int err;
 
     green_waiter_init(&sleeper);
-    park_begin(&hook, -1, &sleeper, false);
+    park_begin(&hook, -1, -1, &sleeper, false);
     err = green_park(&sleeper, seconds, NULL);
     park_end(&hook);
     err = wait_result(err, &hook, &deadline);

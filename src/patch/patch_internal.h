@@ -199,6 +199,9 @@ int patch_wait_fd(int fd, int events, bool green,
  * caller then asks the real poll/select/epoll_wait what is ready. */
 int patch_wait_pollfds(const struct pollfd *fds, nfds_t nfds,
                        const patch_deadline_t *deadline);
+/* close(fd) from this OS thread: wake the hooks waiting for fd on a
+ * private set (a shared fd), as green_notify_close does for the others. */
+void patch_wake_closing(int fd);
 /* Park for seconds (sleep hooks).  0 when slept in full. */
 int patch_wait_sleep(double seconds);
 
