@@ -1327,11 +1327,14 @@ static void test_trace_hook_sees_deaths_by_error_and_kill(void **state)
 
 static uintptr_t traced_greenlet_frame;
 
+/* Records where its stack is, then suspends twice, catching whatever it
+ * is resumed with. */
 static void *record_frame_then_suspend_run(void *value)
 {
     volatile char frame_marker = 0;
 
     traced_greenlet_frame = (uintptr_t)&frame_marker;
+    greenlet_switch(greenlet_main(), value, NULL);
     greenlet_switch(greenlet_main(), value, NULL);
     return value;
 }
@@ -1346,28 +1349,36 @@ static int on_stack_of(uintptr_t address, uintptr_t frame, size_t stack_size)
 
 static void test_trace_hook_runs_in_target_greenlet(void **state)
 {
+    greenlet_t *main_greenlet = greenlet_main();
     greenlet_t *g =
         test_greenlet_new(record_frame_then_suspend_run, NULL, 0, "g");
     size_t stack_size = greenlet_stack_size(g);
+    size_t i;
 
     (void)state;
     trace_count = 0;
     assert_null(greenlet_settrace(recording_hook));
-    assert_int_equal(greenlet_switch(g, "in", NULL), 0);
-    assert_int_equal(greenlet_switch(g, "out", NULL), 0);
+    assert_int_equal(greenlet_switch(g, "start", NULL), 0);
+    assert_int_equal(greenlet_switch(g, "resume", NULL), 0);
+    assert_int_equal(greenlet_throw(g, 13, NULL), 0);
     greenlet_settrace(NULL);
 
-    /* main -> g, g -> main, main -> g, g (returning) -> main */
-    assert_int_equal(trace_count, 4);
-    assert_true(trace_records[0].target == g && trace_records[2].target == g);
-    assert_true(on_stack_of(trace_records[0].hook_frame, traced_greenlet_frame,
-                            stack_size));
-    assert_false(on_stack_of(trace_records[1].hook_frame, traced_greenlet_frame,
-                             stack_size));
-    assert_true(on_stack_of(trace_records[2].hook_frame, traced_greenlet_frame,
-                            stack_size));
-    assert_false(on_stack_of(trace_records[3].hook_frame, traced_greenlet_frame,
-                             stack_size));
+    /* Into g by its start, a switch and a throw; back to main by two
+     * switches and g's return. */
+    assert_int_equal(trace_count, 6);
+    assert_trace_record(0, GREENLET_EVENT_SWITCH, main_greenlet, g);
+    assert_trace_record(1, GREENLET_EVENT_SWITCH, g, main_greenlet);
+    assert_trace_record(2, GREENLET_EVENT_SWITCH, main_greenlet, g);
+    assert_trace_record(3, GREENLET_EVENT_SWITCH, g, main_greenlet);
+    assert_trace_record(4, GREENLET_EVENT_THROW, main_greenlet, g);
+    assert_trace_record(5, GREENLET_EVENT_SWITCH, g, main_greenlet);
+    for (i = 0; i < trace_count; i++) {
+        int on_g = on_stack_of(trace_records[i].hook_frame,
+                               traced_greenlet_frame, stack_size);
+
+        if (on_g != (trace_records[i].target == g))
+            fail_msg("trace call %zu ran on the wrong stack", i);
+    }
     test_greenlet_destroy(g);
 }
 
