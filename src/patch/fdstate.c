@@ -41,30 +41,41 @@ struct fd_entry {
 
 static _Atomic(struct fd_entry *) pages[PAGE_COUNT];
 
-static struct fd_entry *entry_of(int fd, bool create)
+/* fd's entry if its page exists (the hot path of every hook). */
+static inline struct fd_entry *entry_if_any(int fd)
 {
-    struct fd_entry *page, *expected = NULL;
-    size_t index;
+    struct fd_entry *page;
 
-    if (fd < 0 || (index = (size_t)fd >> PAGE_SHIFT) >= PAGE_COUNT)
+    if ((unsigned)fd >= (unsigned)(PAGE_COUNT * PAGE_ENTRIES))
         return NULL;
-    page = atomic_load_explicit(&pages[index], memory_order_acquire);
-    /* calloc is not async-signal-safe: a handler only reads the table. */
-    if (page == NULL && create && patch_handler_depth == 0) {
-        page = calloc(PAGE_ENTRIES, sizeof(*page));
-        if (page == NULL)
-            return NULL;
-        if (!atomic_compare_exchange_strong(&pages[index], &expected, page)) {
-            free(page);
-            page = expected;
-        }
-    }
+    page = atomic_load_explicit(&pages[fd >> PAGE_SHIFT], memory_order_acquire);
     return page != NULL ? &page[fd & (PAGE_ENTRIES - 1)] : NULL;
+}
+
+/* fd's entry, its page made if needed (NULL: out of range or memory, or
+ * in a signal handler). */
+static struct fd_entry *entry_made(int fd)
+{
+    struct fd_entry *e = entry_if_any(fd), *page, *expected = NULL;
+
+    /* calloc is not async-signal-safe: a handler only reads the table. */
+    if (e != NULL || patch_handler_depth != 0 ||
+        (unsigned)fd >= (unsigned)(PAGE_COUNT * PAGE_ENTRIES))
+        return e;
+    page = calloc(PAGE_ENTRIES, sizeof(*page));
+    if (page == NULL)
+        return NULL;
+    if (!atomic_compare_exchange_strong(&pages[fd >> PAGE_SHIFT], &expected,
+                                        page)) {
+        free(page);
+        page = expected;
+    }
+    return &page[fd & (PAGE_ENTRIES - 1)];
 }
 
 static uint32_t bits_of(int fd)
 {
-    struct fd_entry *e = entry_of(fd, false);
+    struct fd_entry *e = entry_if_any(fd);
 
     return e != NULL ? atomic_load_explicit(&e->bits, memory_order_acquire) : 0;
 }
@@ -116,16 +127,17 @@ static uint32_t classify(int fd, struct fd_entry *e, uint32_t bits)
 
 bool fdstate_cooperative(int fd)
 {
-    struct fd_entry *e = entry_of(fd, true);
-    uint32_t bits;
+    struct fd_entry *e = entry_if_any(fd);
+    uint32_t bits =
+        e != NULL ? atomic_load_explicit(&e->bits, memory_order_acquire) : 0;
 
-    if (e == NULL)
-        return false;
-    bits = atomic_load_explicit(&e->bits, memory_order_acquire);
     if (!(bits & FD_CLASSIFIED)) {
         int saved_errno = errno;
 
-        bits = classify(fd, e, bits);
+        e = entry_made(fd);
+        if (e == NULL)
+            return false;
+        bits = classify(fd, e, atomic_load(&e->bits));
         errno = saved_errno;
     }
     return (bits & FD_DRIVEN) && !(bits & FD_USER_NONBLOCK);
@@ -153,7 +165,7 @@ static bool same_file(int fd, const struct fd_entry *e)
 
 bool fdstate_wait_for_user(int fd, bool green)
 {
-    struct fd_entry *e = entry_of(fd, false);
+    struct fd_entry *e = entry_if_any(fd);
 
     if (!fdstate_emulates_blocking(fd))
         return false;
@@ -166,7 +178,7 @@ bool fdstate_wait_for_user(int fd, bool green)
 
 double fdstate_timeout(int fd, int events)
 {
-    struct fd_entry *e = entry_of(fd, false);
+    struct fd_entry *e = entry_if_any(fd);
     int64_t us;
 
     if (e == NULL)
@@ -178,7 +190,7 @@ double fdstate_timeout(int fd, int events)
 
 void fdstate_mark_waited(int fd)
 {
-    struct fd_entry *e = entry_of(fd, true);
+    struct fd_entry *e = entry_made(fd);
 
     if (e != NULL)
         atomic_fetch_or(&e->bits, FD_WAITED);
@@ -191,7 +203,7 @@ bool fdstate_was_waited(int fd)
 
 void fdstate_forget(int fd)
 {
-    struct fd_entry *e = entry_of(fd, false);
+    struct fd_entry *e = entry_if_any(fd);
 
     if (e == NULL)
         return;
@@ -204,11 +216,11 @@ void fdstate_forget(int fd)
 
 void fdstate_copy(int from, int to)
 {
-    struct fd_entry *source = entry_of(from, false);
+    struct fd_entry *source = entry_if_any(from);
     struct fd_entry *target;
     uint32_t bits = source != NULL ? atomic_load(&source->bits) : 0;
 
-    if (bits == 0 || (target = entry_of(to, true)) == NULL) {
+    if (bits == 0 || (target = entry_made(to)) == NULL) {
         fdstate_forget(to);
         return;
     }
@@ -228,7 +240,7 @@ bool fdstate_driven(int fd)
 
 void fdstate_set_user_nonblock(int fd, bool nonblock)
 {
-    struct fd_entry *e = entry_of(fd, true);
+    struct fd_entry *e = entry_made(fd);
 
     if (e == NULL)
         return;
@@ -248,7 +260,7 @@ int fdstate_user_flags(int fd, int kernel_flags)
 
 void fdstate_set_timeout(int fd, int optname, const struct timeval *tv)
 {
-    struct fd_entry *e = entry_of(fd, true);
+    struct fd_entry *e = entry_made(fd);
 
     if (e == NULL)
         return;
