@@ -444,6 +444,116 @@ static void test_parent_of_other_thread_prevents_start(void **state)
     test_greenlet_destroy(unstarted);
 }
 
+/* ---- Threads come and go ------------------------------------------- */
+
+#define CHURN_THREADS 200
+#define CHURN_GREENLETS 8
+/* What a few threads' worth of glibc's own caches may add: map entries,
+ * and address space (a thread stack or two). */
+#define CHURN_MAP_SLACK 64
+#define CHURN_VM_SLACK_KIB (8 * 1024)
+
+struct churn_report {
+    greenlet_t *left_parked; /* still suspended when the thread exits */
+    int failures;
+};
+
+static void *park_forever_run(void *value)
+{
+    greenlet_switch(greenlet_main(), value, NULL);
+    return value;
+}
+
+/* Makes, runs and destroys some greenlets, and leaves one parked. */
+static void *churn_thread(void *arg)
+{
+    struct churn_report *report = arg;
+    size_t i;
+
+    for (i = 0; i < CHURN_GREENLETS; i++) {
+        greenlet_t *g = NULL;
+
+        if (greenlet_new(&g, park_forever_run, NULL, NULL) != 0 ||
+            greenlet_switch(g, NULL, NULL) != 0) {
+            report->failures++;
+            continue;
+        }
+        if (i == 0)
+            report->left_parked = g;
+        else if (greenlet_destroy(g) != 0)
+            report->failures++;
+    }
+    return NULL;
+}
+
+static size_t virtual_size_kib(void)
+{
+    FILE *status = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kib = 0;
+
+    assert_non_null(status);
+    while (fgets(line, sizeof(line), status) != NULL)
+        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
+            break;
+    fclose(status);
+    assert_true(kib > 0);
+    return kib;
+}
+
+static size_t count_map_lines(void)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    size_t lines = 0;
+    int c;
+
+    assert_non_null(maps);
+    while ((c = getc(maps)) != EOF)
+        if (c == '\n')
+            lines++;
+    fclose(maps);
+    return lines;
+}
+
+static void run_churn_thread(void)
+{
+    struct churn_report report;
+    pthread_t thread;
+
+    memset(&report, 0, sizeof(report));
+    assert_int_equal(pthread_create(&thread, NULL, churn_thread, &report), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(report.failures, 0);
+    assert_non_null(report.left_parked);
+    assert_int_equal(greenlet_destroy(report.left_parked), 0);
+}
+
+/* Each thread's state (alternate signal stack, stack cache, greenlets
+ * left behind) goes with it: many short-lived threads do not add up. */
+static void test_thread_churn_leaves_nothing_behind(void **state)
+{
+    size_t threads = test_scaled(CHURN_THREADS);
+    size_t lines_before, lines_after, vm_before, vm_after, i;
+
+    (void)state;
+    /* A first thread warms up whatever is made once per process. */
+    run_churn_thread();
+    lines_before = count_map_lines();
+    vm_before = virtual_size_kib();
+    for (i = 0; i < threads; i++)
+        run_churn_thread();
+    lines_after = count_map_lines();
+    vm_after = virtual_size_kib();
+    print_message("%zu threads: /proc/self/maps %zu -> %zu lines, "
+                  "VmSize %zu -> %zu KiB\n",
+                  threads, lines_before, lines_after, vm_before, vm_after);
+    assert_true(lines_after <= lines_before + CHURN_MAP_SLACK);
+    /* Under qemu-user, VmSize is the emulator's own, which keeps some
+     * memory for every guest thread it ran. */
+    assert_true(vm_after <= vm_before + CHURN_VM_SLACK_KIB +
+                                (test_scale_is("qemu") ? threads * 512 : 0));
+}
+
 /* ---- Tracing is per thread ----------------------------------------- */
 
 static int main_thread_hook_calls;
@@ -514,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_exited_threads_greenlets_report_owner_dead),
         cmocka_unit_test(test_parent_of_other_thread_refused_once_started),
         cmocka_unit_test(test_parent_of_other_thread_prevents_start),
+        cmocka_unit_test(test_thread_churn_leaves_nothing_behind),
         cmocka_unit_test(test_trace_hook_is_per_thread),
     };
 
