@@ -129,7 +129,7 @@ extern PATCH_TLS volatile sig_atomic_t patch_handler_depth;
 /* True in a green thread with patching on, outside signal handlers: the
  * only place where a hook may park.  The main greenlet is excluded so that
  * plain code keeps libc's exact blocking behaviour.  The main-greenlet
- * test comes first because it is two TLS reads, while green_thread_self()
+ * test comes first because it is two short calls, while green_thread_self()
  * is four calls deep: this keeps the pass-through within a few percent of
  * libc.  (greenlet_current() makes a thread's greenlet state on first use:
  * one small allocation, freed when the thread exits.) */
