@@ -315,6 +315,15 @@ static void *demo_client(void *arg)
             exchange(&c, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n", 200, 1);
     } else if (strcmp(mode, "http/1.0") == 0) {
         failed = exchange(&c, "GET / HTTP/1.0\r\n\r\n", 200, 1);
+    } else if (strcmp(mode, "oversized") == 0) {
+        /* A head longer than the server's buffer. */
+        char request[HEAD_BUFFER + 64];
+        int length =
+            snprintf(request, sizeof(request), "GET / HTTP/1.1\r\nX: ");
+
+        memset(request + length, 'a', HEAD_BUFFER);
+        strcpy(request + length + HEAD_BUFFER, "\r\n\r\n");
+        failed = exchange(&c, request, 400, 1);
     } else {
         failed = exchange(&c, "GARBAGE\r\n\r\n", 400, 1);
     }
@@ -328,21 +337,23 @@ static void *demo_client(void *arg)
 
 static int run_demo(void)
 {
-    static const char *const modes[] = {"close", "http/1.0", "malformed"};
-    green_thread_t *clients[DEMO_CLIENTS + 3];
+    static const char *const modes[] = {"close", "http/1.0", "malformed",
+                                        "oversized"};
+    enum { MODES = sizeof(modes) / sizeof(modes[0]) };
+    green_thread_t *clients[DEMO_CLIENTS + MODES];
     size_t count = 0;
 
     for (size_t i = 0; i < DEMO_CLIENTS; i++)
         if (green_spawn(&clients[count], demo_client, "keep-alive") == 0)
             count++;
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < MODES; i++)
         if (green_spawn(&clients[count], demo_client, (void *)modes[i]) == 0)
             count++;
     for (size_t i = 0; i < count; i++) {
         green_thread_wait(clients[i], NULL);
         green_thread_release(clients[i]);
     }
-    if (count != DEMO_CLIENTS + 3)
+    if (count != DEMO_CLIENTS + MODES)
         atomic_fetch_add(&demo_failures, 1);
     printf("demo: %zu clients, %ld requests answered, %d failures\n", count,
            atomic_load(&requests_answered), atomic_load(&demo_failures));
