@@ -907,6 +907,51 @@ static void test_kill_of_current_or_main_is_refused(void **state)
     test_greenlet_destroy(g);
 }
 
+/* On being killed, hands control to `subject` (a helper), which comes
+ * back before this greenlet dies. */
+static void *cleanup_via_helper_run(void *value)
+{
+    void *resumed_with;
+    int rc = suspend_to_main(value, &resumed_with);
+
+    if (rc != 0) {
+        test_log_add(&events, "%s:to-helper=%d", current_name(),
+                     greenlet_switch(subject, greenlet_current(), NULL));
+        greenlet_exit(rc, NULL);
+    }
+    return resumed_with;
+}
+
+/* Switches back to the greenlet it was given, then waits. */
+static void *helper_run(void *value)
+{
+    test_log_add(&events, "%s:helping", current_name());
+    greenlet_switch(value, NULL, NULL);
+    test_log_add(&events, "%s:resumed", current_name());
+    return NULL;
+}
+
+static void test_kill_waits_for_cleanup_through_another_greenlet(void **state)
+{
+    greenlet_t *g = test_greenlet_new(cleanup_via_helper_run, NULL, 0, "g");
+    greenlet_t *helper = test_greenlet_new(helper_run, NULL, 0, "helper");
+
+    (void)state;
+    subject = helper;
+    assert_int_equal(greenlet_switch(g, "in", NULL), 0);
+    /* g leaves and comes back before dying: control returns to the
+     * killer only at g's death. */
+    assert_int_equal(greenlet_kill(g), 0);
+    assert_true(greenlet_dead(g));
+    assert_true(greenlet_active(helper));
+    assert_log_equal(&events, "g:start(in),g:resumed(-1,NULL),"
+                              "helper:helping,g:to-helper=0");
+    test_greenlet_destroy(g);
+    test_greenlet_destroy(helper);
+    assert_log_equal(&events, "g:start(in),g:resumed(-1,NULL),"
+                              "helper:helping,g:to-helper=0,helper:resumed");
+}
+
 /* ---- greenlet_destroy ---------------------------------------------- */
 
 static void test_destroy_unstarted_never_runs_it(void **state)
@@ -985,6 +1030,36 @@ static void test_destroy_suspended_from_greenlet_delivers_to_it(void **state)
     assert_int_equal(greenlet_kill(relay), 0);
     test_greenlet_destroy(destroyer);
     test_greenlet_destroy(relay);
+}
+
+/* Its cleanup destroys `subject`, another suspended greenlet. */
+static void *destroy_subject_on_cleanup_run(void *value)
+{
+    void *resumed_with;
+    int rc = suspend_to_main(value, &resumed_with);
+
+    if (rc != 0) {
+        test_log_add(&events, "%s:destroy-other=%d", current_name(),
+                     greenlet_destroy(subject));
+        greenlet_exit(rc, NULL);
+    }
+    return resumed_with;
+}
+
+static void test_destroy_whose_cleanup_destroys_another(void **state)
+{
+    greenlet_t *other = test_greenlet_new(suspend_propagate_run, NULL, 0, "o");
+    greenlet_t *victim =
+        test_greenlet_new(destroy_subject_on_cleanup_run, NULL, 0, "v");
+
+    (void)state;
+    subject = other;
+    assert_int_equal(greenlet_switch(other, "in", NULL), 0);
+    assert_int_equal(greenlet_switch(victim, "in", NULL), 0);
+    assert_int_equal(greenlet_destroy(victim), 0);
+    assert_ptr_equal(greenlet_current(), greenlet_main());
+    assert_log_equal(&events, "o:start(in),v:start(in),v:resumed(-1,NULL),"
+                              "o:resumed(-1,NULL),v:destroy-other=0");
 }
 
 static void test_destroy_of_greenlet_that_refuses_is_ebusy(void **state)
@@ -1760,6 +1835,7 @@ int main(void)
         TEST(test_kill_of_greenlet_that_returns_normally),
         TEST(test_kill_delivers_to_caller_not_parent),
         TEST(test_kill_of_greenlet_that_refuses_is_ebusy),
+        TEST(test_kill_waits_for_cleanup_through_another_greenlet),
         TEST(test_kill_of_unstarted_never_runs_it),
         TEST(test_kill_of_dead_is_harmless),
         TEST(test_kill_of_current_or_main_is_refused),
@@ -1767,6 +1843,7 @@ int main(void)
         TEST(test_destroy_dead),
         TEST(test_destroy_suspended_runs_its_cleanup),
         TEST(test_destroy_suspended_from_greenlet_delivers_to_it),
+        TEST(test_destroy_whose_cleanup_destroys_another),
         TEST(test_destroy_of_greenlet_that_refuses_is_ebusy),
         TEST(test_destroy_of_current_or_main_is_refused),
         TEST(test_destroyed_dead_parent_still_skipped),
