@@ -12,7 +12,7 @@
 # hubs with the server and wrk (2 threads for both) free to use every CPU.
 # Rows: requests (req/s), p99 (ms), cpu (server user+system CPU time from
 # /proc/PID/stat per completed request, us/req), each the best of
-# HTTP_BENCH_ROUNDS rounds (default 2) that run every server in turn, so a
+# HTTP_BENCH_ROUNDS rounds (default 3) that run every server in turn, so a
 # noisy moment on a shared machine hits all alike; then ratio rows.
 #
 #   sh bench/http.sh BUILD_DIR
@@ -28,7 +28,7 @@ build=${1:-build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 duration=${HTTP_BENCH_DURATION:-5}
-rounds=${HTTP_BENCH_ROUNDS:-2}
+rounds=${HTTP_BENCH_ROUNDS:-3}
 connections=${HTTP_BENCH_CONNECTIONS:-100}
 server_cpu=${HTTP_BENCH_SERVER_CPU:-0}
 wrk_cpu=${HTTP_BENCH_WRK_CPU:-1}
@@ -130,30 +130,53 @@ else
     echo "http.sh: python3-gevent not installed: skipped" >&2
 fi
 
-round=0
-while [ $round -lt "$rounds" ]; do
-    round=$((round + 1))
-    [ -x "$hello" ] && run_server libgreen-1hub "$server_cpu" "$hello" \
-        --address 127.0.0.1:PORT --threads 1
-    [ -x "$epoll" ] && run_server epoll-c "$server_cpu" "$epoll" PORT
-    [ -x "$go" ] && run_server go-nethttp "$server_cpu" env GOMAXPROCS=1 \
-        "$go" PORT
-    [ $have_gevent = 1 ] && run_server gevent "$server_cpu" "$python" \
-        "$here/gevent_http.py" PORT
-    if [ -x "$hello" ] && [ "$cpu_count" -ge 3 ]; then
-        run_server libgreen-2hubs "$server_cpu,$second_cpu" "$hello" \
-            --address 127.0.0.1:PORT --threads 2
-    elif [ -x "$hello" ]; then
+# One server run by name.
+run_named() {
+    case $1 in
+    libgreen-1hub)
+        [ -x "$hello" ] && run_server libgreen-1hub "$server_cpu" "$hello" \
+            --address 127.0.0.1:PORT --threads 1 ;;
+    epoll-c)
+        [ -x "$epoll" ] && run_server epoll-c "$server_cpu" "$epoll" PORT ;;
+    go-nethttp)
+        [ -x "$go" ] && run_server go-nethttp "$server_cpu" \
+            env GOMAXPROCS=1 "$go" PORT ;;
+    gevent)
+        [ $have_gevent = 1 ] && run_server gevent "$server_cpu" "$python" \
+            "$here/gevent_http.py" PORT ;;
+    libgreen-2hubs)
+        [ -x "$hello" ] && run_server libgreen-2hubs \
+            "$server_cpu,$second_cpu" "$hello" --address 127.0.0.1:PORT \
+            --threads 2 ;;
+    libgreen-*hub*-shared)
         # One wrk thread would be the bottleneck here, so two for both.
         wrk_cpus=$all_cpus
         wrk_threads=2
-        run_server libgreen-1hub-shared "$all_cpus" "$hello" \
-            --address 127.0.0.1:PORT --threads 1
-        run_server libgreen-2hubs-shared "$all_cpus" "$hello" \
-            --address 127.0.0.1:PORT --threads 2
+        [ -x "$hello" ] && run_server "$1" "$all_cpus" "$hello" \
+            --address 127.0.0.1:PORT \
+            --threads "$(echo "$1" | sed 's/^libgreen-\([0-9]\)hubs*-.*/\1/')"
         wrk_cpus=$wrk_cpu
-        wrk_threads=1
-    fi
+        wrk_threads=1 ;;
+    esac
+}
+
+servers="libgreen-1hub epoll-c go-nethttp gevent"
+if [ "$cpu_count" -ge 3 ]; then
+    servers="$servers libgreen-2hubs"
+else
+    servers="$servers libgreen-1hub-shared libgreen-2hubs-shared"
+fi
+# Every other round runs the servers in reverse order, so that none is
+# always first or last after a pause.
+reversed=$(echo "$servers" | tr ' ' '\n' | sed -n '1!G;h;$p' | tr '\n' ' ')
+round=0
+while [ $round -lt "$rounds" ]; do
+    round=$((round + 1))
+    order=$servers
+    [ $((round % 2)) = 0 ] && order=$reversed
+    for name in $order; do
+        run_named "$name"
+    done
 done
 
 # Best of the rounds: most req/s, least p99 and CPU per request.
