@@ -135,9 +135,10 @@ extern PATCH_TLS volatile sig_atomic_t patch_handler_depth;
  * one small allocation, freed when the thread exits.) */
 static inline bool patch_in_green_thread(void)
 {
+    /* green_thread_self() makes nothing: a thread without a hub (or the
+     * main greenlet, or the hub itself) is answered with NULL at once. */
     return atomic_load_explicit(&patch_on, memory_order_relaxed) &&
-           patch_handler_depth == 0 && greenlet_current() != greenlet_main() &&
-           green_thread_self() != NULL;
+           patch_handler_depth == 0 && green_thread_self() != NULL;
 }
 
 /* ---- fdstate.c: what the user asked for each descriptor ------------- */
