@@ -116,6 +116,19 @@ static greenlet_t *new_started_relay(const char *name)
     return relay;
 }
 
+/* A greenlet started with "in" and now suspended in its first switch to
+ * the main greenlet (the bodies above that suspend send "suspended"). */
+static greenlet_t *new_suspended(greenlet_run_fn run, greenlet_t *parent,
+                                 const char *name)
+{
+    greenlet_t *g = test_greenlet_new(run, parent, 0, name);
+    void *result = NULL;
+
+    assert_int_equal(greenlet_switch(g, "in", &result), 0);
+    assert_string_equal(str(result), "suspended");
+    return g;
+}
+
 /* Refuses to die: resumed with an error, it logs it and suspends again;
  * resumed with a value, it returns that value. */
 static void *stubborn_run(void *value)
@@ -667,11 +680,10 @@ static void test_error_travels_up_through_nested_greenlets(void **state)
 
 static void test_throw_into_suspended_greenlet(void **state)
 {
-    greenlet_t *g = test_greenlet_new(suspend_run, NULL, 0, "g");
+    greenlet_t *g = new_suspended(suspend_run, NULL, "g");
     void *result = NULL;
 
     (void)state;
-    assert_int_equal(greenlet_switch(g, "in", &result), 0);
     result = "sentinel";
     /* g catches the error and returns normally. */
     assert_int_equal(greenlet_throw(g, 77, &result), 0);
@@ -683,11 +695,10 @@ static void test_throw_into_suspended_greenlet(void **state)
 
 static void test_throw_propagates_when_not_caught(void **state)
 {
-    greenlet_t *g = test_greenlet_new(suspend_propagate_run, NULL, 0, "g");
+    greenlet_t *g = new_suspended(suspend_propagate_run, NULL, "g");
     void *result = NULL;
 
     (void)state;
-    assert_int_equal(greenlet_switch(g, "in", &result), 0);
     result = "sentinel";
     assert_int_equal(greenlet_throw(g, 78, &result), 78);
     assert_null(result);
@@ -778,11 +789,10 @@ static void test_throw_rejects_invalid_arguments(void **state)
 
 static void test_throw_greenlet_exit_is_normal_result(void **state)
 {
-    greenlet_t *g = test_greenlet_new(suspend_propagate_run, NULL, 0, "g");
+    greenlet_t *g = new_suspended(suspend_propagate_run, NULL, "g");
     void *result = NULL;
 
     (void)state;
-    assert_int_equal(greenlet_switch(g, "in", &result), 0);
     result = "sentinel";
     assert_int_equal(greenlet_throw(g, GREENLET_EXIT, &result), 0);
     assert_null(result);
@@ -795,11 +805,9 @@ static void test_throw_greenlet_exit_is_normal_result(void **state)
 
 static void test_kill_runs_cleanup_until_dead(void **state)
 {
-    greenlet_t *g = test_greenlet_new(suspend_propagate_run, NULL, 0, "g");
-    void *result = NULL;
+    greenlet_t *g = new_suspended(suspend_propagate_run, NULL, "g");
 
     (void)state;
-    assert_int_equal(greenlet_switch(g, "in", &result), 0);
     assert_int_equal(greenlet_kill(g), 0);
     assert_true(greenlet_dead(g));
     assert_log_equal(&events, "g:start(in),g:resumed(-1,NULL)");
@@ -808,11 +816,9 @@ static void test_kill_runs_cleanup_until_dead(void **state)
 
 static void test_kill_of_greenlet_that_returns_normally(void **state)
 {
-    greenlet_t *g = test_greenlet_new(suspend_run, NULL, 0, "g");
-    void *result = NULL;
+    greenlet_t *g = new_suspended(suspend_run, NULL, "g");
 
     (void)state;
-    assert_int_equal(greenlet_switch(g, "in", &result), 0);
     assert_int_equal(greenlet_kill(g), 0);
     assert_true(greenlet_dead(g));
     assert_log_equal(&events, "g:start(in),g:resumed(-1,NULL)");
@@ -822,11 +828,9 @@ static void test_kill_of_greenlet_that_returns_normally(void **state)
 static void test_kill_delivers_to_caller_not_parent(void **state)
 {
     greenlet_t *relay = new_started_relay("relay");
-    greenlet_t *g = test_greenlet_new(suspend_propagate_run, relay, 0, "g");
-    void *result = NULL;
+    greenlet_t *g = new_suspended(suspend_propagate_run, relay, "g");
 
     (void)state;
-    assert_int_equal(greenlet_switch(g, "in", &result), 0);
     assert_int_equal(greenlet_kill(g), 0);
     assert_true(greenlet_dead(g));
     /* The relay never saw g's death, and is g's parent again. */
@@ -933,12 +937,11 @@ static void *helper_run(void *value)
 
 static void test_kill_waits_for_cleanup_through_another_greenlet(void **state)
 {
-    greenlet_t *g = test_greenlet_new(cleanup_via_helper_run, NULL, 0, "g");
+    greenlet_t *g = new_suspended(cleanup_via_helper_run, NULL, "g");
     greenlet_t *helper = test_greenlet_new(helper_run, NULL, 0, "helper");
 
     (void)state;
     subject = helper;
-    assert_int_equal(greenlet_switch(g, "in", NULL), 0);
     /* g leaves and comes back before dying: control returns to the
      * killer only at g's death. */
     assert_int_equal(greenlet_kill(g), 0);
@@ -975,10 +978,9 @@ static void test_destroy_dead(void **state)
 
 static void test_destroy_suspended_runs_its_cleanup(void **state)
 {
-    greenlet_t *g = test_greenlet_new(suspend_propagate_run, NULL, 0, "g");
+    greenlet_t *g = new_suspended(suspend_propagate_run, NULL, "g");
 
     (void)state;
-    assert_int_equal(greenlet_switch(g, "in", NULL), 0);
     assert_int_equal(greenlet_destroy(g), 0);
     assert_log_equal(&events, "g:start(in),g:resumed(-1,NULL)");
     assert_ptr_equal(greenlet_current(), greenlet_main());
@@ -1011,12 +1013,11 @@ static void test_destroy_suspended_from_greenlet_delivers_to_it(void **state)
 {
     greenlet_t *relay = new_started_relay("relay");
     greenlet_t *victim =
-        test_greenlet_new(record_parent_at_cleanup_run, relay, 0, "victim");
+        new_suspended(record_parent_at_cleanup_run, relay, "victim");
     greenlet_t *destroyer = test_greenlet_new(destroyer_run, NULL, 0, "d");
     void *result = NULL;
 
     (void)state;
-    assert_int_equal(greenlet_switch(victim, "in", &result), 0);
     subject = victim;
     expected_parent = destroyer;
     assert_int_equal(greenlet_switch(destroyer, "d-done", &result), 0);
@@ -1048,14 +1049,12 @@ static void *destroy_subject_on_cleanup_run(void *value)
 
 static void test_destroy_whose_cleanup_destroys_another(void **state)
 {
-    greenlet_t *other = test_greenlet_new(suspend_propagate_run, NULL, 0, "o");
+    greenlet_t *other = new_suspended(suspend_propagate_run, NULL, "o");
     greenlet_t *victim =
-        test_greenlet_new(destroy_subject_on_cleanup_run, NULL, 0, "v");
+        new_suspended(destroy_subject_on_cleanup_run, NULL, "v");
 
     (void)state;
     subject = other;
-    assert_int_equal(greenlet_switch(other, "in", NULL), 0);
-    assert_int_equal(greenlet_switch(victim, "in", NULL), 0);
     assert_int_equal(greenlet_destroy(victim), 0);
     assert_ptr_equal(greenlet_current(), greenlet_main());
     assert_log_equal(&events, "o:start(in),v:start(in),v:resumed(-1,NULL),"
@@ -1377,12 +1376,10 @@ static void test_trace_hook_sees_switches_and_throws(void **state)
 static void test_trace_hook_sees_deaths_by_error_and_kill(void **state)
 {
     greenlet_t *main_greenlet = greenlet_main();
-    greenlet_t *thrown = test_greenlet_new(suspend_propagate_run, NULL, 0, "t");
-    greenlet_t *killed = test_greenlet_new(suspend_propagate_run, NULL, 0, "k");
+    greenlet_t *thrown = new_suspended(suspend_propagate_run, NULL, "t");
+    greenlet_t *killed = new_suspended(suspend_propagate_run, NULL, "k");
 
     (void)state;
-    assert_int_equal(greenlet_switch(thrown, "in", NULL), 0);
-    assert_int_equal(greenlet_switch(killed, "in", NULL), 0);
     trace_count = 0;
     assert_null(greenlet_settrace(recording_hook));
     assert_int_equal(greenlet_throw(thrown, 12, NULL), 12);

@@ -380,20 +380,6 @@ static void *park_run(void *value)
     return NULL;
 }
 
-static size_t count_lines(const char *path)
-{
-    FILE *file = fopen(path, "r");
-    size_t lines = 0;
-    int c;
-
-    assert_non_null(file);
-    while ((c = getc(file)) != EOF)
-        if (c == '\n')
-            lines++;
-    fclose(file);
-    return lines;
-}
-
 static long read_long(const char *path)
 {
     FILE *file = fopen(path, "r");
@@ -493,7 +479,7 @@ static void test_200k_guarded_greenlets_suspended_at_once(void **state)
             fail_msg("greenlet %zu did not park", i);
     }
 
-    map_lines = count_lines("/proc/self/maps");
+    map_lines = test_count_lines("/proc/self/maps");
     print_message("%zu lines in /proc/self/maps with all parked\n", map_lines);
     if (test_scale_is("qemu")) {
         /* qemu-user ignores MADV_GUARD_INSTALL, so the library guards
@@ -527,15 +513,8 @@ static void test_200k_guarded_greenlets_suspended_at_once(void **state)
 
 static size_t resident_kib(void)
 {
-    FILE *status = fopen("/proc/self/status", "r");
-    char line[256];
-    size_t kib = 0;
+    size_t kib = test_proc_status_kib("VmRSS");
 
-    assert_non_null(status);
-    while (fgets(line, sizeof(line), status) != NULL)
-        if (sscanf(line, "VmRSS: %zu kB", &kib) == 1)
-            break;
-    fclose(status);
     assert_true(kib > 0);
     return kib;
 }
@@ -676,27 +655,12 @@ struct exhaustion_report {
     int remade_ran;
 };
 
-static size_t virtual_size_bytes(void)
-{
-    FILE *status = fopen("/proc/self/status", "r");
-    char line[256];
-    size_t kib = 0;
-
-    if (status == NULL)
-        return 0;
-    while (fgets(line, sizeof(line), status) != NULL)
-        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
-            break;
-    fclose(status);
-    return kib * 1024;
-}
-
 static void exhaust_address_space(void *arg)
 {
     struct exhaustion_report *report = arg;
     greenlet_t *made[EXHAUSTION_MAX_GREENLETS];
     const greenlet_attr_t big = {.stack_size = EXHAUSTION_STACK_BYTES};
-    size_t vm = virtual_size_bytes();
+    size_t vm = test_proc_status_kib("VmSize") * 1024;
     struct rlimit limit = {.rlim_cur = vm + EXHAUSTION_HEADROOM,
                            .rlim_max = vm + EXHAUSTION_HEADROOM};
     greenlet_t *g;

@@ -486,35 +486,6 @@ static void *churn_thread(void *arg)
     return NULL;
 }
 
-static size_t virtual_size_kib(void)
-{
-    FILE *status = fopen("/proc/self/status", "r");
-    char line[256];
-    size_t kib = 0;
-
-    assert_non_null(status);
-    while (fgets(line, sizeof(line), status) != NULL)
-        if (sscanf(line, "VmSize: %zu kB", &kib) == 1)
-            break;
-    fclose(status);
-    assert_true(kib > 0);
-    return kib;
-}
-
-static size_t count_map_lines(void)
-{
-    FILE *maps = fopen("/proc/self/maps", "r");
-    size_t lines = 0;
-    int c;
-
-    assert_non_null(maps);
-    while ((c = getc(maps)) != EOF)
-        if (c == '\n')
-            lines++;
-    fclose(maps);
-    return lines;
-}
-
 static void run_churn_thread(void)
 {
     struct churn_report report;
@@ -538,12 +509,13 @@ static void test_thread_churn_leaves_nothing_behind(void **state)
     (void)state;
     /* A first thread warms up whatever is made once per process. */
     run_churn_thread();
-    lines_before = count_map_lines();
-    vm_before = virtual_size_kib();
+    lines_before = test_count_lines("/proc/self/maps");
+    vm_before = test_proc_status_kib("VmSize");
+    assert_true(lines_before > 0 && vm_before > 0);
     for (i = 0; i < threads; i++)
         run_churn_thread();
-    lines_after = count_map_lines();
-    vm_after = virtual_size_kib();
+    lines_after = test_count_lines("/proc/self/maps");
+    vm_after = test_proc_status_kib("VmSize");
     print_message("%zu threads: /proc/self/maps %zu -> %zu lines, "
                   "VmSize %zu -> %zu KiB\n",
                   threads, lines_before, lines_after, vm_before, vm_after);

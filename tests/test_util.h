@@ -62,6 +62,45 @@ static inline void test_filter_from_env(void)
         cmocka_set_test_filter(pattern);
 }
 
+/* ---- Reading /proc --------------------------------------------------- */
+
+/* A "Name: N kB" field of /proc/self/status (VmRSS, VmSize, ...) in KiB;
+ * 0 if it cannot be read.  No assertion, so a forked child may use it. */
+static inline size_t test_proc_status_kib(const char *field)
+{
+    FILE *status = fopen("/proc/self/status", "r");
+    size_t field_length = strlen(field);
+    char line[256];
+    size_t kib = 0;
+
+    if (status == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), status) != NULL)
+        if (strncmp(line, field, field_length) == 0 &&
+            line[field_length] == ':' &&
+            sscanf(line + field_length + 1, "%zu", &kib) == 1)
+            break;
+    fclose(status);
+    return kib;
+}
+
+/* The number of lines of a file such as /proc/self/maps; 0 if it cannot
+ * be read. */
+static inline size_t test_count_lines(const char *path)
+{
+    FILE *file = fopen(path, "r");
+    size_t lines = 0;
+    int c;
+
+    if (file == NULL)
+        return 0;
+    while ((c = getc(file)) != EOF)
+        if (c == '\n')
+            lines++;
+    fclose(file);
+    return lines;
+}
+
 /* ---- Event log ----------------------------------------------------- */
 
 /* An ordered record of what the greenlets of a test did, as a
