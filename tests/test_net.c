@@ -150,9 +150,12 @@ static void test_serve_limit_stop_and_drain(void **state)
     for (int i = 0; i < CLIENTS; i++)
         assert_int_equal(
             green_spawn(&clients[i], connect_main, TEST_INT_VALUE(port)), 0);
-    /* Let every client connect; at most LIMIT handlers may run. */
-    for (int i = 0; i < 50; i++)
-        green_sleep(0.002);
+    /* Let the clients connect until the pool is full and accepting has
+     * paused (bounded: the test fails rather than hangs). */
+    for (int i = 0; i < 5000 && green_server_active(c.server) < LIMIT + 1; i++)
+        green_sleep(0.001);
+    for (int i = 0; i < 20; i++)
+        green_sleep(0.001); /* it must stay at the limit */
     assert_int_equal(c.running, LIMIT);
     /* The pool's members, plus the connection accepted last, whose spawn
      * waits for a slot (accepting has paused). */
