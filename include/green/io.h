@@ -10,8 +10,9 @@
  *
  * Error convention for this whole header: every function returns 0 on
  * success or a positive errno code.  Byte counts and new descriptors are
- * returned through out parameters (size_t *, int *), which may be NULL when
- * the caller does not need them.  Besides the syscall's own errors:
+ * returned through out parameters: size_t *out_len may be NULL when the
+ * caller does not need the count; int *out_fd may not (EINVAL).  Besides
+ * the syscall's own errors:
  *   ETIMEDOUT   the fd's timeout (green_set_timeout) or an enclosing
  *               green_timeout scope expired
  *   ECANCELED   the calling green thread was killed
@@ -28,7 +29,8 @@
  * is remembered per fd until green_close()); green_recv/send and friends
  * use MSG_DONTWAIT and work on any socket.  Close fds used here with
  * green_close(), which also forgets the fd's timeout and nonblocking state.
- * Writes to a peer that closed return EPIPE, never SIGPIPE.
+ * Socket writes (green_send*) to a peer that closed return EPIPE, never
+ * SIGPIPE; green_write follows write(2) (SIGPIPE on a pipe unless ignored).
  */
 #ifndef GREEN_IO_H
 #define GREEN_IO_H
@@ -112,8 +114,9 @@ int green_io_retry(int fd, int events, double timeout,
 
 /* ---- Pipes and other pollable fds ------------------------------------ */
 
-/* read(2)/write(2) on a pipe, socket, eventfd, tty...  Regular files are
- * not pollable and are refused by the hub (EPERM): use the thread pool. */
+/* read(2)/write(2) on a pipe, socket, eventfd, tty...  Regular files never
+ * report EAGAIN, so reading them blocks the OS thread for the disk: use
+ * the thread pool (green/tpool.h) for file I/O. */
 int green_read(int fd, void *buf, size_t len, size_t *out_len);
 int green_write(int fd, const void *buf, size_t len, size_t *out_len);
 
