@@ -300,6 +300,60 @@ static void test_close_wakes_reader(void **state)
     assert_int_equal(green_close(fds[1]), 0);
 }
 
+struct transfer {
+    int fd;
+    unsigned char *data;
+    size_t size, done;
+    int err;
+};
+
+static void *send_all_main(void *arg)
+{
+    struct transfer *t = arg;
+
+    t->err = green_send_all(t->fd, t->data, t->size, &t->done);
+    return NULL;
+}
+
+/* A writer blocked on a full socket wakes with EBADF, and its count tells
+ * what went out before. */
+static void test_close_wakes_writer(void **state)
+{
+    struct transfer t = {.size = 8u << 20, .err = -1};
+    green_thread_t *writer;
+    int fds[2];
+
+    (void)state;
+    t.data = calloc(1, t.size);
+    assert_non_null(t.data);
+    socket_pair(SOCK_STREAM, fds);
+    t.fd = fds[0];
+    writer = spawn_or_fail(send_all_main, &t);
+    assert_int_equal(green_sleep(0.02), 0); /* the buffers are full now */
+    assert_int_equal(t.err, -1);
+    assert_int_equal(green_close(fds[0]), 0);
+    join(writer);
+    assert_int_equal(t.err, EBADF);
+    assert_true(t.done > 0 && t.done < t.size);
+    assert_int_equal(green_close(fds[1]), 0);
+    free(t.data);
+}
+
+/* A closed fd's timeout does not stick to the next fd with its number. */
+static void test_timeout_forgotten_on_close(void **state)
+{
+    int first, second;
+
+    (void)state;
+    assert_int_equal(green_socket(&first, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(green_set_timeout(first, 1.5), 0);
+    assert_int_equal(green_close(first), 0);
+    assert_int_equal(green_socket(&second, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(second, first); /* the lowest free number again */
+    assert_true(green_get_timeout(second) < 0);
+    assert_int_equal(green_close(second), 0);
+}
+
 static void test_second_reader_is_busy(void **state)
 {
     struct reader first = {.err = -1}, second = {.err = -1};
@@ -337,21 +391,6 @@ static void test_peer_close_gives_eof_and_epipe(void **state)
 }
 
 /* ---- Large transfers --------------------------------------------------- */
-
-struct transfer {
-    int fd;
-    unsigned char *data;
-    size_t size, done;
-    int err;
-};
-
-static void *send_all_main(void *arg)
-{
-    struct transfer *t = arg;
-
-    t->err = green_send_all(t->fd, t->data, t->size, &t->done);
-    return NULL;
-}
 
 static void test_send_all_10mb(void **state)
 {
@@ -668,6 +707,8 @@ int main(void)
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_close_wakes_reader),
+        cmocka_unit_test(test_close_wakes_writer),
+        cmocka_unit_test(test_timeout_forgotten_on_close),
         cmocka_unit_test(test_second_reader_is_busy),
         cmocka_unit_test(test_peer_close_gives_eof_and_epipe),
         cmocka_unit_test(test_send_all_10mb),
