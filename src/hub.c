@@ -239,6 +239,64 @@ int green_hub_unref(green_hub_t *hub)
 
 /* ---- File descriptors ---------------------------------------------- */
 
+/* Managed fds (green_fd_manage) are known process-wide, because an fd may
+ * be made in one thread, waited on by another thread's hub and closed by a
+ * third.  Per fd: 0 while unmanaged, TOKEN_UNCLAIMED once managed, then a
+ * token unique to the edge-triggered registration of the hub that last
+ * claimed it (fd_slot_t.managed keeps its copy).  A close or a takeover in
+ * any thread thus shows to a hub as a token that is no longer its own,
+ * without a system call.  Chunks are made on first use and never freed,
+ * so lookups take no lock. */
+#define TOKEN_CHUNK_BITS 10
+#define TOKEN_CHUNK_SIZE (1u << TOKEN_CHUNK_BITS)
+#define TOKEN_CHUNKS 4096u /* up to 4M descriptors */
+#define TOKEN_UNCLAIMED 1u
+
+static _Atomic(_Atomic uint64_t *) token_chunks[TOKEN_CHUNKS];
+static _Atomic uint64_t next_token = TOKEN_UNCLAIMED + 1;
+
+/* fd's token word; NULL out of range, or if its chunk does not exist and
+ * create is 0 (the fd was never managed), or without memory. */
+static _Atomic uint64_t *fd_token(int fd, int create)
+{
+    size_t index = (size_t)fd >> TOKEN_CHUNK_BITS;
+    _Atomic uint64_t *chunk, *expected = NULL;
+
+    if (fd < 0 || index >= TOKEN_CHUNKS)
+        return NULL;
+    chunk = atomic_load_explicit(&token_chunks[index], memory_order_acquire);
+    if (chunk == NULL && create) {
+        chunk = calloc(TOKEN_CHUNK_SIZE, sizeof(*chunk));
+        if (chunk != NULL && !atomic_compare_exchange_strong(
+                                 &token_chunks[index], &expected, chunk)) {
+            free(chunk); /* another thread made it first */
+            chunk = expected;
+        }
+    }
+    return chunk != NULL ? &chunk[(size_t)fd & (TOKEN_CHUNK_SIZE - 1)] : NULL;
+}
+
+static uint64_t fd_token_get(int fd)
+{
+    _Atomic uint64_t *token = fd_token(fd, 0);
+
+    return token != NULL ? atomic_load_explicit(token, memory_order_relaxed)
+                         : 0;
+}
+
+int green_fd_manage(int fd)
+{
+    _Atomic uint64_t *token;
+
+    if (fd < 0 || (size_t)fd >= (size_t)TOKEN_CHUNKS * TOKEN_CHUNK_SIZE)
+        return EBADF;
+    token = fd_token(fd, 1);
+    if (token == NULL)
+        return ENOMEM;
+    atomic_store_explicit(token, TOKEN_UNCLAIMED, memory_order_relaxed);
+    return 0;
+}
+
 static int grow_fd_table(green_hub_t *hub, int fd)
 {
     size_t capacity = hub->fd_capacity ? hub->fd_capacity : 64;
@@ -302,7 +360,9 @@ static void sync_registrations(green_hub_t *hub)
         unsigned wanted = slot_wanted(slot);
 
         slot->dirty = 0;
-        if (wanted == slot->registered)
+        /* A managed fd stays registered: edges without a waiter are only
+         * noted, so they cannot make the backend spin. */
+        if (slot->managed != 0 || wanted == slot->registered)
             continue;
         if (wanted == 0) {
             hub->backend->remove(hub->poller, fd);
@@ -315,6 +375,41 @@ static void sync_registrations(green_hub_t *hub)
         slot->registered = wanted;
     }
     hub->dirty_count = 0;
+}
+
+/* Forget this hub's registration of a managed fd. */
+static void forget_managed(fd_slot_t *slot)
+{
+    slot->managed = 0;
+    slot->edges = 0;
+}
+
+/* An edge on a managed fd wakes its waiter, or is noted for the next wait
+ * if nobody waits for it. */
+static void dispatch_managed(green_hub_t *hub, int fd, fd_slot_t *slot,
+                             unsigned events)
+{
+    if (slot->managed != fd_token_get(fd)) {
+        /* Closed or claimed by another hub since: stop watching it here.
+         * A waiter retries its call, and its next wait starts afresh. */
+        hub->backend->remove(hub->poller, fd);
+        slot->registered = 0;
+        forget_managed(slot);
+        wake_fd_waiters(slot, 0);
+        return;
+    }
+    if (events & (POLL_EV_IN | POLL_EV_ERR)) {
+        if (slot->reader != NULL)
+            green_unpark(slot->reader, 0, NULL);
+        else
+            slot->edges |= POLL_EV_IN;
+    }
+    if (events & (POLL_EV_OUT | POLL_EV_ERR)) {
+        if (slot->writer != NULL)
+            green_unpark(slot->writer, 0, NULL);
+        else
+            slot->edges |= POLL_EV_OUT;
+    }
 }
 
 static void dispatch_fd(green_hub_t *hub, int fd, unsigned events)
@@ -330,11 +425,54 @@ static void dispatch_fd(green_hub_t *hub, int fd, unsigned events)
         return;
     }
     slot = &hub->fds[fd];
+    if (slot->managed != 0) {
+        dispatch_managed(hub, fd, slot, events);
+        return;
+    }
     if (slot->reader != NULL && (events & (POLL_EV_IN | POLL_EV_ERR)))
         green_unpark(slot->reader, 0, NULL);
     if (slot->writer != NULL && (events & (POLL_EV_OUT | POLL_EV_ERR)))
         green_unpark(slot->writer, 0, NULL);
     mark_dirty(hub, fd);
+}
+
+/* Claim a managed fd for this hub: register it edge-triggered, once for
+ * its life here.  The token moves only if the fd is still the managed one
+ * seen by the caller: a close racing in another thread must not make the
+ * fd's next user managed.  Returns 0 (claimed or not) or the backend's
+ * errno code. */
+static int claim_managed(green_hub_t *hub, int fd, fd_slot_t *slot,
+                         uint64_t token)
+{
+    uint64_t mine =
+        atomic_fetch_add_explicit(&next_token, 1, memory_order_relaxed);
+    int err;
+
+    if (!atomic_compare_exchange_strong(fd_token(fd, 0), &token, mine))
+        return 0;
+    err = hub->backend->watch_edge(hub->poller, fd, slot->registered);
+    if (err != 0)
+        return err;
+    slot->managed = mine;
+    slot->registered = POLL_EV_IN | POLL_EV_OUT;
+    return 0;
+}
+
+/* An unmanaged fd: a fresh wait always tells the backend, because the fd
+ * may have been closed and its number reused behind the hub's back. */
+static int register_unmanaged(green_hub_t *hub, int fd, fd_slot_t *slot,
+                              unsigned events)
+{
+    unsigned wanted = slot_wanted(slot) | events;
+    int err;
+
+    if (wanted == slot->registered &&
+        (slot->reader != NULL || slot->writer != NULL))
+        return 0;
+    err = hub->backend->set(hub->poller, fd, slot->registered, wanted);
+    if (err == 0)
+        slot->registered = wanted;
+    return err;
 }
 
 int green_wait_fd(int fd, int events, double timeout)
@@ -343,7 +481,7 @@ int green_wait_fd(int fd, int events, double timeout)
     task_t *task;
     fd_slot_t *slot;
     green_waiter_t w;
-    unsigned wanted;
+    uint64_t token;
     int err;
 
     if (fd < 0 || (events & (GREEN_READ | GREEN_WRITE)) == 0 ||
@@ -360,21 +498,21 @@ int green_wait_fd(int fd, int events, double timeout)
     if (((events & GREEN_READ) && slot->reader != NULL) ||
         ((events & GREEN_WRITE) && slot->writer != NULL))
         return EBUSY;
-    /* A fresh wait always tells the backend: the fd may have been closed
-     * and its number reused behind the hub's back. */
-    wanted = slot_wanted(slot) | (unsigned)events;
-    if (slot->reader == NULL && slot->writer == NULL) {
-        err = hub->backend->set(hub->poller, fd, slot->registered, wanted);
-        if (err == EPERM)
-            return 0; /* regular files and the like are always ready */
-        if (err != 0)
-            return err;
-        slot->registered = wanted;
-    } else if (wanted != slot->registered) {
-        err = hub->backend->set(hub->poller, fd, slot->registered, wanted);
-        if (err != 0)
-            return err;
-        slot->registered = wanted;
+    token = hub->backend->watch_edge != NULL ? fd_token_get(fd) : 0;
+    if (token != slot->managed) {
+        forget_managed(slot);
+        if (token != 0)
+            err = claim_managed(hub, fd, slot, token);
+    }
+    if (err == 0 && slot->managed == 0)
+        err = register_unmanaged(hub, fd, slot, (unsigned)events);
+    if (err != 0)
+        return err == EPERM ? 0 : err; /* EPERM: a regular file, ready */
+    /* A managed fd costs no system call: its registration stands, and an
+     * edge that came while nobody waited is the answer already. */
+    if (slot->edges & (unsigned)events) {
+        slot->edges &= (unsigned char)~(unsigned)events;
+        return 0;
     }
     green_waiter_init(&w);
     if (events & GREEN_READ)
@@ -393,15 +531,20 @@ int green_wait_fd(int fd, int events, double timeout)
     if (slot->writer == &w)
         slot->writer = NULL;
     hub->fd_waiters--;
-    mark_dirty(hub, fd);
+    if (slot->managed == 0)
+        mark_dirty(hub, fd);
     return err == PARK_OWN_TIMEOUT ? ETIMEDOUT : err;
 }
 
 void green_notify_close(int fd)
 {
     green_hub_t *hub = tls_hub;
+    _Atomic uint64_t *token = fd_token(fd, 0);
     fd_slot_t *slot;
 
+    /* For every hub, whichever thread closes: the number may be reused. */
+    if (token != NULL)
+        atomic_store_explicit(token, 0, memory_order_relaxed);
     if (hub == NULL || fd < 0 || (size_t)fd >= hub->fd_capacity)
         return;
     slot = &hub->fds[fd];
@@ -409,6 +552,7 @@ void green_notify_close(int fd)
     if (slot->registered != 0)
         hub->backend->remove(hub->poller, fd);
     slot->registered = 0;
+    forget_managed(slot);
 }
 
 int green_close_fd(int fd)
@@ -939,6 +1083,9 @@ static void atfork_child(void)
         fd_slot_t *slot = &hub->fds[fd];
         unsigned wanted = slot_wanted(slot);
 
+        /* Managed fds are claimed again, edge-triggered, at their next
+         * wait; meanwhile their waiters are watched like any other. */
+        forget_managed(slot);
         slot->registered = 0;
         if (wanted == 0)
             continue;

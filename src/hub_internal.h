@@ -85,8 +85,16 @@ struct green_thread {
 
 typedef struct fd_slot {
     green_waiter_t *reader, *writer;
+    /* Nonzero while the fd is managed (green_fd_manage) and registered
+     * edge-triggered with this hub's backend: the fd's process-wide token
+     * at the time this hub registered it.  A different token now means the
+     * fd was closed or taken over by another hub since. */
+    uint64_t managed;
     unsigned registered; /* POLL_EV_IN/POLL_EV_OUT as the backend knows it */
     unsigned char dirty; /* registration may exceed the waiters */
+    /* Managed fds: edges (POLL_EV_IN/POLL_EV_OUT) that came while nobody
+     * waited for them; the next wait for them returns at once. */
+    unsigned char edges;
 } fd_slot_t;
 
 typedef struct hub_call {

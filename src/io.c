@@ -71,6 +71,16 @@ static void fd_state_reset(int fd, int nonblocking)
                           memory_order_relaxed);
 }
 
+/* An fd this layer made: nonblocking, no timeout, and managed by the hub
+ * (green_fd_manage), since every wait here follows an EAGAIN and every
+ * close goes through green_close.  Without memory for either record the
+ * fd just takes the slower, general path. */
+static void adopt_new_fd(int fd)
+{
+    fd_state_reset(fd, 1);
+    (void)green_fd_manage(fd);
+}
+
 int green_set_timeout(int fd, double seconds)
 {
     struct fd_state *state;
@@ -294,7 +304,7 @@ int green_socket(int *out_fd, int domain, int type, int protocol)
     fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd < 0)
         return errno;
-    fd_state_reset(fd, 1);
+    adopt_new_fd(fd);
     *out_fd = fd;
     return 0;
 }
@@ -320,7 +330,7 @@ int green_accept(int *out_fd, int listen_fd, struct sockaddr *addr,
     err = io_call(listen_fd, GREEN_READ, attempt_accept, &m, 1, &fd);
     if (err != 0)
         return err;
-    fd_state_reset((int)fd, 1);
+    adopt_new_fd((int)fd);
     *out_fd = (int)fd;
     return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * Internal: the hub's I/O readiness backend, one small interface so that
  * epoll, poll(2) and later io_uring or kqueue are interchangeable (the
- * libuv src/unix split).  Registrations are level-triggered: an fd stays
- * reported while it is ready for a registered event.
+ * libuv src/unix split).  Registrations made by set are level-triggered:
+ * an fd stays reported while it is ready for a registered event; those
+ * made by watch_edge are edge-triggered (see there).
  *
  * A backend must be safe to destroy in a forked child: destroy only closes
  * its own descriptors and never edits kernel state shared with the parent.
@@ -29,6 +30,13 @@ typedef struct poll_backend {
      * backend copes with the hub being wrong about an fd closed behind its
      * back).  Errno codes: EBADF, EPERM (fd type not pollable), ENOMEM. */
     int (*set)(void *state, int fd, unsigned old_events, unsigned events);
+    /* Optional (NULL if the backend cannot): register fd for POLL_EV_IN and
+     * POLL_EV_OUT together, edge-triggered, replacing the earlier
+     * registration old_events as set does.  fd is then reported once each
+     * time it becomes readable or writable (or gets an error), not while it
+     * stays so: the hub keeps it registered for the fd's whole life
+     * instead of calling set for every wait.  Errno codes as for set. */
+    int (*watch_edge)(void *state, int fd, unsigned old_events);
     /* Forget fd (no error if it was not registered). */
     void (*remove)(void *state, int fd);
     /* Wait up to timeout_ms (-1: no limit) and store up to max ready events

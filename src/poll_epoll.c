@@ -2,6 +2,7 @@
 #include "poll.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -36,18 +37,15 @@ static void epoll_destroy_state(void *opaque)
     free(state);
 }
 
-static int epoll_set(void *opaque, int fd, unsigned old_events, unsigned events)
+/* EPOLL_CTL_ADD or _MOD of fd for the epoll events ev. */
+static int epoll_register(epoll_state_t *state, int fd, unsigned old_events,
+                          uint32_t events)
 {
     int first = old_events ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     int second = old_events ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
     int retry_on = old_events ? ENOENT : EEXIST;
-    epoll_state_t *state = opaque;
-    struct epoll_event ev = {.events = 0, .data.fd = fd};
+    struct epoll_event ev = {.events = events, .data.fd = fd};
 
-    if (events & POLL_EV_IN)
-        ev.events |= EPOLLIN | EPOLLRDHUP;
-    if (events & POLL_EV_OUT)
-        ev.events |= EPOLLOUT;
     /* The hub's table may be out of date about an fd closed behind its
      * back (the kernel then dropped it) or reused, so a failed MOD retries
      * as ADD and a failed ADD as MOD. */
@@ -56,6 +54,23 @@ static int epoll_set(void *opaque, int fd, unsigned old_events, unsigned events)
     if (errno == retry_on && epoll_ctl(state->epfd, second, fd, &ev) == 0)
         return 0;
     return errno;
+}
+
+static int epoll_set(void *opaque, int fd, unsigned old_events, unsigned events)
+{
+    uint32_t ev = 0;
+
+    if (events & POLL_EV_IN)
+        ev |= EPOLLIN | EPOLLRDHUP;
+    if (events & POLL_EV_OUT)
+        ev |= EPOLLOUT;
+    return epoll_register(opaque, fd, old_events, ev);
+}
+
+static int epoll_watch_edge(void *opaque, int fd, unsigned old_events)
+{
+    return epoll_register(opaque, fd, old_events,
+                          EPOLLIN | EPOLLRDHUP | EPOLLOUT | EPOLLET);
 }
 
 static void epoll_remove(void *opaque, int fd)
@@ -94,6 +109,7 @@ const poll_backend_t poll_backend_epoll = {
     .create = epoll_create_state,
     .destroy = epoll_destroy_state,
     .set = epoll_set,
+    .watch_edge = epoll_watch_edge,
     .remove = epoll_remove,
     .wait = epoll_wait_events,
 };

@@ -130,6 +130,7 @@ const poll_backend_t poll_backend_poll = {
     .create = poll_create_state,
     .destroy = poll_destroy_state,
     .set = poll_set,
+    .watch_edge = NULL, /* poll(2) has no edge-triggered mode */
     .remove = poll_remove,
     .wait = poll_wait_events,
 };

@@ -1,7 +1,8 @@
 /* GREEN_TEST_BACKENDS */
 /*
  * The hub: backends, fd waits (EBUSY, EBADF on close, timeouts), deadlock
- * reports, green_hub_run, cross-thread calls and keepalive, the error
+ * reports, managed fds (edge-triggered, registered once, safe to close
+ * and reuse), green_hub_run, cross-thread calls and keepalive, the error
  * hook and hub restarts, fork, I/O not starved by sleep(0) loops, fresh
  * clock reads after CPU-heavy stretches.
  */
@@ -14,6 +15,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -225,6 +228,262 @@ static void test_regular_file_is_always_ready(void **state)
     assert_int_equal(green_wait_fd(fd, GREEN_READ, 1), 0);
     assert_int_equal(green_wait_fd(fd, GREEN_WRITE, 1), 0);
     close(fd);
+}
+
+/* ---- Managed fds --------------------------------------------------------- */
+
+/* A nonblocking socket pair, both ends managed. */
+static void managed_pair(int fds[2])
+{
+    assert_int_equal(
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds),
+        0);
+    assert_int_equal(green_fd_manage(fds[0]), 0);
+    assert_int_equal(green_fd_manage(fds[1]), 0);
+}
+
+/* Read or write (w->events) one byte the way the io layer does: wait only
+ * after EAGAIN, and try again after every wait. */
+static void *managed_io_run(void *arg)
+{
+    struct fd_waiter *w = arg;
+    char byte = 'x';
+
+    for (;;) {
+        ssize_t done = w->events == GREEN_READ
+                           ? recv(w->fd, &byte, 1, MSG_DONTWAIT)
+                           : send(w->fd, &byte, 1, MSG_DONTWAIT);
+
+        if (done == 1) {
+            w->err = 0;
+            break;
+        }
+        w->err = errno == EAGAIN ? green_wait_fd(w->fd, w->events, w->timeout)
+                                 : errno;
+        if (w->err != 0)
+            break;
+    }
+    w->done = 1;
+    return NULL;
+}
+
+/* Send until the socket buffer is full. */
+static void fill_socket(int fd)
+{
+    char buffer[4096] = {0};
+
+    while (send(fd, buffer, sizeof(buffer), MSG_DONTWAIT) > 0)
+        ;
+    assert_int_equal(errno, EAGAIN);
+}
+
+static void drain_socket(int fd)
+{
+    char buffer[4096];
+
+    while (recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT) > 0)
+        ;
+}
+
+static void test_managed_fd_read_and_write(void **state)
+{
+    int fds[2];
+    struct fd_waiter w;
+    green_thread_t *t;
+
+    (void)state;
+    assert_int_equal(green_fd_manage(-1), EBADF);
+    managed_pair(fds);
+    /* Several rounds: the one registration keeps serving. */
+    for (int round = 0; round < 3; round++) {
+        w = (struct fd_waiter){
+            .fd = fds[0], .events = GREEN_READ, .timeout = 5, .err = -1};
+        t = spawn_or_fail(managed_io_run, &w);
+        assert_int_equal(green_sleep(0.01), 0);
+        assert_false(w.done);
+        assert_int_equal(send(fds[1], "x", 1, 0), 1);
+        assert_int_equal(wait_and_release(t), 0);
+        assert_int_equal(w.err, 0);
+    }
+    fill_socket(fds[0]);
+    w = (struct fd_waiter){
+        .fd = fds[0], .events = GREEN_WRITE, .timeout = 5, .err = -1};
+    t = spawn_or_fail(managed_io_run, &w);
+    assert_int_equal(green_sleep(0.01), 0);
+    assert_false(w.done);
+    drain_socket(fds[1]);
+    assert_int_equal(wait_and_release(t), 0);
+    assert_int_equal(w.err, 0);
+    assert_int_equal(green_close_fd(fds[0]), 0);
+    assert_int_equal(green_close_fd(fds[1]), 0);
+}
+
+/* Data that arrives while nobody waits still answers the next wait. */
+static void test_managed_edge_without_waiter_is_kept(void **state)
+{
+    int fds[2];
+    double start;
+
+    (void)state;
+    managed_pair(fds);
+    assert_int_equal(green_wait_fd(fds[0], GREEN_READ, 0.005), ETIMEDOUT);
+    assert_int_equal(send(fds[1], "x", 1, 0), 1);
+    assert_int_equal(green_sleep(0.01), 0); /* the hub sees the edge */
+    start = green_now();
+    assert_int_equal(green_wait_fd(fds[0], GREEN_READ, 2), 0);
+    assert_true(green_now() - start < 1);
+    assert_int_equal(green_close_fd(fds[0]), 0);
+    assert_int_equal(green_close_fd(fds[1]), 0);
+}
+
+static void *kill_target_run(void *arg)
+{
+    struct fd_waiter *w = arg;
+
+    w->err = green_wait_fd(w->fd, GREEN_READ, GREEN_FOREVER);
+    w->done = 1;
+    return NULL;
+}
+
+static void test_managed_busy_timeout_kill_close(void **state)
+{
+    int fds[2];
+    struct fd_waiter r1, r2, victim;
+    green_thread_t *t1, *t2, *tv;
+
+    (void)state;
+    managed_pair(fds);
+    assert_int_equal(green_wait_fd(fds[0], GREEN_READ, 0.005), ETIMEDOUT);
+    r1 = (struct fd_waiter){
+        .fd = fds[0], .events = GREEN_READ, .timeout = 5, .err = -1};
+    r2 = r1;
+    t1 = spawn_or_fail(fd_wait_run, &r1);
+    t2 = spawn_or_fail(fd_wait_run, &r2);
+    assert_int_equal(green_sleep(0.01), 0);
+    assert_int_equal(wait_and_release(t2), 0);
+    assert_int_equal(r2.err, EBUSY);
+    assert_false(r1.done);
+    /* A killed waiter leaves its place free. */
+    victim = (struct fd_waiter){.fd = fds[1], .err = -1};
+    tv = spawn_or_fail(kill_target_run, &victim);
+    assert_int_equal(green_sleep(0.01), 0);
+    assert_int_equal(green_thread_kill(tv), 0);
+    green_thread_release(tv);
+    assert_int_equal(victim.err, ECANCELED);
+    assert_int_equal(green_wait_fd(fds[1], GREEN_READ, 0.005), ETIMEDOUT);
+    assert_int_equal(green_close_fd(fds[0]), 0);
+    assert_int_equal(wait_and_release(t1), 0);
+    assert_int_equal(r1.err, EBADF);
+    assert_int_equal(green_close_fd(fds[1]), 0);
+}
+
+/* A managed fd closed through the hub, its number reused: by a managed
+ * socket, then by an unmanaged pipe, which keeps level-triggered waits. */
+static void test_managed_close_and_reuse(void **state)
+{
+    int a[2], b[2], p[2];
+
+    (void)state;
+    managed_pair(a);
+    assert_int_equal(green_wait_fd(a[0], GREEN_READ, 0.005), ETIMEDOUT);
+    assert_int_equal(green_close_fd(a[0]), 0);
+    assert_int_equal(green_close_fd(a[1]), 0);
+    managed_pair(b);
+    assert_int_equal(b[0], a[0]);
+    assert_int_equal(green_wait_fd(b[0], GREEN_READ, 0.005), ETIMEDOUT);
+    assert_int_equal(send(b[1], "x", 1, 0), 1);
+    assert_int_equal(green_wait_fd(b[0], GREEN_READ, 2), 0);
+    assert_int_equal(green_close_fd(b[0]), 0);
+    assert_int_equal(green_close_fd(b[1]), 0);
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(p[0], a[0]);
+    assert_int_equal(write(p[1], "y", 1), 1);
+    assert_int_equal(green_wait_fd(p[0], GREEN_READ, 2), 0);
+    assert_int_equal(green_wait_fd(p[0], GREEN_READ, 2), 0);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void *close_fd_elsewhere(void *arg)
+{
+    return TEST_INT_VALUE(green_close_fd(*(int *)arg));
+}
+
+/* Closed by another OS thread, which cannot touch this hub's table: the
+ * number reused by an unmanaged pipe still gets level-triggered waits. */
+static void test_managed_closed_in_other_thread(void **state)
+{
+    int a[2], p[2];
+    pthread_t thread;
+    void *result = NULL;
+
+    (void)state;
+    managed_pair(a);
+    assert_int_equal(green_wait_fd(a[0], GREEN_READ, 0.005), ETIMEDOUT);
+    assert_int_equal(pthread_create(&thread, NULL, close_fd_elsewhere, &a[0]),
+                     0);
+    assert_int_equal(pthread_join(thread, &result), 0);
+    assert_int_equal(TEST_VALUE_INT(result), 0);
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(p[0], a[0]);
+    assert_int_equal(write(p[1], "y", 1), 1);
+    assert_int_equal(green_wait_fd(p[0], GREEN_READ, 2), 0);
+    assert_int_equal(green_wait_fd(p[0], GREEN_READ, 2), 0);
+    close(p[0]);
+    close(p[1]);
+    assert_int_equal(green_close_fd(a[1]), 0);
+}
+
+/* The epoll mask of fd in this process's epoll instance(s), from
+ * /proc/self/fdinfo; 0 if fd is registered nowhere. */
+static unsigned epoll_mask_of(int fd)
+{
+    char path[64], line[256];
+    unsigned mask = 0;
+
+    for (int epfd = 0; epfd < 1024; epfd++) {
+        FILE *info;
+
+        snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", epfd);
+        info = fopen(path, "r");
+        if (info == NULL)
+            continue;
+        while (fgets(line, sizeof(line), info) != NULL) {
+            int tfd;
+            unsigned events;
+
+            if (sscanf(line, "tfd: %d events: %x", &tfd, &events) == 2 &&
+                tfd == fd)
+                mask = events;
+        }
+        fclose(info);
+    }
+    return mask;
+}
+
+/* Registered once, edge-triggered, and left so between waits, so a wait
+ * has nothing to tell epoll; an unmanaged fd is trimmed between waits. */
+static void test_managed_fd_stays_registered(void **state)
+{
+    const unsigned epollet = 1u << 31;
+    int fds[2], p[2];
+
+    (void)state;
+    if (strcmp(green_hub_backend_name(), "epoll") != 0)
+        skip();
+    managed_pair(fds);
+    assert_int_equal(epoll_mask_of(fds[0]), 0);
+    assert_int_equal(green_wait_fd(fds[0], GREEN_READ, 0.005), ETIMEDOUT);
+    assert_int_equal(green_sleep(0.005), 0);
+    assert_true(epoll_mask_of(fds[0]) & epollet);
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(green_wait_fd(p[0], GREEN_READ, 0.005), ETIMEDOUT);
+    assert_int_equal(green_sleep(0.005), 0);
+    assert_int_equal(epoll_mask_of(p[0]), 0);
+    assert_int_equal(green_close_fd(fds[0]), 0);
+    assert_int_equal(green_close_fd(fds[1]), 0);
+    close(p[0]);
+    close(p[1]);
 }
 
 /* ---- sleep(0) loops do not starve I/O ------------------------------------ */
@@ -882,6 +1141,12 @@ int main(void)
         hub_test(test_wait_fd_busy_and_close),
         hub_test(test_plain_close_and_reuse_is_safe),
         hub_test(test_regular_file_is_always_ready),
+        hub_test(test_managed_fd_read_and_write),
+        hub_test(test_managed_edge_without_waiter_is_kept),
+        hub_test(test_managed_busy_timeout_kill_close),
+        hub_test(test_managed_close_and_reuse),
+        hub_test(test_managed_closed_in_other_thread),
+        hub_test(test_managed_fd_stays_registered),
         hub_test(test_yield_loop_does_not_starve_io),
         hub_test(test_deadline_after_cpu_stretch),
         hub_test(test_main_park_with_nothing_is_edeadlk),

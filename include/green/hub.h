@@ -127,14 +127,50 @@ int green_timer_cancel(green_timer_t *timer);
  * reports it).  Two green threads waiting for the same event on one fd:
  * EBUSY.  EINVAL for a negative fd or no event bit; EBADF if the kernel
  * refuses the fd.  Regular files are always ready.  This is eventlet's
- * trampoline. */
+ * trampoline.  On a managed fd (green_fd_manage below) it waits for the
+ * fd to become ready rather than looking at whether it is: see there. */
 int green_wait_fd(int fd, int events, double timeout);
 
-/* Wake every green thread waiting on fd with EBADF, forget the fd, and
- * close it.  Returns close(2)'s result as 0 or an errno code. */
+/* Wake every green thread waiting on fd with EBADF, forget the fd (and
+ * end its managed mode, see below), and close it.  Returns close(2)'s
+ * result as 0 or an errno code. */
 int green_close_fd(int fd);
-/* The same notification without closing (for fds closed elsewhere). */
+/* The same notification without closing (for fds closed elsewhere).  Ends
+ * managed mode too, from any thread: call green_fd_manage again to use a
+ * still-open fd managed. */
 void green_notify_close(int fd);
+
+/* Managed mode, for fds whose whole life is under the caller's control:
+ * the green I/O layer (green/io.h) manages every fd it makes, and any
+ * other code may opt in.  The first green_wait_fd on a managed fd in a hub
+ * registers it with the backend once, for reading and writing,
+ * edge-triggered (epoll's EPOLLET); later waits make no system call at
+ * all, where an unmanaged fd costs one epoll_ctl per wait.  A backend
+ * without edge-triggered registrations (poll) treats managed fds as
+ * unmanaged, and so does every hub for an fd no longer managed.
+ *
+ * The price is two rules, which the green I/O layer keeps:
+ *  - Wait only once the fd is drained for that direction: after the
+ *    operation returned EAGAIN.  The kernel then reports an edge when the
+ *    fd next becomes ready, and the hub keeps an edge that comes while
+ *    nobody waits, so the next wait returns at once.  But a wait while
+ *    the fd is still ready from before (unread data, write room never
+ *    used up) is not answered by the state of the fd the way an unmanaged
+ *    wait is: it may park until the next edge, which may never come.
+ *  - Close it only through green_close (green/io.h), green_close_fd, or
+ *    close(2) after green_notify_close, in any thread.  The registration
+ *    is never renewed, so if the number were closed behind the hub's back
+ *    and reused, waits on the new fd would park with nothing registered.
+ * A wait may return 0 with the fd not ready (an edge already used up by
+ * the last operation): retry the operation, as after any wait.  EBUSY,
+ * EBADF on close, ETIMEDOUT and ECANCELED work as for any fd.  An fd may
+ * move between hubs: a hub that waits on it takes it over, and the
+ * others drop their registration at its next edge.
+ *
+ * Needs no hub and makes no system call.  0; EBADF for a negative or
+ * out-of-range fd; ENOMEM.  A bad or unpollable fd is reported by the
+ * first wait, as for any fd (EBADF; a regular file is always ready). */
+int green_fd_manage(int fd);
 
 /* ---- Parking: the primitive that sync objects are built on --------- */
 
