@@ -30,6 +30,8 @@ PREFIX ?= /usr/local
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
 BUILD ?= build
+# Tests (ctest -R regex) that make aarch64 runs under qemu; "." runs all.
+AARCH64_TESTS ?= greenlet|install_consumer|demos
 
 VALGRIND_WRAPPER := valgrind;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite,indirect;--show-leak-kinds=definite,indirect;--track-origins=no;-q
 
@@ -90,7 +92,7 @@ portable:
 
 aarch64:
 	$(call configure,$(BUILD)-aarch64,RelWithDebInfo,-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake)
-	@$(call build_and_test,$(BUILD)-aarch64,-R "greenlet|install_consumer|demos")
+	@$(call build_and_test,$(BUILD)-aarch64,-R "$(AARCH64_TESTS)")
 
 format:
 	find src include tests bench examples \( -name '*.c' -o -name '*.h' \) \
