@@ -37,7 +37,7 @@ static void epoll_destroy_state(void *opaque)
     free(state);
 }
 
-/* EPOLL_CTL_ADD or _MOD of fd for the epoll events ev. */
+/* EPOLL_CTL_ADD or _MOD of fd for the epoll events given. */
 static int epoll_register(epoll_state_t *state, int fd, unsigned old_events,
                           uint32_t events)
 {
