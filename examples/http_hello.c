@@ -140,6 +140,7 @@ static void handle_connection(int fd, void *unused)
     char buffer[HEAD_BUFFER];
     size_t have = 0;
     int answered = 0;
+    int drained = 0; /* the last recv emptied the socket's buffer */
 
     (void)unused;
     if (config.idle_timeout > 0)
@@ -153,14 +154,18 @@ static void handle_connection(int fd, void *unused)
 
         if (status == HTTP_PARSE_NEED_MORE) {
             /* After an answer the client rarely has sent more yet: wait
-             * for it first rather than pay for a recv failing with EAGAIN. */
-            if (have == 0 && answered &&
+             * for it first rather than pay for a recv failing with EAGAIN.
+             * Only when the last recv emptied the socket, though: a full
+             * buffer may leave a pipelined request behind it, which no new
+             * readiness edge would announce. */
+            if (have == 0 && answered && drained &&
                 green_wait_fd(fd, GREEN_READ, green_get_timeout(fd)) != 0)
                 return;
-            if (green_recv(fd, buffer + have, sizeof(buffer) - have, 0,
-                           &received) != 0 ||
+            size_t room = sizeof(buffer) - have;
+            if (green_recv(fd, buffer + have, room, 0, &received) != 0 ||
                 received == 0)
                 return;
+            drained = received < room;
             have += received;
             continue;
         }

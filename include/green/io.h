@@ -29,6 +29,10 @@
  * is remembered per fd until green_close()); green_recv/send and friends
  * use MSG_DONTWAIT and work on any socket.  Close fds used here with
  * green_close(), which also forgets the fd's timeout and nonblocking state.
+ * Fds made by green_socket() and green_accept() are also managed by the hub
+ * (green_fd_manage(): registered once, edge-triggered), so for them a plain
+ * close() is a bug, not just a lost timeout: if the number is reused, the
+ * new fd's waits can hang.  libgreen_patch's close() hook is safe.
  * Socket writes (green_send*) to a peer that closed return EPIPE, never
  * SIGPIPE; green_write follows write(2) (SIGPIPE on a pipe unless ignored).
  */

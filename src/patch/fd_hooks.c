@@ -25,10 +25,13 @@ const struct patch_symbol patch_fd_symbols[] = {
  * state may be half-updated. */
 static void notify_closing(int fd)
 {
-    if (patch_handler_depth == 0 && fdstate_was_waited(fd)) {
-        green_notify_close(fd);
+    if (patch_handler_depth != 0)
+        return;
+    if (fdstate_was_waited(fd))
         patch_wake_closing(fd);
-    }
+    /* Also for fds the hooks never waited on: a green io socket is managed
+     * by its hub, which must forget it before the number is reused. */
+    green_notify_close(fd);
 }
 
 int close(int fd)
