@@ -46,6 +46,10 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+/* <netdb.h> declares struct addrinfo only with POSIX feature macros; a
+ * strict -std=c11 program must still be able to include this header. */
+struct addrinfo;
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -1,0 +1,20 @@
+/*
+ * libgreen — every layer in one include.
+ *
+ * Each header can also be included on its own; see README.md for what each
+ * layer does.
+ */
+#ifndef GREEN_GREEN_H
+#define GREEN_GREEN_H
+
+#include <green/greenlet.h>
+#include <green/hub.h>
+#include <green/io.h>
+#include <green/patch.h>
+#include <green/pool.h>
+#include <green/sync.h>
+#include <green/thread.h>
+#include <green/timeout.h>
+#include <green/tpool.h>
+
+#endif /* GREEN_GREEN_H */
