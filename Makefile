@@ -33,7 +33,9 @@ BUILD ?= build
 # Tests (ctest -R regex) that make aarch64 runs under qemu; "." runs all.
 AARCH64_TESTS ?= greenlet|install_consumer|demos
 
-VALGRIND_WRAPPER := valgrind;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite,indirect;--show-leak-kinds=definite,indirect;--track-origins=no;-q
+# --fair-sched: valgrind runs one thread at a time, and its default lock lets
+# a spinning green thread starve the watchdog's monitor thread.
+VALGRIND_WRAPPER := valgrind;--fair-sched=yes;--error-exitcode=1;--leak-check=full;--errors-for-leak-kinds=definite,indirect;--show-leak-kinds=definite,indirect;--track-origins=no;-q
 
 # $(call configure,<dir>,<build type>,<extra cmake args>)
 # Every variant option is given explicitly (later -D wins), so a build
