@@ -26,7 +26,8 @@
 /* The longest single backend wait; a longer timer just waits again. */
 #define MAX_WAIT_MS (24 * 3600 * 1000)
 
-static __thread green_hub_t *tls_hub;
+/* The calling thread's hub (hub_existing() reads it inline). */
+__thread green_hub_t *green_tls_hub;
 static __thread green_backend_t tls_backend_choice;
 
 /* Every live hub, so that green_hub_call_threadsafe() never touches a
@@ -46,7 +47,7 @@ static void hub_key_destructor(void *value)
 {
     green_hub_t *hub = value;
 
-    if (hub != NULL && hub == tls_hub)
+    if (hub != NULL && hub == green_tls_hub)
         hub_destroy(hub);
 }
 
@@ -538,7 +539,7 @@ int green_wait_fd(int fd, int events, double timeout)
 
 void green_notify_close(int fd)
 {
-    green_hub_t *hub = tls_hub;
+    green_hub_t *hub = green_tls_hub;
     _Atomic uint64_t *token = fd_token(fd, 0);
     fd_slot_t *slot;
 
@@ -612,7 +613,7 @@ int green_timer_cancel(green_timer_t *timer)
 {
     if (timer == NULL)
         return EINVAL;
-    if (timer->hub != tls_hub)
+    if (timer->hub != green_tls_hub)
         return EPERM;
     timer_heap_remove(&timer->hub->timers, &timer->node);
     free(timer);
@@ -776,7 +777,7 @@ int green_unpark(green_waiter_t *w, int result, void *value)
     if (!w->pending)
         return EALREADY;
     task = w->hub_private;
-    if (task->hub != tls_hub)
+    if (task->hub != green_tls_hub)
         return EPERM;
     w->pending = 0;
     w->result = result;
@@ -987,7 +988,7 @@ int green_hub_set_backend(green_backend_t backend)
     if (backend == GREEN_BACKEND_EPOLL)
         return ENOTSUP;
 #endif
-    if (tls_hub != NULL)
+    if (green_tls_hub != NULL)
         return EBUSY;
     tls_backend_choice = backend;
     return 0;
@@ -1064,7 +1065,7 @@ static void atfork_parent(void)
  * shared with the parent, and touching them would disturb its hub. */
 static void atfork_child(void)
 {
-    green_hub_t *hub = tls_hub;
+    green_hub_t *hub = green_tls_hub;
 
     pthread_mutex_init(&hubs_lock, NULL);
     hubs = NULL; /* the other threads, and so their hubs, are gone */
@@ -1149,21 +1150,16 @@ static green_hub_t *hub_create(void)
     hub->list_next = hubs;
     hubs = hub;
     pthread_mutex_unlock(&hubs_lock);
-    tls_hub = hub;
+    green_tls_hub = hub;
     if (hub_key_made)
         pthread_setspecific(hub_key, hub);
     watchdog_hub_init(hub);
     return hub;
 }
 
-green_hub_t *hub_existing(void)
-{
-    return tls_hub;
-}
-
 green_hub_t *hub_get(void)
 {
-    green_hub_t *hub = tls_hub;
+    green_hub_t *hub = green_tls_hub;
 
     return hub != NULL ? hub : hub_create();
 }
@@ -1229,8 +1225,8 @@ static void hub_destroy(green_hub_t *hub)
     free(hub->fds);
     free(hub->dirty_fds);
     pthread_mutex_destroy(&hub->calls_lock);
-    if (tls_hub == hub) {
-        tls_hub = NULL;
+    if (green_tls_hub == hub) {
+        green_tls_hub = NULL;
         if (hub_key_made)
             pthread_setspecific(hub_key, NULL);
     }
@@ -1239,7 +1235,7 @@ static void hub_destroy(green_hub_t *hub)
 
 int green_hub_destroy(void)
 {
-    green_hub_t *hub = tls_hub;
+    green_hub_t *hub = green_tls_hub;
 
     if (hub == NULL)
         return 0;

@@ -160,8 +160,15 @@ struct green_hub {
 
 /* ---- hub.c --------------------------------------------------------- */
 
+/* The calling thread's hub, defined in hub.c; internal to the library. */
+extern __thread green_hub_t *green_tls_hub
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+
 /* The calling thread's hub if it exists (no creation). */
-green_hub_t *hub_existing(void);
+static inline green_hub_t *hub_existing(void)
+{
+    return green_tls_hub;
+}
 /* The calling thread's hub, made if needed; NULL on failure. */
 green_hub_t *hub_get(void);
 /* The running task of hub, or NULL when called from the hub greenlet or a

@@ -515,9 +515,12 @@ int green_thread_unlink(green_thread_t *t, green_link_fn fn, void *arg)
 green_thread_t *green_thread_self(void)
 {
     green_hub_t *hub = hub_existing();
-    task_t *task = hub != NULL ? hub_current_task(hub) : NULL;
 
-    return task != NULL && !task->is_main ? (green_thread_t *)task : NULL;
+    /* Cheap answers first: libgreen_patch asks this on every hooked call. */
+    if (hub == NULL || hub->current == NULL || hub->current->is_main)
+        return NULL;
+    task_t *task = hub_current_task(hub);
+    return task != NULL ? (green_thread_t *)task : NULL;
 }
 
 int green_thread_dead(const green_thread_t *t)
