@@ -157,16 +157,8 @@ int fcntl(int fd, int cmd, ...)
     return fcntl_hook(fd, cmd, arg);
 }
 
-int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    void *arg;
-
-    va_start(ap, cmd);
-    arg = va_arg(ap, void *);
-    va_end(ap);
-    return fcntl_hook(fd, cmd, arg);
-}
+/* glibc's large-file name for the same call. */
+int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 int ioctl(int fd, unsigned long request, ...)
 {
