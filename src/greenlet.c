@@ -455,7 +455,7 @@ int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
     g->name = NULL;
     g->stack.lo = NULL;
     int err = green_stack_acquire(&g->stack, attr ? attr->stack_size : 0);
-    if (!err && attr)
+    if (!err && attr && attr->name)
         err = copy_name(&g->name, attr->name);
     if (err) {
         green_stack_release(&g->stack);
