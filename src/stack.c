@@ -58,12 +58,17 @@ struct stack_cache {
 static __thread struct stack_cache cache
     __attribute__((tls_model("initial-exec")));
 
-static size_t page_size(void)
+static size_t page_bytes;
+
+static __attribute__((noinline)) size_t page_size_lookup(void)
 {
-    static size_t size;
-    if (!size)
-        size = (size_t)sysconf(_SC_PAGESIZE);
-    return size;
+    page_bytes = (size_t)sysconf(_SC_PAGESIZE);
+    return page_bytes;
+}
+
+static inline size_t page_size(void)
+{
+    return page_bytes ? page_bytes : page_size_lookup();
 }
 
 size_t green_stack_guard_size(void)
@@ -181,7 +186,10 @@ static int slab_new(size_t slot_bytes, struct green_stack_slab **out)
     return 0;
 }
 
-static int slab_take(size_t usable, struct green_stack *stack)
+/* The slow paths stay out of line, so that a cache hit or push runs with
+ * no registers to save. */
+static __attribute__((noinline)) int slab_take(size_t usable,
+                                               struct green_stack *stack)
 {
     size_t slot_bytes = usable + page_size();
     struct green_stack_slab *slab;
@@ -267,7 +275,8 @@ int green_stack_acquire(struct green_stack *stack, size_t size)
 }
 
 /* Release the cached stacks after the first `keep`, oldest last. */
-static void cache_trim_after(struct cached_stack **link, size_t keep)
+static __attribute__((noinline)) void
+cache_trim_after(struct cached_stack **link, size_t keep)
 {
     while (*link && keep) {
         link = &(*link)->next;
