@@ -527,8 +527,8 @@ static void test_ipv6_loopback(void **state)
 
 static void test_unix_sockets(void **state)
 {
-    char address[108];
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    char address[sizeof("unix:") + sizeof(addr.sun_path)];
     int listener, client, fds[2];
     char buffer[8];
     size_t got;
