@@ -8,6 +8,7 @@
  * EDEADLK (or green_hub_run() returns).
  */
 #define _GNU_SOURCE
+#include "fd_table.h"
 #include "hub_internal.h"
 
 #include <errno.h>
@@ -246,35 +247,17 @@ int green_hub_unref(green_hub_t *hub)
  * token unique to the edge-triggered registration of the hub that last
  * claimed it (fd_slot_t.managed keeps its copy).  A close or a takeover in
  * any thread thus shows to a hub as a token that is no longer its own,
- * without a system call.  Chunks are made on first use and never freed,
- * so lookups take no lock. */
-#define TOKEN_CHUNK_BITS 10
-#define TOKEN_CHUNK_SIZE (1u << TOKEN_CHUNK_BITS)
-#define TOKEN_CHUNKS 4096u /* up to 4M descriptors */
+ * without a system call.  The table (src/fd_table.h) takes no lock. */
 #define TOKEN_UNCLAIMED 1u
 
-static _Atomic(_Atomic uint64_t *) token_chunks[TOKEN_CHUNKS];
+static fd_table_t fd_tokens = FD_TABLE_INIT(_Atomic uint64_t);
 static _Atomic uint64_t next_token = TOKEN_UNCLAIMED + 1;
 
 /* fd's token word; NULL out of range, or if its chunk does not exist and
  * create is 0 (the fd was never managed), or without memory. */
 static _Atomic uint64_t *fd_token(int fd, int create)
 {
-    size_t index = (size_t)fd >> TOKEN_CHUNK_BITS;
-    _Atomic uint64_t *chunk, *expected = NULL;
-
-    if (fd < 0 || index >= TOKEN_CHUNKS)
-        return NULL;
-    chunk = atomic_load_explicit(&token_chunks[index], memory_order_acquire);
-    if (chunk == NULL && create) {
-        chunk = calloc(TOKEN_CHUNK_SIZE, sizeof(*chunk));
-        if (chunk != NULL && !atomic_compare_exchange_strong(
-                                 &token_chunks[index], &expected, chunk)) {
-            free(chunk); /* another thread made it first */
-            chunk = expected;
-        }
-    }
-    return chunk != NULL ? &chunk[(size_t)fd & (TOKEN_CHUNK_SIZE - 1)] : NULL;
+    return fd_table_entry(&fd_tokens, fd, create);
 }
 
 static uint64_t fd_token_get(int fd)
@@ -289,7 +272,7 @@ int green_fd_manage(int fd)
 {
     _Atomic uint64_t *token;
 
-    if (fd < 0 || (size_t)fd >= (size_t)TOKEN_CHUNKS * TOKEN_CHUNK_SIZE)
+    if (fd < 0 || (size_t)fd >= FD_TABLE_MAX_FDS)
         return EBADF;
     token = fd_token(fd, 1);
     if (token == NULL)

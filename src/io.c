@@ -6,6 +6,8 @@
 #define _GNU_SOURCE /* accept4 */
 #include <green/io.h>
 
+#include "fd_table.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -16,47 +18,21 @@
 
 /* ---- Per-fd state ---------------------------------------------------- */
 
-/* Process-wide and lock-free: any hub thread may use any fd.  A two-level
- * table grows in chunks on first use of an fd range and never moves or
- * shrinks, so readers need no lock (and threads still doing I/O at exit
- * never see it freed: valgrind counts it as reachable, not leaked). */
-#define FD_CHUNK_BITS 10
-#define FD_CHUNK_SIZE (1u << FD_CHUNK_BITS)
-#define FD_CHUNKS 4096u /* up to 4M descriptors */
-
+/* Process-wide (src/fd_table.h): any hub thread may use any fd. */
 struct fd_state {
     /* 0: no timeout; else the timeout in nanoseconds plus one, so that a
-     * zeroed chunk means "no timeouts". */
+     * zeroed entry means "no timeouts". */
     _Atomic uint64_t timeout_ns_plus_one;
     atomic_bool nonblocking; /* O_NONBLOCK is known to be set */
 };
 
-static _Atomic(struct fd_state *) fd_chunks[FD_CHUNKS];
+static fd_table_t fd_states = FD_TABLE_INIT(struct fd_state);
 
 /* The state of fd; NULL for an fd out of range, or when create is 0 and
  * the fd was never configured, or without memory. */
 static struct fd_state *fd_state(int fd, int create)
 {
-    size_t chunk_index;
-    struct fd_state *chunk, *expected = NULL;
-
-    if (fd < 0 || (size_t)fd >= (size_t)FD_CHUNKS * FD_CHUNK_SIZE)
-        return NULL;
-    chunk_index = (size_t)fd >> FD_CHUNK_BITS;
-    chunk = atomic_load_explicit(&fd_chunks[chunk_index], memory_order_acquire);
-    if (chunk == NULL) {
-        if (!create)
-            return NULL;
-        chunk = calloc(FD_CHUNK_SIZE, sizeof(*chunk));
-        if (chunk == NULL)
-            return NULL;
-        if (!atomic_compare_exchange_strong(&fd_chunks[chunk_index], &expected,
-                                            chunk)) {
-            free(chunk); /* another thread won the race */
-            chunk = expected;
-        }
-    }
-    return &chunk[(size_t)fd & (FD_CHUNK_SIZE - 1)];
+    return fd_table_entry(&fd_states, fd, create);
 }
 
 /* Forget what we knew about fd (it is new, or being closed). */
@@ -92,7 +68,7 @@ int green_set_timeout(int fd, double seconds)
         return EINVAL;
     state = fd_state(fd, 1);
     if (state == NULL)
-        return (size_t)fd >= (size_t)FD_CHUNKS * FD_CHUNK_SIZE ? EBADF : ENOMEM;
+        return (size_t)fd >= FD_TABLE_MAX_FDS ? EBADF : ENOMEM;
     if (seconds >= 0)
         encoded = seconds >= 1e9 ? UINT64_MAX : (uint64_t)(seconds * 1e9) + 1;
     atomic_store_explicit(&state->timeout_ns_plus_one, encoded,

@@ -2,14 +2,14 @@
  * Per-descriptor state: whether the user asked for O_NONBLOCK, whether
  * libgreen set it underneath, and the socket timeouts.  Lock-free, because
  * hooks run in every thread and close() may be called from a signal
- * handler.  Pages of entries are made on first use and live as long as the
- * process.
+ * handler: the table is src/fd_table.h's.
  */
 #include "patch_internal.h"
 
+#include "fd_table.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
 const struct patch_symbol patch_fdstate_symbols[] = {
@@ -35,42 +35,20 @@ struct fd_entry {
     _Atomic int64_t send_timeout_us;
 };
 
-#define PAGE_SHIFT 10
-#define PAGE_ENTRIES (1 << PAGE_SHIFT)
-#define PAGE_COUNT 1024 /* descriptors above 2^20 are passed through */
+static fd_table_t entries = FD_TABLE_INIT(struct fd_entry);
 
-static _Atomic(struct fd_entry *) pages[PAGE_COUNT];
-
-/* fd's entry if its page exists (the hot path of every hook). */
+/* fd's entry if it exists (the hot path of every hook). */
 static inline struct fd_entry *entry_if_any(int fd)
 {
-    struct fd_entry *page;
-
-    if ((unsigned)fd >= (unsigned)(PAGE_COUNT * PAGE_ENTRIES))
-        return NULL;
-    page = atomic_load_explicit(&pages[fd >> PAGE_SHIFT], memory_order_acquire);
-    return page != NULL ? &page[fd & (PAGE_ENTRIES - 1)] : NULL;
+    return fd_table_entry(&entries, fd, 0);
 }
 
-/* fd's entry, its page made if needed (NULL: out of range or memory, or
- * in a signal handler). */
+/* fd's entry, made if needed (NULL: out of range or memory, or in a
+ * signal handler: calloc is not async-signal-safe, so a handler only reads
+ * the table). */
 static struct fd_entry *entry_made(int fd)
 {
-    struct fd_entry *e = entry_if_any(fd), *page, *expected = NULL;
-
-    /* calloc is not async-signal-safe: a handler only reads the table. */
-    if (e != NULL || patch_handler_depth != 0 ||
-        (unsigned)fd >= (unsigned)(PAGE_COUNT * PAGE_ENTRIES))
-        return e;
-    page = calloc(PAGE_ENTRIES, sizeof(*page));
-    if (page == NULL)
-        return NULL;
-    if (!atomic_compare_exchange_strong(&pages[fd >> PAGE_SHIFT], &expected,
-                                        page)) {
-        free(page);
-        page = expected;
-    }
-    return &page[fd & (PAGE_ENTRIES - 1)];
+    return fd_table_entry(&entries, fd, patch_handler_depth == 0);
 }
 
 static uint32_t bits_of(int fd)
