@@ -5,7 +5,8 @@
  * array whose chunks are made on first use of an fd range and never move
  * or shrink, so readers need no lock (and threads still doing I/O at exit
  * never see it freed: valgrind counts it as reachable, not leaked).
- * Entries start zeroed.
+ * Entries start zeroed.  fd_array_grow() serves the single-owner arrays
+ * (one hub's, one poll set's) that may move when they grow.
  */
 #ifndef GREEN_FD_TABLE_H
 #define GREEN_FD_TABLE_H
@@ -13,6 +14,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define FD_TABLE_CHUNK_BITS 10
 #define FD_TABLE_CHUNK_SIZE (1u << FD_TABLE_CHUNK_BITS)
@@ -51,6 +53,27 @@ static inline void *fd_table_entry(fd_table_t *table, int fd, int create)
     if (chunk == NULL)
         return NULL;
     return chunk + ((size_t)fd & (FD_TABLE_CHUNK_SIZE - 1)) * table->entry_size;
+}
+
+/* A single owner's array indexed by fd, grown by doubling so that fd fits,
+ * the new entries zeroed.  Returns the array, which may have moved, with
+ * *capacity updated; NULL without memory (the array and *capacity are
+ * then unchanged). */
+static inline void *fd_array_grow(void *array, size_t *capacity,
+                                  size_t entry_size, int fd)
+{
+    size_t grown = *capacity ? *capacity : 64;
+    char *bigger;
+
+    while (grown <= (size_t)fd)
+        grown *= 2;
+    bigger = realloc(array, grown * entry_size);
+    if (bigger == NULL)
+        return NULL;
+    memset(bigger + *capacity * entry_size, 0,
+           (grown - *capacity) * entry_size);
+    *capacity = grown;
+    return bigger;
 }
 
 #endif /* GREEN_FD_TABLE_H */

@@ -281,23 +281,6 @@ int green_fd_manage(int fd)
     return 0;
 }
 
-static int grow_fd_table(green_hub_t *hub, int fd)
-{
-    size_t capacity = hub->fd_capacity ? hub->fd_capacity : 64;
-    fd_slot_t *fds;
-
-    while (capacity <= (size_t)fd)
-        capacity *= 2;
-    fds = realloc(hub->fds, capacity * sizeof(*fds));
-    if (fds == NULL)
-        return ENOMEM;
-    memset(fds + hub->fd_capacity, 0,
-           (capacity - hub->fd_capacity) * sizeof(*fds));
-    hub->fds = fds;
-    hub->fd_capacity = capacity;
-    return 0;
-}
-
 static unsigned slot_wanted(const fd_slot_t *slot)
 {
     return (slot->reader ? POLL_EV_IN : 0u) | (slot->writer ? POLL_EV_OUT : 0u);
@@ -476,8 +459,13 @@ int green_wait_fd(int fd, int events, double timeout)
         return err;
     if (task->killed)
         return ECANCELED;
-    if ((size_t)fd >= hub->fd_capacity && grow_fd_table(hub, fd) != 0)
-        return ENOMEM;
+    if ((size_t)fd >= hub->fd_capacity) {
+        fd_slot_t *fds =
+            fd_array_grow(hub->fds, &hub->fd_capacity, sizeof(*fds), fd);
+        if (fds == NULL)
+            return ENOMEM;
+        hub->fds = fds;
+    }
     slot = &hub->fds[fd];
     if (((events & GREEN_READ) && slot->reader != NULL) ||
         ((events & GREEN_WRITE) && slot->writer != NULL))

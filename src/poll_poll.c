@@ -1,5 +1,6 @@
 /* The poll(2) backend, the portable fallback: see poll.h.  A dense pollfd
  * array plus an fd -> slot map keeps set and remove O(1). */
+#include "fd_table.h"
 #include "poll.h"
 
 #include <errno.h>
@@ -34,23 +35,6 @@ static void poll_destroy_state(void *opaque)
     free(state);
 }
 
-static int grow_fd_map(pollfd_state_t *state, int fd)
-{
-    size_t capacity = state->fd_capacity ? state->fd_capacity : 64;
-    size_t *map;
-
-    while (capacity <= (size_t)fd)
-        capacity *= 2;
-    map = realloc(state->slot_of_fd, capacity * sizeof(*map));
-    if (map == NULL)
-        return ENOMEM;
-    memset(map + state->fd_capacity, 0,
-           (capacity - state->fd_capacity) * sizeof(*map));
-    state->slot_of_fd = map;
-    state->fd_capacity = capacity;
-    return 0;
-}
-
 static int poll_set(void *opaque, int fd, unsigned old_events, unsigned events)
 {
     pollfd_state_t *state = opaque;
@@ -62,8 +46,13 @@ static int poll_set(void *opaque, int fd, unsigned old_events, unsigned events)
     /* poll(2) would only flag a bad fd later, as POLLNVAL. */
     if (fd < 0 || fcntl(fd, F_GETFD) < 0)
         return EBADF;
-    if ((size_t)fd >= state->fd_capacity && grow_fd_map(state, fd) != 0)
-        return ENOMEM;
+    if ((size_t)fd >= state->fd_capacity) {
+        size_t *map = fd_array_grow(state->slot_of_fd, &state->fd_capacity,
+                                    sizeof(*map), fd);
+        if (map == NULL)
+            return ENOMEM;
+        state->slot_of_fd = map;
+    }
     slot = state->slot_of_fd[fd];
     if (slot == 0) {
         if (state->count == state->capacity) {
