@@ -7,7 +7,7 @@
  * clock reads after CPU-heavy stretches.
  */
 #define _GNU_SOURCE
-#include "test_util.h"
+#include "test_hub_util.h"
 
 #include <green/thread.h>
 
@@ -19,22 +19,6 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int destroy_hub(void **state)
-{
-    (void)state;
-    return green_hub_destroy();
-}
-
-#define hub_test(fn) cmocka_unit_test_teardown(fn, destroy_hub)
-
-static green_thread_t *spawn_or_fail(green_thread_fn fn, void *arg)
-{
-    green_thread_t *t = NULL;
-
-    assert_int_equal(green_spawn(&t, fn, arg), 0);
-    return t;
-}
 
 static int wait_and_release(green_thread_t *t)
 {

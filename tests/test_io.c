@@ -4,7 +4,7 @@
  * kind, notify-close, double readers, large transfers, UDP, IPv6, Unix
  * sockets and pipes, and blocking calls made from plain main().
  */
-#include "test_util.h"
+#include "test_hub_util.h"
 
 #include <green/io.h>
 #include <green/thread.h>
@@ -30,14 +30,6 @@ static int listen_loopback(int *port)
         green_listen(&fd, "127.0.0.1:0", 0, GREEN_LISTEN_REUSEADDR), 0);
     assert_int_equal(green_local_port(fd, port), 0);
     return fd;
-}
-
-static green_thread_t *spawn_or_fail(green_thread_fn fn, void *arg)
-{
-    green_thread_t *t = NULL;
-
-    assert_int_equal(green_spawn(&t, fn, arg), 0);
-    return t;
 }
 
 /* Wait for t, release it, and return its result as an int. */

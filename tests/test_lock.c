@@ -3,7 +3,7 @@
  * green_lock and green_cond: ownership, FIFO hand-off, timeouts, and the
  * condition variable's wait/notify/notify_all.
  */
-#include "test_util.h"
+#include "test_hub_util.h"
 
 #include <green/sync.h>
 #include <green/thread.h>
@@ -14,14 +14,6 @@ static void wait_and_release(green_thread_t *t)
 {
     assert_int_equal(green_thread_wait(t, NULL), 0);
     green_thread_release(t);
-}
-
-static green_thread_t *spawn_or_fail(green_thread_fn fn, void *arg)
-{
-    green_thread_t *t = NULL;
-
-    assert_int_equal(green_spawn(&t, fn, arg), 0);
-    return t;
 }
 
 struct locker {

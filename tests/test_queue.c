@@ -4,7 +4,7 @@
  * time out or die, task_done/join, resize and destroy.  Green threads only
  * record what they see; the assertions run on the main greenlet.
  */
-#include "test_util.h"
+#include "test_hub_util.h"
 
 #include <green/sync.h>
 #include <green/thread.h>
@@ -35,14 +35,6 @@ static void *getter_run(void *arg)
         test_log_add(g->log, "g%d:%s%d", g->id, g->err ? "err" : "",
                      g->err ? g->err : (int)TEST_VALUE_INT(g->item));
     return NULL;
-}
-
-static green_thread_t *spawn_or_fail(green_thread_fn fn, void *arg)
-{
-    green_thread_t *t = NULL;
-
-    assert_int_equal(green_spawn(&t, fn, arg), 0);
-    return t;
 }
 
 static void wait_and_release(green_thread_t *t)

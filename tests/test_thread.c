@@ -5,30 +5,13 @@
  * green_threads_dump, deadlock reports.
  */
 #define _GNU_SOURCE
-#include "test_util.h"
+#include "test_hub_util.h"
 
 #include <green/thread.h>
 #include <green/timeout.h>
 
 #include <errno.h>
 #include <unistd.h>
-
-static int destroy_hub(void **state)
-{
-    (void)state;
-    return green_hub_destroy();
-}
-
-#define hub_test(fn) cmocka_unit_test_teardown(fn, destroy_hub)
-
-static green_thread_t *spawn_or_fail(green_thread_fn fn, void *arg)
-{
-    green_thread_t *t = NULL;
-
-    assert_int_equal(green_spawn(&t, fn, arg), 0);
-    assert_non_null(t);
-    return t;
-}
 
 /* ---- spawn, wait, spawn_n ---------------------------------------------- */
 

@@ -4,7 +4,7 @@
  * idempotent cancel, zero timeouts, the main greenlet, and composition with
  * every kind of blocking call.
  */
-#include "test_util.h"
+#include "test_hub_util.h"
 
 #include <green/sync.h>
 #include <green/thread.h>
@@ -13,14 +13,6 @@
 #include <errno.h>
 #include <math.h>
 #include <unistd.h>
-
-static int destroy_hub(void **state)
-{
-    (void)state;
-    return green_hub_destroy();
-}
-
-#define hub_test(fn) cmocka_unit_test_teardown(fn, destroy_hub)
 
 static void test_scope_fires_on_sleep(void **state)
 {

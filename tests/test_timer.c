@@ -5,21 +5,13 @@
  * the hub's rule that a timer scheduled while timers fire waits for the
  * next loop pass.
  */
-#include "test_util.h"
+#include "test_hub_util.h"
 
 #include "../src/timer.h"
 
 #include <green/thread.h>
 
 #include <errno.h>
-
-static int destroy_hub(void **state)
-{
-    (void)state;
-    return green_hub_destroy();
-}
-
-#define hub_test(fn) cmocka_unit_test_teardown(fn, destroy_hub)
 
 static void never_fired(timer_node_t *node)
 {
