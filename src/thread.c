@@ -306,14 +306,6 @@ int green_spawn_after(green_thread_t **out, double seconds, green_thread_fn fn,
 
 /* ---- Blocking -------------------------------------------------------- */
 
-static task_t *calling_task(green_hub_t **hub_out)
-{
-    green_hub_t *hub = hub_get();
-
-    *hub_out = hub;
-    return hub != NULL ? hub_current_task(hub) : NULL;
-}
-
 int green_sleep(double seconds)
 {
     green_hub_t *hub;
@@ -323,9 +315,9 @@ int green_sleep(double seconds)
 
     if (isnan(seconds) || seconds < 0)
         return EINVAL;
-    task = calling_task(&hub);
-    if (task == NULL)
-        return hub == NULL ? ENOMEM : EPERM;
+    err = hub_caller(&hub, &task);
+    if (err != 0)
+        return err;
     if (seconds == 0)
         return hub_yield(hub, task);
     green_waiter_init(&w);
@@ -348,19 +340,21 @@ int green_thread_wait(green_thread_t *t, void **result)
 {
     green_hub_t *hub;
     task_t *task;
+    int err;
 
     if (result != NULL)
         *result = NULL;
     if (t == NULL)
         return EINVAL;
-    task = calling_task(&hub);
-    if (task == NULL || t->task.hub != hub)
-        return hub == NULL ? ENOMEM : EPERM;
+    err = hub_caller(&hub, &task);
+    if (err != 0)
+        return err;
+    if (t->task.hub != hub)
+        return EPERM;
     if (task == &t->task)
         return EDEADLK;
     if (t->state != THREAD_DEAD) {
         green_waiter_t w;
-        int err;
 
         green_waiter_init(&w);
         w.next = t->joiners;
