@@ -506,12 +506,9 @@ int greenlet_destroy(greenlet_t *g)
     }
     if (g == ts->current)
         return EPERM;
-    if (g->state == GREENLET_ACTIVE && greenlet_kill(g) != 0)
+    /* Unstarted: it dies without running; suspended: its cleanup runs. */
+    if (g->state != GREENLET_DEAD && greenlet_kill(g) != 0)
         return EBUSY;
-    if (g->state == GREENLET_UNSTARTED) {
-        g->state = GREENLET_DEAD;
-        green_stack_release(&g->stack);
-    }
     greenlet_unref(g);
     return 0;
 }
