@@ -71,6 +71,32 @@ static void *write_later(void *arg)
     return NULL;
 }
 
+/* Runs fn(arg) in a green thread until it returns, beside an optional peer
+ * green thread peer_fn(peer_arg) (typically the writer that wakes fn) and
+ * an optional ticker.  The ticker stops as soon as fn returns, so that its
+ * count covers only the time fn spent waiting.  Returns the peer's result
+ * (NULL without a peer). */
+static void *run_beside(green_thread_fn fn, void *arg, green_thread_fn peer_fn,
+                        void *peer_arg, struct ticker *ticker)
+{
+    green_thread_t *subject, *peer = NULL, *tick = NULL;
+    void *peer_result = NULL;
+
+    subject = patch_spawn(fn, arg);
+    if (peer_fn)
+        peer = patch_spawn(peer_fn, peer_arg);
+    if (ticker)
+        tick = patch_spawn(ticker_run, ticker);
+    patch_join(subject);
+    if (ticker)
+        ticker->stop = 1;
+    if (peer)
+        peer_result = patch_join(peer);
+    if (tick)
+        patch_join(tick);
+    return peer_result;
+}
+
 /* ---- pass-through outside green threads -------------------------------- */
 
 static void *os_thread_write_later(void *arg)
@@ -110,20 +136,13 @@ static void test_read_parks_only_the_green_thread(void **state)
     struct outcome out = {0};
     struct delayed_write w = {.delay = 0.1, .byte = 'x'};
     struct ticker ticker = {0};
-    green_thread_t *reader, *writer, *tick;
     int fds[2];
 
     (void)state;
     make_pair(fds);
     out.fd = fds[0];
     w.fd = fds[1];
-    reader = patch_spawn(read_one, &out);
-    writer = patch_spawn(write_later, &w);
-    tick = patch_spawn(ticker_run, &ticker);
-    patch_join(reader);
-    ticker.stop = 1;
-    assert_null(patch_join(writer));
-    patch_join(tick);
+    assert_null(run_beside(read_one, &out, write_later, &w, &ticker));
 
     assert_int_equal(out.result, 1);
     assert_int_equal(out.byte, 'x');
@@ -185,7 +204,6 @@ static void test_rcvtimeo_expires_with_eagain(void **state)
     struct timeval tv = {.tv_sec = 0, .tv_usec = 200000};
     struct outcome out = {0};
     struct ticker ticker = {0};
-    green_thread_t *reader, *tick;
     int fds[2];
 
     (void)state;
@@ -193,11 +211,7 @@ static void test_rcvtimeo_expires_with_eagain(void **state)
     assert_int_equal(
         setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
     out.fd = fds[0];
-    reader = patch_spawn(read_one, &out);
-    tick = patch_spawn(ticker_run, &ticker);
-    patch_join(reader);
-    ticker.stop = 1;
-    patch_join(tick);
+    run_beside(read_one, &out, NULL, NULL, &ticker);
     assert_int_equal(out.result, -1);
     assert_int_equal(out.error, EAGAIN);
     assert_true(out.seconds > 0.15 && out.seconds < 2.0);
@@ -212,7 +226,6 @@ static void test_fd_created_before_enable(void **state)
     struct outcome out = {0};
     struct delayed_write w = {.delay = 0.05, .byte = 'e'};
     struct ticker ticker = {0};
-    green_thread_t *reader, *writer, *tick;
     int fds[2];
 
     (void)state;
@@ -223,13 +236,7 @@ static void test_fd_created_before_enable(void **state)
     assert_int_equal(green_patch_enabled(), 1);
     out.fd = fds[0];
     w.fd = fds[1];
-    reader = patch_spawn(read_one, &out);
-    writer = patch_spawn(write_later, &w);
-    tick = patch_spawn(ticker_run, &ticker);
-    patch_join(reader);
-    ticker.stop = 1;
-    patch_join(writer);
-    patch_join(tick);
+    run_beside(read_one, &out, write_later, &w, &ticker);
     assert_int_equal(out.result, 1);
     assert_int_equal(out.byte, 'e');
     assert_true(ticker.ticks > 2);
@@ -260,17 +267,13 @@ static void test_fd_reused_behind_the_hooks(void **state)
     struct outcome out = {0};
     struct delayed_write w = {.delay = 0.02, .byte = 'z'};
     struct reuse_case c = {0};
-    green_thread_t *reader, *writer;
     int fds[2], other[2];
 
     (void)state;
     make_pair(fds);
     out.fd = fds[0];
     w.fd = fds[1];
-    reader = patch_spawn(read_one, &out);
-    writer = patch_spawn(write_later, &w);
-    patch_join(reader);
-    patch_join(writer);
+    run_beside(read_one, &out, write_later, &w, NULL);
     /* fds[0] is driven now.  Close it and make a new nonblocking socket
      * with the same number, both without the hooks (as fclose or
      * libc-internal code would). */
@@ -311,6 +314,8 @@ static void test_disabled_is_pass_through(void **state)
     make_pair(fds);
     out.fd = fds[0];
     green_patch_disable();
+    /* Ticker first, unlike run_beside(): it is already ticking when the
+     * poll starts, so a poll that parked would show as many ticks. */
     tick = patch_spawn(ticker_run, &ticker);
     poller = patch_spawn(poll_nothing, &out);
     patch_join(poller);
@@ -339,7 +344,6 @@ static void test_fd_shared_with_os_thread(void **state)
 {
     struct outcome green_side = {0}, os_side = {0};
     struct delayed_write w = {.delay = 0.02, .byte = 'g'};
-    green_thread_t *reader, *writer;
     pthread_t os_reader;
     char byte = 'o';
     int fds[2];
@@ -348,10 +352,7 @@ static void test_fd_shared_with_os_thread(void **state)
     make_pair(fds);
     green_side.fd = os_side.fd = fds[0];
     w.fd = fds[1];
-    reader = patch_spawn(read_one, &green_side);
-    writer = patch_spawn(write_later, &w);
-    patch_join(reader);
-    patch_join(writer);
+    run_beside(read_one, &green_side, write_later, &w, NULL);
     assert_int_equal(green_side.byte, 'g');
     assert_int_not_equal(kernel_flags(fds[0]) & O_NONBLOCK, 0);
 
@@ -484,17 +485,13 @@ static void *read_all(void *arg)
 static void test_large_pipe_write(void **state)
 {
     struct pipe_transfer in = {0}, out = {0};
-    green_thread_t *writer, *reader;
     int fds[2];
 
     (void)state;
     assert_int_equal(pipe(fds), 0);
     out.fd = fds[1];
     in.fd = fds[0];
-    writer = patch_spawn(write_all, &out);
-    reader = patch_spawn(read_all, &in);
-    patch_join(writer);
-    patch_join(reader);
+    run_beside(write_all, &out, read_all, &in, NULL);
     assert_int_equal(out.error, 0);
     assert_int_equal(out.done, PIPE_BYTES);
     assert_int_equal(in.done, PIPE_BYTES);
@@ -533,16 +530,12 @@ static void *send_in_two_parts(void *arg)
 static void test_recv_waitall_waits_for_everything(void **state)
 {
     struct waitall_case c = {0};
-    green_thread_t *reader, *writer;
     int fds[2];
 
     (void)state;
     make_pair(fds);
     c.fd = fds[0];
-    reader = patch_spawn(recv_waitall, &c);
-    writer = patch_spawn(send_in_two_parts, &fds[1]);
-    patch_join(reader);
-    assert_null(patch_join(writer));
+    assert_null(run_beside(recv_waitall, &c, send_in_two_parts, &fds[1], NULL));
     assert_int_equal(c.result, 4);
     assert_memory_equal(c.buf, "abcd", 4);
     close_pair(fds);
@@ -696,7 +689,6 @@ static void test_udp_recvfrom_parks(void **state)
     struct sockaddr_in addr = {.sin_family = AF_INET};
     socklen_t len = sizeof(addr);
     struct ticker ticker = {0};
-    green_thread_t *receiver, *sender, *tick;
 
     (void)state;
     c.fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -704,13 +696,7 @@ static void test_udp_recvfrom_parks(void **state)
     assert_int_equal(bind(c.fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     assert_int_equal(getsockname(c.fd, (struct sockaddr *)&addr, &len), 0);
     c.port = ntohs(addr.sin_port);
-    receiver = patch_spawn(udp_receive, &c);
-    sender = patch_spawn(udp_send_later, &c);
-    tick = patch_spawn(ticker_run, &ticker);
-    patch_join(receiver);
-    ticker.stop = 1;
-    patch_join(sender);
-    patch_join(tick);
+    run_beside(udp_receive, &c, udp_send_later, &c, &ticker);
     assert_int_equal(c.received, 8);
     assert_string_equal(c.text, "datagram");
     assert_true(c.from_loopback);
@@ -796,7 +782,6 @@ static void test_poll_with_unregistered_fds(void **state)
     struct wait_case c = {0};
     struct delayed_write w = {.delay = 0.05, .byte = 'p'};
     struct ticker ticker = {0};
-    green_thread_t *poller, *writer, *tick;
     int other[2];
     struct pollfd bad = {.fd = 1000, .events = POLLIN};
 
@@ -805,13 +790,7 @@ static void test_poll_with_unregistered_fds(void **state)
     make_pair(other);
     c.other_fd = other[0];
     w.fd = c.fds[1];
-    poller = patch_spawn(poll_mixed, &c);
-    writer = patch_spawn(write_later, &w);
-    tick = patch_spawn(ticker_run, &ticker);
-    patch_join(poller);
-    ticker.stop = 1;
-    patch_join(writer);
-    patch_join(tick);
+    run_beside(poll_mixed, &c, write_later, &w, &ticker);
     assert_int_equal(c.result, 1);
     assert_int_equal(c.revents[0], 0);
     assert_int_equal(c.revents[1], 0);
@@ -868,7 +847,6 @@ static void test_select_waits_cooperatively(void **state)
 {
     struct wait_case c = {0};
     struct delayed_write w = {.delay = 0.05, .byte = 's'};
-    green_thread_t *selector, *writer;
     int other[2];
 
     (void)state;
@@ -876,10 +854,7 @@ static void test_select_waits_cooperatively(void **state)
     make_pair(other);
     c.other_fd = other[0];
     w.fd = c.fds[1];
-    selector = patch_spawn(select_read, &c);
-    writer = patch_spawn(write_later, &w);
-    patch_join(selector);
-    patch_join(writer);
+    run_beside(select_read, &c, write_later, &w, NULL);
     assert_int_equal(c.result, 1);
     assert_true(c.in_read_set);
     close_pair(other);
@@ -943,18 +918,11 @@ static void test_epoll_wait_cooperates(void **state)
     struct wait_case c = {0};
     struct delayed_write w = {.delay = 0.05, .byte = 'E'};
     struct ticker ticker = {0};
-    green_thread_t *waiter, *writer, *tick;
 
     (void)state;
     make_pair(c.fds);
     w.fd = c.fds[1];
-    waiter = patch_spawn(epoll_wait_one, &c);
-    writer = patch_spawn(write_later, &w);
-    tick = patch_spawn(ticker_run, &ticker);
-    patch_join(waiter);
-    ticker.stop = 1;
-    patch_join(writer);
-    patch_join(tick);
+    run_beside(epoll_wait_one, &c, write_later, &w, &ticker);
     assert_int_equal(c.result, 1);
     assert_true(c.in_read_set);
     assert_true(ticker.ticks > 5);
@@ -1011,14 +979,10 @@ static void *write_twice(void *arg)
 static void test_ppoll_pselect_and_dup(void **state)
 {
     struct masked_case c = {0};
-    green_thread_t *waiter, *writer;
 
     (void)state;
     make_pair(c.fds);
-    waiter = patch_spawn(masked_waits, &c);
-    writer = patch_spawn(write_twice, &c.fds[1]);
-    patch_join(waiter);
-    assert_null(patch_join(writer));
+    assert_null(run_beside(masked_waits, &c, write_twice, &c.fds[1], NULL));
     assert_int_equal(c.ppoll_result, 1);
     assert_int_equal(c.pselect_result, 1);
     assert_true(c.copy >= 0);
@@ -1069,22 +1033,35 @@ static void *signal_later(void *arg)
     return NULL;
 }
 
-/* Reader parked on a socket; a signal comes in; data comes later. */
-static void run_signal_case(struct outcome *out, int raise_inline)
+/* A reader parked on a socket, and SIGUSR1 coming in after 0.1 s. */
+struct signal_case {
+    bool raise_inline;       /* raise() in the main greenlet instead of
+                              * pthread_kill() from an OS thread */
+    bool without_data;       /* else a byte 'r' arrives at 0.3 s */
+    struct timeval rcvtimeo; /* SO_RCVTIMEO on the reader's socket, if set */
+    struct outcome out;      /* what the reader saw */
+};
+
+static void run_signal_case(struct signal_case *c)
 {
     struct delayed_write w = {.delay = 0.3, .byte = 'r'};
     struct signal_shot shot = {.target = pthread_self(), .delay = 0.1};
-    green_thread_t *reader, *writer;
+    green_thread_t *reader, *writer = NULL;
     pthread_t signaller;
     int fds[2];
 
     make_pair(fds);
-    out->fd = fds[0];
+    if (c->rcvtimeo.tv_sec || c->rcvtimeo.tv_usec)
+        assert_int_equal(setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO,
+                                    &c->rcvtimeo, sizeof(c->rcvtimeo)),
+                         0);
+    c->out.fd = fds[0];
     w.fd = fds[1];
     handled = 0;
-    reader = patch_spawn(read_one, out);
-    writer = patch_spawn(write_later, &w);
-    if (raise_inline) {
+    reader = patch_spawn(read_one, &c->out);
+    if (!c->without_data)
+        writer = patch_spawn(write_later, &w);
+    if (c->raise_inline) {
         /* Delivered while the main greenlet runs, not in the hub's wait. */
         green_sleep(0.1);
         raise(SIGUSR1);
@@ -1093,75 +1070,64 @@ static void run_signal_case(struct outcome *out, int raise_inline)
                          0);
     }
     patch_join(reader);
-    patch_join(writer);
-    if (!raise_inline)
+    if (writer)
+        patch_join(writer);
+    if (!c->raise_inline)
         assert_int_equal(pthread_join(signaller, NULL), 0);
     close_pair(fds);
 }
 
 static void test_signal_without_restart_gives_eintr(void **state)
 {
-    struct outcome out = {0};
+    struct signal_case from_os_thread = {0};
+    struct signal_case raised_inline = {.raise_inline = true};
 
     (void)state;
     install(0);
-    run_signal_case(&out, 0);
+    run_signal_case(&from_os_thread);
     assert_int_equal(handled, 1);
-    assert_int_equal(out.result, -1);
-    assert_int_equal(out.error, EINTR);
+    assert_int_equal(from_os_thread.out.result, -1);
+    assert_int_equal(from_os_thread.out.error, EINTR);
 
-    run_signal_case(&out, 1);
+    run_signal_case(&raised_inline);
     assert_int_equal(handled, 1);
-    assert_int_equal(out.result, -1);
-    assert_int_equal(out.error, EINTR);
+    assert_int_equal(raised_inline.out.result, -1);
+    assert_int_equal(raised_inline.out.error, EINTR);
     signal(SIGUSR1, SIG_DFL);
 }
 
 static void test_signal_with_restart_retries(void **state)
 {
-    struct outcome out = {0};
+    struct signal_case via_sigaction = {0}, via_signal = {0};
 
     (void)state;
     install(SA_RESTART);
-    run_signal_case(&out, 0);
+    run_signal_case(&via_sigaction);
     assert_int_equal(handled, 1);
-    assert_int_equal(out.result, 1);
-    assert_int_equal(out.byte, 'r');
+    assert_int_equal(via_sigaction.out.result, 1);
+    assert_int_equal(via_sigaction.out.byte, 'r');
 
     /* signal() is BSD-style: SA_RESTART too. */
     assert_ptr_equal(signal(SIGUSR1, count_signal), count_signal);
-    run_signal_case(&out, 0);
+    run_signal_case(&via_signal);
     assert_int_equal(handled, 1);
-    assert_int_equal(out.result, 1);
+    assert_int_equal(via_signal.out.result, 1);
     signal(SIGUSR1, SIG_DFL);
 }
 
-/* A socket with SO_RCVTIMEO is never restarted (signal(7)). */
+/* A socket with SO_RCVTIMEO is never restarted (signal(7)).  No data
+ * comes: only the signal can end the read before the 5 s timeout. */
 static void test_signal_with_restart_and_rcvtimeo_gives_eintr(void **state)
 {
-    struct timeval tv = {.tv_sec = 5};
-    struct signal_shot shot = {.target = pthread_self(), .delay = 0.1};
-    struct outcome out = {0};
-    green_thread_t *reader;
-    pthread_t signaller;
-    int fds[2];
+    struct signal_case c = {.without_data = true, .rcvtimeo = {.tv_sec = 5}};
 
     (void)state;
     install(SA_RESTART);
-    handled = 0;
-    make_pair(fds);
-    assert_int_equal(
-        setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-    out.fd = fds[0];
-    reader = patch_spawn(read_one, &out);
-    assert_int_equal(pthread_create(&signaller, NULL, signal_later, &shot), 0);
-    patch_join(reader);
-    assert_int_equal(pthread_join(signaller, NULL), 0);
+    run_signal_case(&c);
     assert_int_equal(handled, 1);
-    assert_int_equal(out.result, -1);
-    assert_int_equal(out.error, EINTR);
+    assert_int_equal(c.out.result, -1);
+    assert_int_equal(c.out.error, EINTR);
     signal(SIGUSR1, SIG_DFL);
-    close_pair(fds);
 }
 
 int main(void)
