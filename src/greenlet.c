@@ -19,8 +19,10 @@
 static __thread struct green_tstate *thread_state
     __attribute__((tls_model("initial-exec")));
 /* thread_state while no trace hook is installed, else NULL: the switch
- * fast path tests both with one comparison. */
-static __thread struct green_tstate *untraced_state
+ * fast path tests both with one comparison.  Not static: the x86-64 fast
+ * path reads it from assembly. */
+__attribute__((
+    visibility("hidden"))) __thread struct green_tstate *green_untraced_state
     __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t tstate_key;
@@ -53,7 +55,7 @@ static struct green_tstate *tstate_create(void)
     }
     green_overflow_thread_init(ts);
     thread_state = ts;
-    untraced_state = ts;
+    green_untraced_state = ts;
     return ts;
 }
 
@@ -162,7 +164,7 @@ static void tstate_exit(void *arg)
     spare_structs_free(ts);
     green_overflow_thread_exit(ts);
     thread_state = NULL;
-    untraced_state = NULL;
+    green_untraced_state = NULL;
 
     pthread_mutex_lock(&orphan_lock);
     int unused = ts->nstructs == 0;
@@ -174,7 +176,7 @@ static void tstate_exit(void *arg)
 
 /* ---- Switching ------------------------------------------------------- */
 
-static void greenlet_entry(void *unused);
+static void greenlet_entry(void);
 
 #if defined(GREEN_ASAN)
 /* Runs in the greenlet just resumed: ASan learns which stack it is on, and
@@ -210,19 +212,16 @@ void *green_context_on_resume(void)
     return resume;
 }
 
-/* Move from self to target, carrying (value, err).  Everything the
- * resumed side needs is done here, before the stacks change: its result
- * is stored through the pointer it left, and err travels in a register.
- * The resumed side then has nothing to do and returns straight to its
- * caller, which keeps the switch path short and free of mispredictions. */
-static inline int context_switch(struct green_tstate *ts, greenlet_t *self,
-                                 greenlet_t *target, void *value, int err,
-                                 greenlet_event_t event, void **result,
-                                 int self_dying)
+/* Move from self to target, carrying (value, err).  The switch hands both
+ * to the resumed side in registers, and that side returns them straight
+ * to its caller, which keeps the switch path short and free of
+ * mispredictions. */
+static inline greenlet_transfer_t
+context_switch(struct green_tstate *ts, greenlet_t *self, greenlet_t *target,
+               void *value, int err, greenlet_event_t event, int self_dying)
 {
-    if (target->result_slot)
-        *target->result_slot = err ? NULL : value;
-    self->result_slot = result;
+    if (err)
+        value = NULL;
     ts->first_value = value;
     ts->current = target;
     if (unlikely(ts->trace != NULL)) {
@@ -243,13 +242,14 @@ static inline int context_switch(struct green_tstate *ts, greenlet_t *self,
     ts->origin = self;
     __sanitizer_start_switch_fiber(self_dying ? NULL : &self->asan_fake_stack,
                                    target->asan_bottom, target->asan_size);
-    err = green_context_switch_err(&self->context, &target->context, err);
+    greenlet_transfer_t back =
+        green_context_switch(&self->context, &target->context, value, err);
     asan_after_switch(ts);
     if (ts->trace_pending)
         trace_after_switch(ts);
-    return err;
+    return back;
 #else
-    return green_context_switch_err(&self->context, &target->context, err);
+    return green_context_switch(&self->context, &target->context, value, err);
 #endif
 }
 
@@ -257,7 +257,6 @@ static inline int context_switch(struct green_tstate *ts, greenlet_t *self,
 static inline void greenlet_start(greenlet_t *g)
 {
     g->state = GREENLET_ACTIVE;
-    g->result_slot = NULL;
     green_context_make(&g->context, g->stack.lo, green_stack_top(&g->stack),
                        greenlet_entry);
 }
@@ -265,9 +264,10 @@ static inline void greenlet_start(greenlet_t *g)
 /* Deliver (value, err) to target, or to its first live ancestor, and
  * switch there.  An unstarted receiver starts with the value, or dies at
  * once if it receives an error.  A dying caller never comes back. */
-static inline int switch_to(struct green_tstate *ts, greenlet_t *target,
-                            void *value, int err, greenlet_event_t event,
-                            void **result, int self_dying)
+static inline greenlet_transfer_t switch_to(struct green_tstate *ts,
+                                            greenlet_t *target, void *value,
+                                            int err, greenlet_event_t event,
+                                            int self_dying)
 {
     greenlet_t *self = ts->current;
     while (unlikely(target->state != GREENLET_ACTIVE)) {
@@ -283,13 +283,9 @@ static inline int switch_to(struct green_tstate *ts, greenlet_t *target,
             greenlet_start(target);
         }
     }
-    if (unlikely(target == self)) {
-        if (result)
-            *result = err ? NULL : value;
-        return err;
-    }
-    return context_switch(ts, self, target, value, err, event, result,
-                          self_dying);
+    if (unlikely(target == self))
+        return (greenlet_transfer_t){.err = err, .value = err ? NULL : value};
+    return context_switch(ts, self, target, value, err, event, self_dying);
 }
 
 static _Noreturn void greenlet_die(struct green_tstate *ts, greenlet_t *self,
@@ -301,14 +297,13 @@ static _Noreturn void greenlet_die(struct green_tstate *ts, greenlet_t *self,
     }
     self->state = GREENLET_DEAD;
     switch_to(ts, self->parent, value, err,
-              err ? GREENLET_EVENT_THROW : GREENLET_EVENT_SWITCH, NULL, 1);
+              err ? GREENLET_EVENT_THROW : GREENLET_EVENT_SWITCH, 1);
     abort(); /* a dead greenlet is never resumed */
 }
 
-static void greenlet_entry(void *unused)
+static void greenlet_entry(void)
 {
     struct green_tstate *ts = thread_state;
-    (void)unused;
 #if defined(GREEN_ASAN)
     asan_after_switch(ts);
     if (ts->trace_pending)
@@ -332,61 +327,68 @@ static int own_greenlet(const greenlet_t *g, struct green_tstate **ts_out)
     return 0;
 }
 
-static __attribute__((noinline)) int switch_slow(greenlet_t *g, void *value,
-                                                 void **result)
+/* The ways off greenlet_transfer()'s fast path; on x86-64 they are
+ * reached from the assembly one, elsewhere from the C one below. */
+greenlet_transfer_t green_transfer_slow(greenlet_t *g, void *value)
+    __attribute__((visibility("hidden"), noinline));
+
+greenlet_transfer_t green_transfer_slow(greenlet_t *g, void *value)
 {
     struct green_tstate *ts;
     int err = own_greenlet(g, &ts);
     if (err)
-        return err;
-    return switch_to(ts, g, value, 0, GREENLET_EVENT_SWITCH, result, 0);
+        return (greenlet_transfer_t){.err = err};
+    return switch_to(ts, g, value, 0, GREENLET_EVENT_SWITCH, 0);
 }
 
 #if !defined(GREEN_ASAN)
-/* Starting a greenlet, the first half of a create/run/destroy cycle, kept
- * out of greenlet_switch() so that its calls cost the common path nothing. */
-static __attribute__((noinline)) int
-switch_start(struct green_tstate *ts, greenlet_t *g, void *value, void **result)
+/* Starting a greenlet of this thread with no trace hook installed, the
+ * first half of a create/run/destroy cycle, on a path of its own. */
+greenlet_transfer_t green_transfer_start(struct green_tstate *ts, greenlet_t *g,
+                                         void *value)
+    __attribute__((visibility("hidden"), noinline));
+
+greenlet_transfer_t green_transfer_start(struct green_tstate *ts, greenlet_t *g,
+                                         void *value)
 {
     greenlet_t *self = ts->current;
     greenlet_start(g);
-    self->result_slot = result;
     ts->first_value = value;
     ts->current = g;
-    return green_context_switch_err(&self->context, &g->context, 0);
+    return green_context_switch(&self->context, &g->context, NULL, 0);
 }
 #endif
 
-int greenlet_switch(greenlet_t *g, void *value, void **result)
+#if !defined(GREEN_TRANSFER_IN_ASM)
+greenlet_transfer_t greenlet_transfer(greenlet_t *g, void *value)
 {
 #if !defined(GREEN_ASAN)
     /* The common case, a suspended greenlet of this thread and no trace
      * hook, needs no registers saved: it ends in a jump to the switch. */
-    struct green_tstate *ts = untraced_state;
-    if (likely(g && g->tstate == ts && g->state == GREENLET_ACTIVE &&
-               g != ts->current)) {
-        greenlet_t *self = ts->current;
-        if (g->result_slot)
-            *g->result_slot = value;
-        self->result_slot = result;
-        ts->current = g;
-        return green_context_switch_err(&self->context, &g->context, 0);
+    struct green_tstate *ts = green_untraced_state;
+    if (likely(g && g->tstate == ts)) {
+        if (likely(g->state == GREENLET_ACTIVE && g != ts->current)) {
+            greenlet_t *self = ts->current;
+            ts->current = g;
+            return green_context_switch(&self->context, &g->context, value, 0);
+        }
+        if (g->state == GREENLET_UNSTARTED)
+            return green_transfer_start(ts, g, value);
     }
-    if (likely(g && g->tstate == ts && g->state == GREENLET_UNSTARTED))
-        return switch_start(ts, g, value, result);
 #endif
-    return switch_slow(g, value, result);
+    return green_transfer_slow(g, value);
 }
+#endif
 
 int greenlet_throw(greenlet_t *g, int err, void **result)
 {
     struct green_tstate *ts;
-    if (err == 0)
-        return EINVAL;
-    int rc = own_greenlet(g, &ts);
-    if (rc)
-        return rc;
-    return switch_to(ts, g, NULL, err, GREENLET_EVENT_THROW, result, 0);
+    greenlet_transfer_t back = {.err = EINVAL};
+    if (err != 0 && (back.err = own_greenlet(g, &ts)) == 0)
+        back = switch_to(ts, g, NULL, err, GREENLET_EVENT_THROW, 0);
+    if (result)
+        *result = back.value;
+    return back.err;
 }
 
 int greenlet_exit(int err, void *value)
@@ -417,7 +419,7 @@ int greenlet_kill(greenlet_t *g)
     /* Borrow g as our child so that its death comes back here. */
     greenlet_t *parent = g->parent;
     g->parent = ts->current;
-    switch_to(ts, g, NULL, GREENLET_EXIT, GREENLET_EVENT_THROW, NULL, 0);
+    switch_to(ts, g, NULL, GREENLET_EXIT, GREENLET_EVENT_THROW, 0);
     if (g->parent == ts->current)
         g->parent = parent;
     return g->state == GREENLET_DEAD ? 0 : EBUSY;
@@ -613,7 +615,7 @@ greenlet_trace_fn greenlet_settrace(greenlet_trace_fn fn)
         return NULL;
     greenlet_trace_fn previous = ts->trace;
     ts->trace = fn;
-    untraced_state = fn ? NULL : ts;
+    green_untraced_state = fn ? NULL : ts;
     return previous;
 }
 

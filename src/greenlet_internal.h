@@ -7,30 +7,32 @@
 #include <green/greenlet.h>
 
 #include "arch/switch.h"
+#include "greenlet_layout.h"
 #include "sanitizer.h"
 #include "stack.h"
 
 #include <stdatomic.h>
 
 enum greenlet_state {
-    GREENLET_UNSTARTED,
-    GREENLET_ACTIVE, /* started, not dead: running or suspended */
-    GREENLET_DEAD
+    GREENLET_UNSTARTED = GREEN_STATE_UNSTARTED,
+    GREENLET_ACTIVE = GREEN_STATE_ACTIVE,
+    GREENLET_DEAD = GREEN_STATE_DEAD
 };
 
 struct green_tstate;
 
+/* The first fields are read by the assembly fast path: see
+ * greenlet_layout.h and the checks below the structs. */
 struct greenlet {
     green_context_t context; /* valid while suspended */
-    void **result_slot;      /* where a suspended greenlet wants its value */
     struct green_tstate *tstate;
+    unsigned char state;
+    unsigned char is_main;
+    unsigned refs;           /* the handle + each child naming it as parent */
     struct greenlet *parent; /* NULL only for main greenlets */
     greenlet_run_fn run;
     struct green_stack stack; /* no stack for main greenlets */
     size_t stack_size;        /* usable size, kept after the stack goes */
-    unsigned char state;
-    unsigned char is_main;
-    unsigned refs; /* the handle + each child naming it as parent */
     char *name;
     void *userdata;
     struct greenlet *prev_in_thread, *next_in_thread;
@@ -43,8 +45,8 @@ struct greenlet {
 
 /* Per-OS-thread state, made on first use. */
 struct green_tstate {
-    struct greenlet main;
     struct greenlet *current;
+    struct greenlet main;
     greenlet_trace_fn trace;
 
     void *first_value; /* what a starting greenlet's run receives */
@@ -67,6 +69,17 @@ struct green_tstate {
     void *altstack; /* the signal stack we installed, if any */
     size_t altstack_size;
 };
+
+#if defined(GREEN_TRANSFER_IN_ASM)
+_Static_assert(offsetof(struct greenlet, context.sp) == GREEN_GREENLET_SP,
+               "greenlet_layout.h: context.sp");
+_Static_assert(offsetof(struct greenlet, tstate) == GREEN_GREENLET_TSTATE,
+               "greenlet_layout.h: tstate");
+_Static_assert(offsetof(struct greenlet, state) == GREEN_GREENLET_STATE,
+               "greenlet_layout.h: state");
+_Static_assert(offsetof(struct green_tstate, current) == GREEN_TSTATE_CURRENT,
+               "greenlet_layout.h: current");
+#endif
 
 /* The calling thread's state if it has one (async-signal-safe). */
 struct green_tstate *green_tstate_peek(void);

@@ -339,6 +339,26 @@ static void test_switch_values_flow_both_ways(void **state)
     test_greenlet_destroy(g);
 }
 
+static void test_transfer_returns_error_and_value_together(void **state)
+{
+    greenlet_t *g = test_greenlet_new(two_step_run, NULL, 0, NULL);
+    greenlet_transfer_t back;
+
+    (void)state;
+    back = greenlet_transfer(g, "first");
+    assert_int_equal(back.err, 0);
+    assert_string_equal(str(back.value), "yielded");
+    back = greenlet_transfer(g, "second");
+    assert_int_equal(back.err, 0);
+    assert_string_equal(str(back.value), "returned");
+    assert_log_equal(&events, "run(first),resumed(0,second)");
+    test_greenlet_destroy(g);
+
+    back = greenlet_transfer(NULL, "v");
+    assert_int_equal(back.err, EINVAL);
+    assert_null(back.value);
+}
+
 static void test_switch_result_pointer_may_be_null(void **state)
 {
     greenlet_t *g = test_greenlet_new(two_step_run, NULL, 0, NULL);
@@ -580,6 +600,20 @@ static void test_exit_with_error_from_nested_calls(void **state)
     (void)state;
     assert_int_equal(run_exit_request(42, "ignored", &result), 42);
     assert_null(result);
+}
+
+static void test_transfer_reports_error_with_null_value(void **state)
+{
+    struct exit_request request = {.err = 42, .value = "ignored"};
+    greenlet_t *g = test_greenlet_new(exit_deep_run, NULL, 0, NULL);
+    greenlet_transfer_t back;
+
+    (void)state;
+    back = greenlet_transfer(g, &request);
+    assert_int_equal(back.err, 42);
+    assert_null(back.value);
+    assert_true(greenlet_dead(g));
+    test_greenlet_destroy(g);
 }
 
 static void test_exit_with_value_is_normal_result(void **state)
@@ -1278,7 +1312,10 @@ static void test_null_handle_operations(void **state)
 
     (void)state;
     assert_int_equal(greenlet_switch(NULL, "v", &result), EINVAL);
+    assert_null(result);
+    result = "sentinel";
     assert_int_equal(greenlet_throw(NULL, 3, &result), EINVAL);
+    assert_null(result);
     assert_int_equal(greenlet_kill(NULL), EINVAL);
     assert_int_equal(greenlet_destroy(NULL), EINVAL);
     assert_int_equal(greenlet_set_parent(NULL, greenlet_main()), EINVAL);
@@ -1803,6 +1840,7 @@ int main(void)
         TEST(test_new_with_explicit_parent),
         TEST(test_null_parent_is_current_at_creation),
         TEST(test_switch_values_flow_both_ways),
+        TEST(test_transfer_returns_error_and_value_together),
         TEST(test_switch_result_pointer_may_be_null),
         TEST(test_switch_to_self_returns_value_at_once),
         TEST(test_ring_of_greenlets_passes_value_around),
@@ -1813,6 +1851,7 @@ int main(void)
         TEST(test_switch_to_dead_goes_to_first_live_ancestor),
         TEST(test_switch_to_dead_child_of_current_returns_at_once),
         TEST(test_exit_with_error_from_nested_calls),
+        TEST(test_transfer_reports_error_with_null_value),
         TEST(test_exit_with_value_is_normal_result),
         TEST(test_exit_with_greenlet_exit_is_normal_null_result),
         TEST(test_exit_on_main_is_refused),

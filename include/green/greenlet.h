@@ -91,15 +91,32 @@ int greenlet_destroy(greenlet_t *g);
 
 /* ---- Switching ----------------------------------------------------- */
 
+/* What a switch comes back with: err 0 and the value the caller was
+ * resumed with, or the error it was resumed with (or the refusal code of a
+ * switch that did not happen) and a NULL value.  Small enough to come back
+ * in two registers, which is why greenlet_transfer() returns it whole. */
+typedef struct {
+    int err;
+    void *value;
+} greenlet_transfer_t;
+
 /* Switch to g, passing value.  The first switch into g calls run(value); a
  * later one makes g's pending switch return value.  Switching to a dead
  * greenlet goes to its first live ancestor.  Switching to the current
- * greenlet returns value at once.
- *
- * When control comes back, *result (may be NULL) receives the value the
- * caller was resumed with and 0 is returned, or the error it was resumed
- * with is returned and *result is set to NULL. */
-int greenlet_switch(greenlet_t *g, void *value, void **result);
+ * greenlet returns value at once.  Returns once control comes back. */
+greenlet_transfer_t greenlet_transfer(greenlet_t *g, void *value);
+
+/* greenlet_transfer() with the value stored through result (may be NULL):
+ * returns 0 and sets *result to the value the caller was resumed with, or
+ * returns the error (or refusal) and sets *result to NULL.  Inline, so
+ * that a result kept in a local stays in a register. */
+static inline int greenlet_switch(greenlet_t *g, void *value, void **result)
+{
+    greenlet_transfer_t back = greenlet_transfer(g, value);
+    if (result)
+        *result = back.value;
+    return back.err;
+}
 
 /* Resume g with its pending switch reporting err (non-zero).  If g has not
  * started, it dies at once without running and err goes to its parent.  If

@@ -13,17 +13,15 @@
 
     .text
 
-/* void *green_arch_switch(void **save_sp, void *resume_sp, void *value)
- * int green_arch_switch_err(void **save_sp, void *resume_sp, int err) */
+/* greenlet_transfer_t green_arch_switch(void **resume_sp, void *value,
+ *                                       int err, void **save_sp)
+ * The resumed side gets {err, value} in w0 and x1, the registers a
+ * two-word struct is returned in. */
     .globl  green_arch_switch
     .hidden green_arch_switch
     .type   green_arch_switch, %function
-    .globl  green_arch_switch_err
-    .hidden green_arch_switch_err
-    .type   green_arch_switch_err, %function
     .p2align 4
 green_arch_switch:
-green_arch_switch_err:
     .cfi_startproc
     hint    #34                 /* bti c */
     sub     sp, sp, #160
@@ -38,9 +36,10 @@ green_arch_switch_err:
     stp     d12, d13, [sp, #128]
     stp     d14, d15, [sp, #144]
     mov     x9, sp
-    str     x9, [x0]
+    str     x9, [x3]
 
-    mov     sp, x1
+    ldr     x9, [x0]
+    mov     sp, x9
     ldp     x19, x20, [sp, #0]
     ldp     x21, x22, [sp, #16]
     ldp     x23, x24, [sp, #32]
@@ -52,17 +51,14 @@ green_arch_switch_err:
     ldp     d12, d13, [sp, #128]
     ldp     d14, d15, [sp, #144]
     add     sp, sp, #160
-    /* The value is both the return value of a resumed switch and the
-     * first argument of a fresh context's entry function. */
-    mov     x0, x2
+    mov     w0, w2
     ret
     .cfi_endproc
     .size   green_arch_switch, .-green_arch_switch
-    .size   green_arch_switch_err, .-green_arch_switch_err
 
 /* void green_arch_intercept_trampoline(void)
  * Entered by the ret that ends a switch, in place of the resume address,
- * with the value in x0. */
+ * with the switch's {err, value} in x0 and x1. */
     .globl  green_arch_intercept_trampoline
     .hidden green_arch_intercept_trampoline
     .type   green_arch_intercept_trampoline, %function
@@ -71,18 +67,20 @@ green_arch_intercept_trampoline:
     .cfi_startproc
     .cfi_undefined x30
     hint    #34                 /* bti c */
-    stp     x0, x29, [sp, #-16]!
+    stp     x29, x30, [sp, #-32]!
+    stp     x0, x1, [sp, #16]
     mov     x29, sp
     bl      green_context_on_resume
     mov     x16, x0
-    ldp     x0, x29, [sp], #16
+    ldp     x0, x1, [sp, #16]
+    ldp     x29, x30, [sp], #32
     br      x16
     .cfi_endproc
     .size   green_arch_intercept_trampoline, .-green_arch_intercept_trampoline
 
-/* void *green_arch_make(void *stack_top, void (*entry)(void *))
- * Builds a frame that green_arch_switch "returns" into entry(value), with
- * a zero frame pointer so that debuggers stop unwinding there. */
+/* void *green_arch_make(void *stack_top, void (*entry)(void))
+ * Builds a frame that green_arch_switch "returns" into entry(), with a
+ * zero frame pointer so that debuggers stop unwinding there. */
     .globl  green_arch_make
     .hidden green_arch_make
     .type   green_arch_make, %function

@@ -4,19 +4,20 @@
  * fallback (switch_ucontext.c) chosen at build time with
  * GREEN_ARCH_PORTABLE.
  *
- * A context is a suspended C stack.  Switching saves the callee-saved state
- * of the running context on its own stack, stores the stack pointer in
- * *from, and resumes `to`, which sees green_context_switch() return `value`.
- * A context made by green_context_make() starts in entry(value) instead;
- * entry must never return.  green_context_switch_err() passes an int the
- * same way.
+ * A context is a suspended C stack.  green_context_switch(from, to, value,
+ * err) saves the callee-saved state of the running context in `from` and
+ * resumes `to`, whose own green_context_switch() then returns {err, value}
+ * (in two registers: nothing goes through memory).  A context made by
+ * green_context_make() starts in entry() instead; entry must never return.
  */
 #ifndef GREEN_ARCH_SWITCH_H
 #define GREEN_ARCH_SWITCH_H
 
+#include <green/greenlet.h>
+
 #include <stddef.h>
 
-typedef void (*green_context_entry_fn)(void *value);
+typedef void (*green_context_entry_fn)(void);
 
 /* Provided by the user of this interface: called on a context's own stack
  * when it resumes after green_context_intercept(), before anything else
@@ -35,14 +36,9 @@ typedef struct green_context {
 
 void green_context_make(green_context_t *ctx, void *stack_lo, void *stack_top,
                         green_context_entry_fn entry);
-void *green_context_switch(green_context_t *from, green_context_t *to,
-                           void *value);
-
-static inline int green_context_switch_err(green_context_t *from,
-                                           green_context_t *to, int err)
-{
-    return (int)(long)green_context_switch(from, to, (void *)(long)err);
-}
+greenlet_transfer_t green_context_switch(green_context_t *from,
+                                         green_context_t *to, void *value,
+                                         int err);
 
 /* Make the next resume of the suspended ctx call green_context_on_resume()
  * first, on ctx's stack. */
@@ -58,15 +54,15 @@ typedef struct green_context {
     void *sp; /* saved stack pointer; the registers live on the stack */
 } green_context_t;
 
-/* All in assembly.  make returns the initial stack pointer.  switch_err
- * is the same code as switch with an int passed through: the resumed side
- * sees it as its return value, or a fresh context as entry's argument. */
+/* All in assembly.  make returns the initial stack pointer.  switch takes
+ * its arguments in the order the x86-64 greenlet_transfer() fast path has
+ * them at hand, so that it can fall straight into the switch. */
 void *green_arch_make(void *stack_top, green_context_entry_fn entry);
-void *green_arch_switch(void **save_sp, void *resume_sp, void *value);
-int green_arch_switch_err(void **save_sp, void *resume_sp, int err);
+greenlet_transfer_t green_arch_switch(void **resume_sp, void *value, int err,
+                                      void **save_sp);
 /* Resumed into in place of a saved resume address: calls
- * green_context_on_resume() and jumps where it says, keeping the value
- * or argument register intact. */
+ * green_context_on_resume() and jumps where it says, keeping the two
+ * return registers intact. */
 void green_arch_intercept_trampoline(void);
 
 /* Where a suspended context's resume address lies in its saved frame. */
@@ -84,10 +80,13 @@ static inline void green_context_make(green_context_t *ctx, void *stack_lo,
     ctx->sp = green_arch_make(stack_top, entry);
 }
 
-static inline void *green_context_switch(green_context_t *from,
-                                         green_context_t *to, void *value)
+/* A call in tail position becomes a jump, so that the resumed side returns
+ * straight to its own caller: no return is then mispredicted. */
+static inline greenlet_transfer_t green_context_switch(green_context_t *from,
+                                                       green_context_t *to,
+                                                       void *value, int err)
 {
-    return green_arch_switch(&from->sp, to->sp, value);
+    return green_arch_switch(&to->sp, value, err, &from->sp);
 }
 
 /* Make the next resume of the suspended ctx call green_context_on_resume()
@@ -98,14 +97,6 @@ static inline void green_context_intercept(green_context_t *ctx, void **resume)
     void **slot = (void **)((char *)ctx->sp + GREEN_ARCH_RESUME_OFFSET);
     *resume = *slot;
     *slot = (void *)green_arch_intercept_trampoline;
-}
-
-/* A call in tail position becomes a jump, so that the resumed side returns
- * straight to its own caller: no return is then mispredicted. */
-static inline int green_context_switch_err(green_context_t *from,
-                                           green_context_t *to, int err)
-{
-    return green_arch_switch_err(&from->sp, to->sp, err);
 }
 
 #endif

@@ -1,5 +1,6 @@
 /*
- * Context switch for x86-64, System V ABI.
+ * Context switch for x86-64, System V ABI, and the fast path of
+ * greenlet_transfer() that falls into it.
  *
  * Saved frame, from the saved stack pointer upwards:
  *     0  MXCSR (4 bytes)      4  x87 control word (2 bytes)
@@ -8,17 +9,23 @@
  *
  * The switch ends with an indirect jmp instead of ret: after a stack swap
  * the return-stack predictor is always wrong, and a jmp avoids the
- * misprediction that a ret would pay on every switch.  MXCSR and the x87
- * control word are saved on every switch.  MXCSR is always reloaded (a
- * compare would read back stmxcsr's store, which costs more than the
- * ldmxcsr it saves); the x87 control word is reloaded only when it differs,
- * since fldcw is slow and the value rarely changes.  The saved control
- * word is read back before the stack pointer is stored: when the greenlet
- * struct and the frame share their low 12 address bits, a store in
- * between makes the read wait (4K aliasing), measured at 40% slower
- * switches for the whole life of such a process.
+ * misprediction that a ret would pay on every switch.  The resumed side
+ * gets {err, value} in rax and rdx, the registers a two-word struct is
+ * returned in, so nothing it is resumed with goes through memory.
+ *
+ * MXCSR and the x87 control word are saved on every switch.  stmxcsr is
+ * half the cost of a switch on its own, wherever it is placed.  MXCSR is
+ * always reloaded (a compare would read back stmxcsr's store, which costs
+ * more than the ldmxcsr it saves); the x87 control word is reloaded only
+ * when it differs, since fldcw is slow and the value rarely changes.  The
+ * saved control word is read back before the stack pointer is stored: when
+ * the greenlet struct and the frame share their low 12 address bits, a
+ * store in between makes the read wait (4K aliasing), measured at 40%
+ * slower switches for the whole life of such a process.
  * No signal mask is touched: that syscall is what makes swapcontext slow.
  */
+
+#include "../greenlet_layout.h"
 
 #if defined(__CET__)
 #define LANDING_PAD endbr64
@@ -28,17 +35,46 @@
 
     .text
 
-/* void *green_arch_switch(void **save_sp, void *resume_sp, void *value)
- * int green_arch_switch_err(void **save_sp, void *resume_sp, int err) */
+#if defined(GREEN_TRANSFER_IN_ASM)
+/* greenlet_transfer_t greenlet_transfer(greenlet_t *g, void *value)
+ * The common case, a suspended greenlet of this thread with no trace hook
+ * installed (green_untraced_state is NULL then), falls straight into the
+ * switch below.  Starting a greenlet goes to green_transfer_start(ts, g,
+ * value), everything else to green_transfer_slow(g, value), both in
+ * greenlet.c. */
+    .globl  greenlet_transfer
+    .type   greenlet_transfer, @function
+    .p2align 4
+greenlet_transfer:
+    .cfi_startproc
+    LANDING_PAD
+    movq    green_untraced_state@gottpoff(%rip), %rax
+    movq    %fs:(%rax), %rax
+    testq   %rdi, %rdi
+    jz      .Ltransfer_slow
+    cmpq    %rax, GREEN_GREENLET_TSTATE(%rdi)
+    jne     .Ltransfer_slow
+    cmpb    $GREEN_STATE_ACTIVE, GREEN_GREENLET_STATE(%rdi)
+    jne     .Ltransfer_not_active
+    movq    GREEN_TSTATE_CURRENT(%rax), %rcx
+    cmpq    %rdi, %rcx
+    je      .Ltransfer_slow
+    movq    %rdi, GREEN_TSTATE_CURRENT(%rax)
+    /* green_arch_switch(&g->context.sp, value, 0, &self->context.sp):
+     * g and self are their contexts, at offset 0. */
+    xorl    %edx, %edx
+    .cfi_endproc
+    .size   greenlet_transfer, .-greenlet_transfer
+#else
+    .p2align 4
+#endif
+
+/* greenlet_transfer_t green_arch_switch(void **resume_sp, void *value,
+ *                                       int err, void **save_sp) */
     .globl  green_arch_switch
     .hidden green_arch_switch
     .type   green_arch_switch, @function
-    .globl  green_arch_switch_err
-    .hidden green_arch_switch_err
-    .type   green_arch_switch_err, @function
-    .p2align 4
 green_arch_switch:
-green_arch_switch_err:
     .cfi_startproc
     LANDING_PAD
     pushq   %rbp
@@ -51,9 +87,9 @@ green_arch_switch_err:
     stmxcsr (%rsp)
     fnstcw  4(%rsp)
     movzwl  4(%rsp), %r9d
-    movq    %rsp, (%rdi)
+    movq    %rsp, (%rcx)
 
-    movq    %rsi, %rsp
+    movq    (%rdi), %rsp
     ldmxcsr (%rsp)
     cmpw    4(%rsp), %r9w
     jne     .Lload_fpucw
@@ -65,24 +101,39 @@ green_arch_switch_err:
     popq    %r12
     popq    %rbx
     popq    %rbp
-    popq    %rcx
-    /* The value is both the return value of a resumed switch and the
-     * first argument of a fresh context's entry function. */
-    movq    %rdx, %rax
-    movq    %rdx, %rdi
-    jmp     *%rcx
+    popq    %r11
+    movl    %edx, %eax
+    movq    %rsi, %rdx
+    jmp     *%r11
 
 .Lload_fpucw:
     fldcw   4(%rsp)
     jmp     .Lfpucw_ready
     .cfi_endproc
     .size   green_arch_switch, .-green_arch_switch
-    .size   green_arch_switch_err, .-green_arch_switch_err
+
+#if defined(GREEN_TRANSFER_IN_ASM)
+/* The exits of greenlet_transfer() off its fast path, out of its way. */
+    .type   greenlet_transfer_exits, @function
+greenlet_transfer_exits:
+    .cfi_startproc
+.Ltransfer_not_active:
+    cmpb    $GREEN_STATE_UNSTARTED, GREEN_GREENLET_STATE(%rdi)
+    jne     .Ltransfer_slow
+    movq    %rsi, %rdx
+    movq    %rdi, %rsi
+    movq    %rax, %rdi
+    jmp     green_transfer_start
+.Ltransfer_slow:
+    jmp     green_transfer_slow
+    .cfi_endproc
+    .size   greenlet_transfer_exits, .-greenlet_transfer_exits
+#endif
 
 /* void green_arch_intercept_trampoline(void)
  * Entered by the jmp that ends a switch, in place of the resume address,
- * with the value in rax and rdi; the stack is as the resume address
- * expects it, so it is realigned here around the call. */
+ * with the switch's {err, value} in rax and rdx; the stack is as the
+ * resume address expects it, so it is realigned here around the call. */
     .globl  green_arch_intercept_trampoline
     .hidden green_arch_intercept_trampoline
     .type   green_arch_intercept_trampoline, @function
@@ -95,10 +146,10 @@ green_arch_intercept_trampoline:
     movq    %rsp, %rbp
     andq    $-16, %rsp
     pushq   %rax
-    pushq   %rdi
+    pushq   %rdx
     call    green_context_on_resume
     movq    %rax, %r11
-    popq    %rdi
+    popq    %rdx
     popq    %rax
     movq    %rbp, %rsp
     popq    %rbp
@@ -106,10 +157,10 @@ green_arch_intercept_trampoline:
     .cfi_endproc
     .size   green_arch_intercept_trampoline, .-green_arch_intercept_trampoline
 
-/* void *green_arch_make(void *stack_top, void (*entry)(void *))
- * Builds a frame that green_arch_switch resumes into entry(value), with
- * the stack aligned as at a function's first instruction and a zero
- * return address so that debuggers stop unwinding there. */
+/* void *green_arch_make(void *stack_top, void (*entry)(void))
+ * Builds a frame that green_arch_switch resumes into entry(), with the
+ * stack aligned as at a function's first instruction and a zero return
+ * address so that debuggers stop unwinding there. */
     .globl  green_arch_make
     .hidden green_arch_make
     .type   green_arch_make, @function
