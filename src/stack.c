@@ -83,17 +83,8 @@ static size_t cache_limit(void)
 
 /* qemu-user accepts MADV_GUARD_INSTALL and ignores it, so the first guard
  * is checked once in /proc/self/pagemap, which flags guard pages (bit 58,
- * Linux 6.14+).  x86-64 builds skip the check: they are not run under
- * qemu here, and on x86-64 the check itself (opening pagemap, or touching
- * the guard through a failing system call) was measured to slow every
- * later switch of the process from 6.8 to 11 ns. */
-#if defined(__x86_64__)
-static int guard_markers_work(const char *guard)
-{
-    (void)guard;
-    return 1;
-}
-#else
+ * Linux 6.14+; on 6.13, which has the advice but not the flag, stacks
+ * fall back to mprotect guards). */
 #define PAGEMAP_GUARD_BIT 58
 
 static int guard_markers_work(const char *guard)
@@ -113,7 +104,6 @@ static int guard_markers_work(const char *guard)
     }
     return verdict > 0;
 }
-#endif
 
 static int guard_install(char *guard, size_t len)
 {
