@@ -1,8 +1,10 @@
 /*
- * green_xqueue: an unbounded FIFO shared by green threads of different
- * hubs.  A mutex guards the items and the list of parked getters; a put
+ * green_xqueue: a FIFO shared by green threads of different hubs.  A mutex
+ * guards the items and the lists of parked getters and putters.  A put
  * hands its item straight to the oldest getter and wakes it on its own hub
- * through an xwake (green_hub_call_threadsafe + green_unpark).
+ * through an xwake (green_hub_call_threadsafe + green_unpark); a get from
+ * a full bounded queue moves the oldest parked putter's item in and wakes
+ * that putter the same way.
  */
 #include <green/tpool.h>
 
@@ -14,31 +16,37 @@
 
 #define XQUEUE_INITIAL_CAPACITY 16
 
-/* A parked getter; lives on its stack and is only touched under the
- * queue's lock. */
-struct xqueue_getter {
-    struct xqueue_getter *prev, *next;
+/* A parked getter or putter; lives on its stack and is only touched under
+ * the queue's lock. */
+struct xqueue_waiter {
+    struct xqueue_waiter *prev, *next;
     xwake_t *wake;
     int linked;
+    void *item;  /* a putter's */
+    int outcome; /* a putter's, once unlinked: 0 put, EPIPE closed */
+};
+
+struct xqueue_waiters {
+    struct xqueue_waiter *head, *tail;
+    size_t count;
 };
 
 struct green_xqueue {
     pthread_mutex_t lock;
     void **items; /* ring buffer */
-    size_t capacity, first, count;
-    struct xqueue_getter *getters_head, *getters_tail;
-    size_t getters;
+    size_t capacity, first, count, maxsize;
+    struct xqueue_waiters getters, putters;
     int closed;
 };
 
 /* Handed to getters woken by green_xqueue_close instead of an item. */
 static char closed_marker;
 
-int green_xqueue_new(green_xqueue_t **out)
+int green_xqueue_new(green_xqueue_t **out, size_t maxsize)
 {
     green_xqueue_t *queue;
 
-    if (out == NULL)
+    if (out == NULL || maxsize == 0)
         return EINVAL;
     queue = calloc(1, sizeof(*queue));
     if (queue == NULL)
@@ -49,6 +57,7 @@ int green_xqueue_new(green_xqueue_t **out)
         return ENOMEM;
     }
     queue->capacity = XQUEUE_INITIAL_CAPACITY;
+    queue->maxsize = maxsize;
     pthread_mutex_init(&queue->lock, NULL);
     *out = queue;
     return 0;
@@ -59,7 +68,7 @@ int green_xqueue_free(green_xqueue_t *queue)
     if (queue == NULL)
         return EINVAL;
     pthread_mutex_lock(&queue->lock);
-    if (queue->getters > 0) {
+    if (queue->getters.count > 0 || queue->putters.count > 0) {
         pthread_mutex_unlock(&queue->lock);
         return EBUSY;
     }
@@ -72,42 +81,49 @@ int green_xqueue_free(green_xqueue_t *queue)
 
 /* ---- Under the lock ------------------------------------------------ */
 
-static void getter_link(green_xqueue_t *queue, struct xqueue_getter *getter)
+static void waiter_link(struct xqueue_waiters *list,
+                        struct xqueue_waiter *waiter)
 {
-    getter->next = NULL;
-    getter->prev = queue->getters_tail;
-    if (queue->getters_tail != NULL)
-        queue->getters_tail->next = getter;
+    waiter->next = NULL;
+    waiter->prev = list->tail;
+    if (list->tail != NULL)
+        list->tail->next = waiter;
     else
-        queue->getters_head = getter;
-    queue->getters_tail = getter;
-    getter->linked = 1;
-    queue->getters++;
+        list->head = waiter;
+    list->tail = waiter;
+    waiter->linked = 1;
+    list->count++;
 }
 
-static void getter_unlink(green_xqueue_t *queue, struct xqueue_getter *getter)
+static void waiter_unlink(struct xqueue_waiters *list,
+                          struct xqueue_waiter *waiter)
 {
-    if (getter->prev != NULL)
-        getter->prev->next = getter->next;
+    if (waiter->prev != NULL)
+        waiter->prev->next = waiter->next;
     else
-        queue->getters_head = getter->next;
-    if (getter->next != NULL)
-        getter->next->prev = getter->prev;
+        list->head = waiter->next;
+    if (waiter->next != NULL)
+        waiter->next->prev = waiter->prev;
     else
-        queue->getters_tail = getter->prev;
-    getter->linked = 0;
-    queue->getters--;
+        list->tail = waiter->prev;
+    waiter->linked = 0;
+    list->count--;
 }
 
 /* Pop the oldest getter's wake-up, or NULL. */
 static xwake_t *take_getter(green_xqueue_t *queue)
 {
-    struct xqueue_getter *getter = queue->getters_head;
+    struct xqueue_waiter *getter = queue->getters.head;
 
     if (getter == NULL)
         return NULL;
-    getter_unlink(queue, getter);
+    waiter_unlink(&queue->getters, getter);
     return getter->wake;
+}
+
+static int full(const green_xqueue_t *queue)
+{
+    return queue->count >= queue->maxsize;
 }
 
 static int grow(green_xqueue_t *queue)
@@ -126,17 +142,12 @@ static int grow(green_xqueue_t *queue)
     return 0;
 }
 
-/* Give item to a waiting getter, else store it (at the back, or at the
- * front for an item coming back from a getter that gave up).  Returns the
- * getter to wake after unlocking through *wake. */
-static int offer(green_xqueue_t *queue, void *item, int at_front,
-                 xwake_t **wake)
+/* Store item at the back, or at the front for an item coming back from a
+ * getter that gave up; ENOMEM if the ring cannot grow. */
+static int store(green_xqueue_t *queue, void *item, int at_front)
 {
     int err;
 
-    *wake = take_getter(queue);
-    if (*wake != NULL)
-        return 0;
     if (queue->count == queue->capacity && (err = grow(queue)) != 0)
         return err;
     if (at_front) {
@@ -149,20 +160,71 @@ static int offer(green_xqueue_t *queue, void *item, int at_front,
     return 0;
 }
 
+/* Give item to a waiting getter, else store it.  Returns the getter to
+ * wake after unlocking through *wake. */
+static int offer(green_xqueue_t *queue, void *item, int at_front,
+                 xwake_t **wake)
+{
+    *wake = take_getter(queue);
+    return *wake != NULL ? 0 : store(queue, item, at_front);
+}
+
+/* After a get made room: move the oldest parked putter's item in.
+ * Returns that putter's wake-up, to signal after unlocking, or NULL. */
+static xwake_t *admit_putter(green_xqueue_t *queue)
+{
+    struct xqueue_waiter *putter = queue->putters.head;
+
+    /* Getters never wait while items are stored, so the item is stored. */
+    if (putter == NULL || full(queue) || store(queue, putter->item, 0) != 0)
+        return NULL; /* with no memory to grow, it stays parked */
+    waiter_unlink(&queue->putters, putter);
+    putter->outcome = 0;
+    return putter->wake;
+}
+
 /* ---- Operations ---------------------------------------------------- */
 
-int green_xqueue_put(green_xqueue_t *queue, void *item)
+int green_xqueue_put(green_xqueue_t *queue, void *item, double timeout)
 {
-    xwake_t *wake;
+    struct xqueue_waiter putter = {.item = item};
+    xwake_t *wake = NULL;
+    void *unused;
+    int parked = 0;
     int err;
 
     if (queue == NULL)
         return EINVAL;
     pthread_mutex_lock(&queue->lock);
-    err = queue->closed ? EPIPE : offer(queue, item, 0, &wake);
+    if (queue->closed)
+        err = EPIPE;
+    else if (queue->getters.count > 0 || !full(queue))
+        err = offer(queue, item, 0, &wake);
+    else if (timeout == 0)
+        err = EAGAIN;
+    else if ((err = xwake_new(&putter.wake, NULL, NULL)) == 0) {
+        waiter_link(&queue->putters, &putter);
+        parked = 1;
+    }
     pthread_mutex_unlock(&queue->lock);
-    if (err == 0 && wake != NULL)
-        xwake_signal(wake, item);
+    if (!parked) {
+        if (wake != NULL)
+            xwake_signal(wake, item);
+        return err;
+    }
+
+    /* Parked: a get moves the item in, or close refuses it.  Which one
+     * happened is decided under the lock, whatever the wait returned: a
+     * putter still linked was neither, and its item was not put. */
+    err = xwake_wait(putter.wake, timeout, &unused);
+    pthread_mutex_lock(&queue->lock);
+    if (putter.linked) {
+        waiter_unlink(&queue->putters, &putter);
+        xwake_drop_signal(putter.wake);
+    } else {
+        err = putter.outcome;
+    }
+    pthread_mutex_unlock(&queue->lock);
     return err;
 }
 
@@ -185,7 +247,7 @@ static void item_returned(void *context, void *item)
 
 int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout)
 {
-    struct xqueue_getter getter;
+    struct xqueue_waiter getter;
     void *value;
     int err;
 
@@ -193,10 +255,14 @@ int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout)
         return EINVAL;
     pthread_mutex_lock(&queue->lock);
     if (queue->count > 0) {
+        xwake_t *admitted;
         *item = queue->items[queue->first];
         queue->first = (queue->first + 1) % queue->capacity;
         queue->count--;
+        admitted = admit_putter(queue);
         pthread_mutex_unlock(&queue->lock);
+        if (admitted != NULL)
+            xwake_signal(admitted, NULL);
         return 0;
     }
     err = queue->closed ? EPIPE : timeout == 0 ? EAGAIN : 0;
@@ -206,7 +272,7 @@ int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout)
         pthread_mutex_unlock(&queue->lock);
         return err;
     }
-    getter_link(queue, &getter);
+    waiter_link(&queue->getters, &getter);
     pthread_mutex_unlock(&queue->lock);
 
     err = xwake_wait(getter.wake, timeout, &value);
@@ -214,7 +280,7 @@ int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout)
         pthread_mutex_lock(&queue->lock);
         if (getter.linked) {
             /* Nobody picked this getter: no signal will ever come. */
-            getter_unlink(queue, &getter);
+            waiter_unlink(&queue->getters, &getter);
             xwake_drop_signal(getter.wake);
         }
         pthread_mutex_unlock(&queue->lock);
@@ -228,6 +294,7 @@ int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout)
 
 void green_xqueue_close(green_xqueue_t *queue)
 {
+    struct xqueue_waiter *putter;
     xwake_t *wake;
 
     if (queue == NULL)
@@ -238,6 +305,11 @@ void green_xqueue_close(green_xqueue_t *queue)
      * marker. */
     while ((wake = take_getter(queue)) != NULL)
         xwake_signal(wake, &closed_marker);
+    while ((putter = queue->putters.head) != NULL) {
+        waiter_unlink(&queue->putters, putter);
+        putter->outcome = EPIPE;
+        xwake_signal(putter->wake, NULL);
+    }
     pthread_mutex_unlock(&queue->lock);
 }
 

@@ -150,6 +150,7 @@ static void test_tpool_from_every_hub(void **state)
 
 struct handoff {
     green_xqueue_t *queue;
+    size_t maxsize;
     size_t items_per_hub;
     atomic_uchar *seen; /* how many times each item was taken */
     atomic_int producers_left;
@@ -170,7 +171,8 @@ static void *produce(void *arg)
 
     for (size_t i = 0; i < h->items_per_hub; i++) {
         /* Items are index + 1, so none is NULL. */
-        if (green_xqueue_put(h->queue, (void *)(uintptr_t)(first + i + 1)))
+        if (green_xqueue_put(h->queue, (void *)(uintptr_t)(first + i + 1),
+                             GREEN_FOREVER))
             atomic_fetch_add(&h->errors, 1);
         if (i % 64 == 63)
             green_sleep(0); /* let this hub's consumers run too */
@@ -190,6 +192,9 @@ static void *consume(void *arg)
     while ((err = green_xqueue_get(h->queue, &item, 60.0)) == 0) {
         uintptr_t index = (uintptr_t)item - 1;
 
+        /* No timeouts here, so nothing is given back beyond the bound. */
+        if (green_xqueue_length(h->queue) > h->maxsize)
+            atomic_fetch_add(&h->errors, 1);
         if (index >= total)
             atomic_fetch_add(&h->errors, 1);
         else
@@ -212,18 +217,18 @@ static void handoff_body(size_t index, void *arg)
         atomic_fetch_add(&role->handoff->errors, 1);
 }
 
-static void test_xqueue_four_hubs(void **state)
+static void run_four_hubs(size_t maxsize)
 {
-    struct handoff h = {.items_per_hub = test_scaled(100000) / HUBS + 1};
+    struct handoff h = {.maxsize = maxsize,
+                        .items_per_hub = test_scaled(100000) / HUBS + 1};
     struct hub_role roles[HUBS];
     green_hub_threads_t *threads;
     size_t total = h.items_per_hub * HUBS, missing = 0, doubled = 0;
 
-    (void)state;
     h.seen = calloc(total, sizeof(*h.seen));
     assert_non_null(h.seen);
     atomic_init(&h.producers_left, HUBS);
-    assert_int_equal(green_xqueue_new(&h.queue), 0);
+    assert_int_equal(green_xqueue_new(&h.queue, maxsize), 0);
     for (size_t i = 0; i < HUBS; i++)
         roles[i] = (struct hub_role){&h, i};
 
@@ -242,6 +247,20 @@ static void test_xqueue_four_hubs(void **state)
     assert_int_equal(green_xqueue_length(h.queue), 0);
     assert_int_equal(green_xqueue_free(h.queue), 0);
     free(h.seen);
+}
+
+static void test_xqueue_four_hubs(void **state)
+{
+    (void)state;
+    run_four_hubs(GREEN_XQUEUE_UNBOUNDED);
+}
+
+/* Producers outrun a bound of 8 and park, and are let in by consumers on
+ * other hubs. */
+static void test_bounded_xqueue_four_hubs(void **state)
+{
+    (void)state;
+    run_four_hubs(8);
 }
 
 /* ---- Getters timing out while items are handed to them ----------------- */
@@ -291,7 +310,7 @@ static void racing_body(size_t index, void *arg)
         return;
     }
     for (size_t i = 0; i < r->items; i++) {
-        green_xqueue_put(r->queue, (void *)(uintptr_t)(i + 1));
+        green_xqueue_put(r->queue, (void *)(uintptr_t)(i + 1), GREEN_FOREVER);
         if (i % 16 == 15)
             green_sleep(0.0001);
     }
@@ -308,7 +327,7 @@ static void test_xqueue_timeouts_race_handoffs(void **state)
     (void)state;
     r.seen = calloc(r.items, sizeof(*r.seen));
     assert_non_null(r.seen);
-    assert_int_equal(green_xqueue_new(&r.queue), 0);
+    assert_int_equal(green_xqueue_new(&r.queue, GREEN_XQUEUE_UNBOUNDED), 0);
     assert_int_equal(green_hub_spawn_threads(&threads, 2, racing_body, &r), 0);
     assert_int_equal(green_hub_threads_join(threads), 0);
     /* What the getters left (given back or never taken) is still here. */
@@ -322,13 +341,100 @@ static void test_xqueue_timeouts_race_handoffs(void **state)
     free(r.seen);
 }
 
+/* ---- Putters timing out while a get lets them in ---------------------- */
+
+#define IMPATIENT_PUTTERS 4
+
+/* Short timeouts on a full queue of 2, so that many expire just as a get
+ * moves the item in.  A put that reports ETIMEDOUT must not have put its
+ * item: it is put again, and seen twice if the report lied.  Uses the
+ * hand-off's structs, with a role per putter instead of per hub. */
+static void *impatient_putter(void *arg)
+{
+    struct hub_role *role = arg;
+    struct handoff *h = role->handoff;
+    size_t first = role->hub * h->items_per_hub;
+
+    for (size_t i = 0; i < h->items_per_hub; i++) {
+        void *item = (void *)(uintptr_t)(first + i + 1);
+        int err;
+
+        while ((err = green_xqueue_put(h->queue, item, 0.00005)) == ETIMEDOUT)
+            ;
+        if (err != 0) {
+            atomic_fetch_add(&h->errors, 1);
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static void racing_puts_body(size_t index, void *arg)
+{
+    struct hub_role *roles = arg;
+    struct handoff *h = roles[0].handoff;
+    size_t total = h->items_per_hub * IMPATIENT_PUTTERS;
+    void *item;
+
+    if (index == 0) {
+        for (size_t i = 0; i < IMPATIENT_PUTTERS; i++)
+            green_spawn_n(impatient_putter, &roles[i]);
+        return;
+    }
+    while (atomic_load(&h->taken) < total) {
+        int err = green_xqueue_get(h->queue, &item, 10.0);
+        uintptr_t index_of_item = (uintptr_t)item - 1;
+
+        if (err != 0 || index_of_item >= total ||
+            atomic_fetch_add(&h->seen[index_of_item], 1) != 0) {
+            /* Closing stops the putters, so a failure cannot hang. */
+            atomic_fetch_add(&h->errors, 1);
+            green_xqueue_close(h->queue);
+            return;
+        }
+        atomic_fetch_add(&h->taken, 1);
+        /* Pauses as long as the putters' timeouts, so that expiries and
+         * admissions meet: a put made to report ETIMEDOUT for an item it
+         * had put was caught in 9 runs out of 12. */
+        green_sleep(0.00005);
+    }
+}
+
+static void test_bounded_xqueue_put_timeouts_race_admissions(void **state)
+{
+    struct handoff h = {.maxsize = 2,
+                        .items_per_hub =
+                            test_scaled(1000) / IMPATIENT_PUTTERS + 1};
+    struct hub_role roles[IMPATIENT_PUTTERS];
+    size_t total = h.items_per_hub * IMPATIENT_PUTTERS, missing = 0;
+    green_hub_threads_t *threads;
+    void *item;
+
+    (void)state;
+    h.seen = calloc(total, sizeof(*h.seen));
+    assert_non_null(h.seen);
+    assert_int_equal(green_xqueue_new(&h.queue, h.maxsize), 0);
+    for (size_t i = 0; i < IMPATIENT_PUTTERS; i++)
+        roles[i] = (struct hub_role){&h, i};
+    assert_int_equal(
+        green_hub_spawn_threads(&threads, 2, racing_puts_body, roles), 0);
+    assert_int_equal(green_hub_threads_join(threads), 0);
+    for (size_t i = 0; i < total; i++)
+        missing += atomic_load(&h.seen[i]) == 0;
+    assert_int_equal(atomic_load(&h.errors), 0);
+    assert_int_equal(missing, 0);
+    assert_int_equal(green_xqueue_get(h.queue, &item, 0), EAGAIN);
+    assert_int_equal(green_xqueue_free(h.queue), 0);
+    free(h.seen);
+}
+
 /* ---- A getter on this hub, woken by a put on another ----------------- */
 
 static void put_later(size_t index, void *arg)
 {
     (void)index;
     green_sleep(0.02);
-    green_xqueue_put(arg, (void *)(uintptr_t)1234);
+    green_xqueue_put(arg, (void *)(uintptr_t)1234, 0);
 }
 
 static void test_getter_woken_from_other_hub(void **state)
@@ -338,7 +444,7 @@ static void test_getter_woken_from_other_hub(void **state)
     void *item = NULL;
 
     (void)state;
-    assert_int_equal(green_xqueue_new(&queue), 0);
+    assert_int_equal(green_xqueue_new(&queue, GREEN_XQUEUE_UNBOUNDED), 0);
     assert_int_equal(green_hub_spawn_threads(&threads, 1, put_later, queue), 0);
     /* The main greenlet parks: nothing on this hub could wake it, but
      * the wake-up from the other hub keeps the hub from EDEADLK. */
@@ -355,16 +461,16 @@ static void test_xqueue_timeouts_and_close(void **state)
     double start;
 
     (void)state;
-    assert_int_equal(green_xqueue_new(&queue), 0);
+    assert_int_equal(green_xqueue_new(&queue, GREEN_XQUEUE_UNBOUNDED), 0);
     assert_int_equal(green_xqueue_get(queue, &item, 0), EAGAIN);
     start = green_now();
     assert_int_equal(green_xqueue_get(queue, &item, 0.02), ETIMEDOUT);
     assert_true(green_now() - start >= 0.015);
-    assert_int_equal(green_xqueue_put(queue, &item), 0);
-    assert_int_equal(green_xqueue_put(queue, queue), 0);
+    assert_int_equal(green_xqueue_put(queue, &item, 0), 0);
+    assert_int_equal(green_xqueue_put(queue, queue, 0), 0);
     assert_int_equal(green_xqueue_length(queue), 2);
     green_xqueue_close(queue);
-    assert_int_equal(green_xqueue_put(queue, NULL), EPIPE);
+    assert_int_equal(green_xqueue_put(queue, NULL, 0), EPIPE);
     /* Closing still lets getters drain what is left, in order. */
     assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
     assert_ptr_equal(item, &item);
@@ -372,8 +478,117 @@ static void test_xqueue_timeouts_and_close(void **state)
     assert_ptr_equal(item, queue);
     assert_int_equal(green_xqueue_get(queue, &item, 1.0), EPIPE);
     assert_int_equal(green_xqueue_free(queue), 0);
-    assert_int_equal(green_xqueue_new(NULL), EINVAL);
-    assert_int_equal(green_xqueue_put(NULL, NULL), EINVAL);
+    assert_int_equal(green_xqueue_new(NULL, 1), EINVAL);
+    assert_int_equal(green_xqueue_new(&queue, 0), EINVAL);
+    assert_int_equal(green_xqueue_put(NULL, NULL, 0), EINVAL);
+}
+
+/* ---- A bounded xqueue: full puts park, a get lets the oldest in -------- */
+
+struct bounded_putter {
+    green_xqueue_t *queue;
+    uintptr_t item;
+    double timeout;
+    int rc;
+};
+
+static void *put_one(void *arg)
+{
+    struct bounded_putter *p = arg;
+
+    p->rc = green_xqueue_put(p->queue, (void *)p->item, p->timeout);
+    return NULL;
+}
+
+static void test_bounded_xqueue_parks_full_puts(void **state)
+{
+    struct bounded_putter late = {
+        .item = 3, .timeout = GREEN_FOREVER, .rc = -1};
+    struct bounded_putter later = {
+        .item = 4, .timeout = GREEN_FOREVER, .rc = -1};
+    green_xqueue_t *queue;
+    void *item;
+    double start;
+
+    (void)state;
+    assert_int_equal(green_xqueue_new(&queue, 2), 0);
+    late.queue = later.queue = queue;
+    assert_int_equal(green_xqueue_put(queue, (void *)1, 0), 0);
+    assert_int_equal(green_xqueue_put(queue, (void *)2, 0), 0);
+    assert_int_equal(green_xqueue_put(queue, (void *)9, 0), EAGAIN);
+    start = green_now();
+    assert_int_equal(green_xqueue_put(queue, (void *)9, 0.02), ETIMEDOUT);
+    assert_true(green_now() - start >= 0.015);
+    assert_int_equal(green_xqueue_length(queue), 2);
+
+    /* Two putters park in order; each get lets the oldest in, so the
+     * queue stays at its bound and FIFO across the parked ones. */
+    assert_int_equal(green_spawn_n(put_one, &late), 0);
+    assert_int_equal(green_spawn_n(put_one, &later), 0);
+    green_sleep(0.01);
+    assert_int_equal(late.rc, -1);
+    assert_int_equal(green_xqueue_free(queue), EBUSY);
+    for (uintptr_t expected = 1; expected <= 4; expected++) {
+        assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
+        assert_int_equal((uintptr_t)item, expected);
+        green_sleep(0); /* the admitted putter returns */
+        assert_true(green_xqueue_length(queue) <= 2);
+    }
+    assert_int_equal(late.rc, 0);
+    assert_int_equal(later.rc, 0);
+    assert_int_equal(green_xqueue_get(queue, &item, 0), EAGAIN);
+    assert_int_equal(green_xqueue_free(queue), 0);
+}
+
+static void test_bounded_xqueue_close_refuses_parked_puts(void **state)
+{
+    struct bounded_putter parked = {
+        .item = 2, .timeout = GREEN_FOREVER, .rc = -1};
+    green_xqueue_t *queue;
+    void *item;
+
+    (void)state;
+    assert_int_equal(green_xqueue_new(&queue, 1), 0);
+    parked.queue = queue;
+    assert_int_equal(green_xqueue_put(queue, (void *)1, 0), 0);
+    assert_int_equal(green_spawn_n(put_one, &parked), 0);
+    green_sleep(0.01);
+    green_xqueue_close(queue);
+    green_sleep(0.01);
+    assert_int_equal(parked.rc, EPIPE);
+    /* Its item was not put; what was stored still drains. */
+    assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
+    assert_int_equal((uintptr_t)item, 1);
+    assert_int_equal(green_xqueue_get(queue, &item, 0), EPIPE);
+    assert_int_equal(green_xqueue_free(queue), 0);
+}
+
+/* A putter on another hub, parked on a full queue, let in by a get here. */
+static void put_from_other_hub(size_t index, void *arg)
+{
+    (void)index;
+    if (green_xqueue_put(arg, (void *)(uintptr_t)2, 10.0) != 0)
+        green_xqueue_close(arg); /* makes the get below fail */
+}
+
+static void test_bounded_xqueue_putter_on_other_hub(void **state)
+{
+    green_xqueue_t *queue;
+    green_hub_threads_t *threads;
+    void *item;
+
+    (void)state;
+    assert_int_equal(green_xqueue_new(&queue, 1), 0);
+    assert_int_equal(green_xqueue_put(queue, (void *)1, 0), 0);
+    assert_int_equal(
+        green_hub_spawn_threads(&threads, 1, put_from_other_hub, queue), 0);
+    green_sleep(0.02); /* let it park, most likely */
+    assert_int_equal(green_xqueue_get(queue, &item, 10.0), 0);
+    assert_int_equal((uintptr_t)item, 1);
+    assert_int_equal(green_xqueue_get(queue, &item, 10.0), 0);
+    assert_int_equal((uintptr_t)item, 2);
+    assert_int_equal(green_hub_threads_join(threads), 0);
+    assert_int_equal(green_xqueue_free(queue), 0);
 }
 
 /* ---- SO_REUSEPORT: one listener and server per hub -------------------- */
@@ -473,6 +688,11 @@ int main(void)
         cmocka_unit_test(test_xqueue_timeouts_race_handoffs),
         cmocka_unit_test(test_getter_woken_from_other_hub),
         cmocka_unit_test(test_xqueue_timeouts_and_close),
+        cmocka_unit_test(test_bounded_xqueue_parks_full_puts),
+        cmocka_unit_test(test_bounded_xqueue_close_refuses_parked_puts),
+        cmocka_unit_test(test_bounded_xqueue_putter_on_other_hub),
+        cmocka_unit_test(test_bounded_xqueue_four_hubs),
+        cmocka_unit_test(test_bounded_xqueue_put_timeouts_race_admissions),
         cmocka_unit_test(test_reuseport_server_on_every_hub),
     };
 
