@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define ALTSTACK_MIN ((size_t)64 * 1024)
@@ -77,17 +78,61 @@ static void chain(int sig, siginfo_t *info, void *uctx)
     }
 }
 
+/* True if addr lies in g's guard page. */
+static int in_guard(const greenlet_t *g, uintptr_t addr)
+{
+    uintptr_t lo = (uintptr_t)g->stack.lo;
+    return lo != 0 && addr < lo && addr >= lo - green_stack_guard_size();
+}
+
+/* The stack pointer the fault interrupted, or 0 where unknown. */
+static uintptr_t interrupted_sp(const void *uctx)
+{
+    const ucontext_t *context = uctx;
+#if defined(__x86_64__)
+    return (uintptr_t)context->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (uintptr_t)context->uc_mcontext.sp;
+#else
+    (void)context;
+    return 0;
+#endif
+}
+
+/* True if sp lies in g's stack or in its guard. */
+static int on_stack(const greenlet_t *g, uintptr_t sp)
+{
+    uintptr_t lo = (uintptr_t)g->stack.lo;
+    return lo != 0 && sp >= lo - green_stack_guard_size() &&
+           sp <= lo + g->stack.size;
+}
+
+/* The greenlet whose stack overflowed into addr, or NULL.  Usually the
+ * current one; but a switch makes its target current before it pushes the
+ * registers of the greenlet it leaves, so an overflow in those pushes
+ * belongs to the greenlet whose guard holds the fault and whose stack the
+ * stack pointer.  (Requiring the stack pointer there keeps a stray write
+ * into some other greenlet's guard from being reported as its overflow.) */
+static const greenlet_t *overflowed(const struct green_tstate *ts,
+                                    uintptr_t addr, uintptr_t sp)
+{
+    if (in_guard(ts->current, addr))
+        return ts->current;
+    for (const greenlet_t *g = ts->all; g && sp; g = g->next_in_thread)
+        if (in_guard(g, addr) && on_stack(g, sp))
+            return g;
+    return NULL;
+}
+
 static void fault_handler(int sig, siginfo_t *info, void *uctx)
 {
     struct green_tstate *ts = green_tstate_peek();
-    uintptr_t addr = (uintptr_t)info->si_addr;
-    if (ts && ts->current->stack.lo) {
-        const greenlet_t *g = ts->current;
-        uintptr_t lo = (uintptr_t)g->stack.lo;
-        if (addr < lo && addr >= lo - green_stack_guard_size()) {
-            report_overflow(g, addr);
-            abort();
-        }
+    const greenlet_t *g =
+        ts ? overflowed(ts, (uintptr_t)info->si_addr, interrupted_sp(uctx))
+           : NULL;
+    if (g) {
+        report_overflow(g, (uintptr_t)info->si_addr);
+        abort();
     }
     chain(sig, info, uctx);
 }

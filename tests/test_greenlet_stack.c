@@ -218,15 +218,21 @@ static void *overflow_run(void *value)
     return (void *)recurse_without_end(0);
 }
 
-static void overflow_in_greenlet(void *arg)
+/* In a child: run(arg) in a greenlet with the smallest stack. */
+static void run_small_greenlet(greenlet_run_fn run, const char *name, void *arg)
 {
     greenlet_t *g = NULL;
 
-    if (greenlet_new(&g, overflow_run, NULL,
+    if (greenlet_new(&g, run, NULL,
                      &(greenlet_attr_t){.stack_size = GREENLET_STACK_MIN,
-                                        .name = OVERFLOW_NAME}) != 0)
+                                        .name = name}) != 0)
         _exit(CHILD_SETUP_FAILED);
     greenlet_switch(g, arg, NULL);
+}
+
+static void overflow_in_greenlet(void *arg)
+{
+    run_small_greenlet(overflow_run, OVERFLOW_NAME, arg);
 }
 
 static void *overflow_thread(void *arg)
@@ -310,6 +316,95 @@ static void test_overflow_in_other_thread_is_reported(void **state)
 {
     (void)state;
     assert_overflow_reported(overflow_in_other_thread);
+}
+
+/* ---- An overflow inside a switch ------------------------------------ */
+
+/* A switch records its target as the current greenlet before it pushes the
+ * switching greenlet's registers, so a stack that runs out in those pushes
+ * belongs to a greenlet that is no longer current; it must still be the
+ * one reported.  The child leaves `slack` bytes above the guard and
+ * switches away; a sweep of slacks moves the fault from the first call
+ * through the pushes. */
+#define EDGE_NAME "edge-victim"
+
+struct edge_probe {
+    struct overflow_probe overflow;
+    size_t slack;
+};
+
+static __attribute__((noinline)) void switch_away_at_the_edge(void)
+{
+    greenlet_switch(greenlet_main(), NULL, NULL);
+}
+
+static void *edge_run(void *value)
+{
+    struct edge_probe *probe = value;
+    volatile char marker = 0;
+    size_t page = page_size();
+    size_t usable = greenlet_stack_size(greenlet_current());
+    /* The first frame lies in the stack's top page; the stack's lowest
+     * byte is its size (with the 64-byte header) below that page's end. */
+    uintptr_t top = ((uintptr_t)&marker + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t lo = top - usable - 64;
+    volatile char *block;
+
+    probe->overflow.stack_address = (uintptr_t)&marker;
+    probe->overflow.stack_size = usable;
+    probe->overflow.reached_recursion = 1;
+    block = __builtin_alloca((uintptr_t)&marker - lo - probe->slack);
+    block[0] = 0;
+    switch_away_at_the_edge();
+    return NULL;
+}
+
+static void overflow_while_switching(void *arg)
+{
+    run_small_greenlet(edge_run, EDGE_NAME, arg);
+}
+
+/* Slacks grow until the switch fits and the child survives: every fault
+ * on the way, wherever it lands, must be reported.  Steps of 8 bytes over
+ * the first 512 (an optimised switch needs about 100), then coarser: a
+ * sanitizer build's switch runs C code that needs a few KiB. */
+static void test_overflow_while_switching_is_reported(void **state)
+{
+    size_t reported = 0, slack;
+    int survived = 0;
+
+    (void)state;
+    for (slack = 0; slack <= 16384 && !survived;
+         slack += slack < 512 ? 8 : 64) {
+        struct edge_probe *probe =
+            mmap(NULL, sizeof *probe, PROT_READ | PROT_WRITE,
+                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        struct child_outcome outcome;
+
+        assert_true(probe != MAP_FAILED);
+        memset(probe, 0, sizeof *probe);
+        probe->slack = slack;
+        run_in_child(overflow_while_switching, probe, &outcome);
+        assert_false(outcome.timed_out);
+        survived = WIFEXITED(outcome.status) &&
+                   WEXITSTATUS(outcome.status) == CHILD_SURVIVED;
+        if (!survived) {
+            if (strstr(outcome.output, EDGE_NAME) == NULL)
+                print_message("slack %zu: child status %#x, stderr:\n%s\n",
+                              slack, outcome.status, outcome.output);
+            assert_true(WIFSIGNALED(outcome.status));
+            assert_int_equal(WTERMSIG(outcome.status), SIGABRT);
+            assert_non_null(strstr(outcome.output, EDGE_NAME));
+            assert_true(mentions_stack_bounds(outcome.output,
+                                              probe->overflow.stack_address,
+                                              probe->overflow.stack_size));
+            reported++;
+        }
+        munmap(probe, sizeof *probe);
+    }
+    /* The sweep went from faulting to fitting, through the switch. */
+    assert_true(survived);
+    assert_true(reported >= 2);
 }
 
 /* ---- Many greenlets ------------------------------------------------ */
@@ -759,6 +854,7 @@ int main(void)
         cmocka_unit_test(test_recursion_close_to_large_stack_size),
         cmocka_unit_test(test_overflow_hits_guard_and_is_reported),
         cmocka_unit_test(test_overflow_in_other_thread_is_reported),
+        cmocka_unit_test(test_overflow_while_switching_is_reported),
         cmocka_unit_test(test_100k_greenlets_created_run_destroyed),
         cmocka_unit_test(test_greenlets_without_stack_cache),
         cmocka_unit_test(test_200k_guarded_greenlets_suspended_at_once),
