@@ -275,34 +275,45 @@ static int mentions_stack_bounds(const char *text, uintptr_t address,
     return 0;
 }
 
-static struct overflow_probe *map_shared_probe(void)
+/* Zeroed memory that a forked child writes and the parent reads. */
+static void *map_shared(size_t size)
 {
-    void *shared =
-        mmap(NULL, sizeof(struct overflow_probe), PROT_READ | PROT_WRITE,
-             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *shared = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
     assert_true(shared != MAP_FAILED);
-    memset(shared, 0, sizeof(struct overflow_probe));
+    memset(shared, 0, size);
     return shared;
+}
+
+/* The child aborted with an overflow report naming `name` and giving the
+ * bounds of the stack that holds stack_address. */
+static void assert_child_reported(const struct child_outcome *outcome,
+                                  const char *name, uintptr_t stack_address,
+                                  size_t stack_size)
+{
+    /* Shown on failure, to see what the child said. */
+    if (!WIFSIGNALED(outcome->status) || WTERMSIG(outcome->status) != SIGABRT ||
+        strstr(outcome->output, name) == NULL)
+        print_message("child status %#x, stderr:\n%s\n", outcome->status,
+                      outcome->output);
+    assert_false(outcome->timed_out);
+    assert_true(WIFSIGNALED(outcome->status));
+    assert_int_equal(WTERMSIG(outcome->status), SIGABRT);
+    assert_non_null(strstr(outcome->output, name));
+    assert_true(
+        mentions_stack_bounds(outcome->output, stack_address, stack_size));
 }
 
 static void assert_overflow_reported(void (*body)(void *))
 {
-    struct overflow_probe *probe = map_shared_probe();
+    struct overflow_probe *probe = map_shared(sizeof(*probe));
     struct child_outcome outcome;
 
     run_in_child(body, probe, &outcome);
-    /* Shown on failure, to see what the child said. */
-    if (!WIFSIGNALED(outcome.status) || WTERMSIG(outcome.status) != SIGABRT)
-        print_message("child status %#x, stderr:\n%s\n", outcome.status,
-                      outcome.output);
-    assert_false(outcome.timed_out);
     assert_true(probe->reached_recursion);
-    assert_true(WIFSIGNALED(outcome.status));
-    assert_int_equal(WTERMSIG(outcome.status), SIGABRT);
-    assert_non_null(strstr(outcome.output, OVERFLOW_NAME));
-    assert_true(mentions_stack_bounds(outcome.output, probe->stack_address,
-                                      probe->stack_size));
+    assert_child_reported(&outcome, OVERFLOW_NAME, probe->stack_address,
+                          probe->stack_size);
     munmap(probe, sizeof(*probe));
 }
 
@@ -376,28 +387,18 @@ static void test_overflow_while_switching_is_reported(void **state)
     (void)state;
     for (slack = 0; slack <= 16384 && !survived;
          slack += slack < 512 ? 8 : 64) {
-        struct edge_probe *probe =
-            mmap(NULL, sizeof *probe, PROT_READ | PROT_WRITE,
-                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        struct edge_probe *probe = map_shared(sizeof *probe);
         struct child_outcome outcome;
 
-        assert_true(probe != MAP_FAILED);
-        memset(probe, 0, sizeof *probe);
         probe->slack = slack;
         run_in_child(overflow_while_switching, probe, &outcome);
         assert_false(outcome.timed_out);
         survived = WIFEXITED(outcome.status) &&
                    WEXITSTATUS(outcome.status) == CHILD_SURVIVED;
         if (!survived) {
-            if (strstr(outcome.output, EDGE_NAME) == NULL)
-                print_message("slack %zu: child status %#x, stderr:\n%s\n",
-                              slack, outcome.status, outcome.output);
-            assert_true(WIFSIGNALED(outcome.status));
-            assert_int_equal(WTERMSIG(outcome.status), SIGABRT);
-            assert_non_null(strstr(outcome.output, EDGE_NAME));
-            assert_true(mentions_stack_bounds(outcome.output,
-                                              probe->overflow.stack_address,
-                                              probe->overflow.stack_size));
+            assert_child_reported(&outcome, EDGE_NAME,
+                                  probe->overflow.stack_address,
+                                  probe->overflow.stack_size);
             reported++;
         }
         munmap(probe, sizeof *probe);
@@ -522,22 +523,15 @@ static void overflow_parked_greenlet(void *arg)
 
 static void assert_parked_greenlet_guarded(greenlet_t *g, size_t index)
 {
-    struct overflow_probe *probe = map_shared_probe();
+    struct overflow_probe *probe = map_shared(sizeof(*probe));
     struct child_outcome outcome;
 
     assert_int_equal(greenlet_set_name(g, OVERFLOW_NAME), 0);
     overflow_target = g;
     run_in_child(overflow_parked_greenlet, probe, &outcome);
-    if (!WIFSIGNALED(outcome.status) || WTERMSIG(outcome.status) != SIGABRT)
-        print_message("child status %#x, stderr:\n%s\n", outcome.status,
-                      outcome.output);
-    assert_false(outcome.timed_out);
-    assert_true(WIFSIGNALED(outcome.status));
-    assert_int_equal(WTERMSIG(outcome.status), SIGABRT);
-    assert_non_null(strstr(outcome.output, OVERFLOW_NAME));
     /* The parent's copy of the frame address is as good as the child's. */
-    assert_true(mentions_stack_bounds(
-        outcome.output, parking.frame_addresses[index], probe->stack_size));
+    assert_child_reported(&outcome, OVERFLOW_NAME,
+                          parking.frame_addresses[index], probe->stack_size);
     munmap(probe, sizeof(*probe));
 }
 
