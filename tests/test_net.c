@@ -189,23 +189,35 @@ static void test_serve_limit_stop_and_drain(void **state)
     assert_int_equal(green_close(listener), 0);
 }
 
+/* Serve c (hold set) on a fresh loopback listener in its own green thread,
+ * connect one client, and return the listener once the handler runs. */
+static int start_held_connection(struct serve_case *c,
+                                 green_thread_t **server_thread,
+                                 green_thread_t **client)
+{
+    int listener, port;
+
+    assert_int_equal(green_listen(&listener, "127.0.0.1:0", 0, 0), 0);
+    assert_int_equal(green_local_port(listener, &port), 0);
+    assert_int_equal(
+        green_server_new(&c->server, listener, holding_handler, c, NULL), 0);
+    assert_int_equal(green_spawn(server_thread, serve_main, c->server), 0);
+    assert_int_equal(green_spawn(client, connect_main, TEST_INT_VALUE(port)),
+                     0);
+    while (c->running == 0)
+        green_sleep(0.001);
+    return listener;
+}
+
 /* Stopping waits for running handlers to finish. */
 static void test_stop_drains_handlers(void **state)
 {
     struct serve_case c = {.hold = 1};
     green_thread_t *server_thread, *client;
-    int listener, port;
+    int listener;
 
     (void)state;
-    assert_int_equal(green_listen(&listener, "127.0.0.1:0", 0, 0), 0);
-    assert_int_equal(green_local_port(listener, &port), 0);
-    assert_int_equal(
-        green_server_new(&c.server, listener, holding_handler, &c, NULL), 0);
-    assert_int_equal(green_spawn(&server_thread, serve_main, c.server), 0);
-    assert_int_equal(green_spawn(&client, connect_main, TEST_INT_VALUE(port)),
-                     0);
-    while (c.running == 0)
-        green_sleep(0.001);
+    listener = start_held_connection(&c, &server_thread, &client);
     green_server_stop(c.server);
     for (int i = 0; i < 20; i++)
         green_sleep(0.001);
@@ -227,18 +239,10 @@ static void test_killed_serve_keeps_handlers(void **state)
     struct serve_case c = {.hold = 1};
     green_thread_t *server_thread, *client;
     void *result = NULL;
-    int listener, port;
+    int listener;
 
     (void)state;
-    assert_int_equal(green_listen(&listener, "127.0.0.1:0", 0, 0), 0);
-    assert_int_equal(green_local_port(listener, &port), 0);
-    assert_int_equal(
-        green_server_new(&c.server, listener, holding_handler, &c, NULL), 0);
-    assert_int_equal(green_spawn(&server_thread, serve_main, c.server), 0);
-    assert_int_equal(green_spawn(&client, connect_main, TEST_INT_VALUE(port)),
-                     0);
-    while (c.running == 0)
-        green_sleep(0.001);
+    listener = start_held_connection(&c, &server_thread, &client);
     assert_int_equal(green_thread_kill(server_thread), 0);
     assert_int_equal(green_thread_wait(server_thread, &result), ECANCELED);
     green_thread_release(server_thread);
