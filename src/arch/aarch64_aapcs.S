@@ -13,8 +13,9 @@
 
     .text
 
-/* greenlet_transfer_t green_arch_switch(void **resume_sp, void *value,
- *                                       int err, void **save_sp)
+/* greenlet_transfer_t green_arch_switch(green_context_t *to, void *value,
+ *                                       int err, green_context_t *from)
+ * A context is its saved stack pointer.
  * The resumed side gets {err, value} in w0 and x1, the registers a
  * two-word struct is returned in. */
     .globl  green_arch_switch

