@@ -223,10 +223,13 @@ struct Ucontext {
 // Keeps each call level a real call: not inlined, cloned, or (gcc's
 // identical code folding) merged with its twin of the other side.  Clang
 // has no noipa and folds no functions by default.
+// Each level also starts a 64-byte line, so that the deep form does not
+// depend on where the linker happens to put the harness: unaligned, moving
+// the harness by 16 to 48 bytes alone took fcontext from 34.5 to 37.4 ns.
 #if defined(__clang__)
-#define CALL_LEVEL_ATTRIBUTES __attribute__((noinline))
+#define CALL_LEVEL_ATTRIBUTES __attribute__((noinline, aligned(64)))
 #else
-#define CALL_LEVEL_ATTRIBUTES __attribute__((noipa))
+#define CALL_LEVEL_ATTRIBUTES __attribute__((noipa, aligned(64)))
 #endif
 
 template <class Impl, Side FromSide, int Depth>
