@@ -351,6 +351,16 @@ static void forget_managed(fd_slot_t *slot)
     slot->edges = 0;
 }
 
+/* Stop watching fd in this hub and wake its waiters with result. */
+static void unwatch_fd(green_hub_t *hub, int fd, fd_slot_t *slot, int result)
+{
+    if (slot->registered != 0)
+        hub->backend->remove(hub->poller, fd);
+    slot->registered = 0;
+    forget_managed(slot);
+    wake_fd_waiters(slot, result);
+}
+
 /* An edge on a managed fd wakes its waiter, or is noted for the next wait
  * if nobody waits for it. */
 static void dispatch_managed(green_hub_t *hub, int fd, fd_slot_t *slot,
@@ -359,10 +369,7 @@ static void dispatch_managed(green_hub_t *hub, int fd, fd_slot_t *slot,
     if (slot->managed != fd_token_get(fd)) {
         /* Closed or claimed by another hub since: stop watching it here.
          * A waiter retries its call, and its next wait starts afresh. */
-        hub->backend->remove(hub->poller, fd);
-        slot->registered = 0;
-        forget_managed(slot);
-        wake_fd_waiters(slot, 0);
+        unwatch_fd(hub, fd, slot, 0);
         return;
     }
     if (events & (POLL_EV_IN | POLL_EV_ERR)) {
@@ -512,19 +519,13 @@ void green_notify_close(int fd)
 {
     green_hub_t *hub = green_tls_hub;
     _Atomic uint64_t *token = fd_token(fd, 0);
-    fd_slot_t *slot;
 
     /* For every hub, whichever thread closes: the number may be reused. */
     if (token != NULL)
         atomic_store_explicit(token, 0, memory_order_relaxed);
     if (hub == NULL || fd < 0 || (size_t)fd >= hub->fd_capacity)
         return;
-    slot = &hub->fds[fd];
-    wake_fd_waiters(slot, EBADF);
-    if (slot->registered != 0)
-        hub->backend->remove(hub->poller, fd);
-    slot->registered = 0;
-    forget_managed(slot);
+    unwatch_fd(hub, fd, &hub->fds[fd], EBADF);
 }
 
 int green_close_fd(int fd)
