@@ -51,11 +51,21 @@ static struct fd_entry *entry_made(int fd)
     return fd_table_entry(&entries, fd, patch_handler_depth == 0);
 }
 
+/* An entry's bits; none without an entry. */
+static uint32_t bits_in(struct fd_entry *e)
+{
+    return e != NULL ? atomic_load_explicit(&e->bits, memory_order_acquire) : 0;
+}
+
 static uint32_t bits_of(int fd)
 {
-    struct fd_entry *e = entry_if_any(fd);
+    return bits_in(entry_if_any(fd));
+}
 
-    return e != NULL ? atomic_load_explicit(&e->bits, memory_order_acquire) : 0;
+/* libgreen set O_NONBLOCK on the fd while the user wants it blocking. */
+static bool blocking_emulated(uint32_t bits)
+{
+    return (bits & FD_DRIVEN) && !(bits & FD_USER_NONBLOCK);
 }
 
 static int64_t socket_timeout_us(int fd, int optname)
@@ -105,27 +115,23 @@ static uint32_t classify(int fd, struct fd_entry *e, uint32_t bits)
 
 bool fdstate_cooperative(int fd)
 {
-    struct fd_entry *e = entry_if_any(fd);
-    uint32_t bits =
-        e != NULL ? atomic_load_explicit(&e->bits, memory_order_acquire) : 0;
+    uint32_t bits = bits_of(fd);
 
     if (!(bits & FD_CLASSIFIED)) {
         int saved_errno = errno;
+        struct fd_entry *e = entry_made(fd);
 
-        e = entry_made(fd);
         if (e == NULL)
             return false;
         bits = classify(fd, e, atomic_load(&e->bits));
         errno = saved_errno;
     }
-    return (bits & FD_DRIVEN) && !(bits & FD_USER_NONBLOCK);
+    return blocking_emulated(bits);
 }
 
 bool fdstate_emulates_blocking(int fd)
 {
-    uint32_t bits = bits_of(fd);
-
-    return (bits & FD_DRIVEN) && !(bits & FD_USER_NONBLOCK);
+    return blocking_emulated(bits_of(fd));
 }
 
 /* fd is still the file that was classified (errno kept). */
@@ -145,7 +151,7 @@ bool fdstate_wait_for_user(int fd, bool green)
 {
     struct fd_entry *e = entry_if_any(fd);
 
-    if (!fdstate_emulates_blocking(fd))
+    if (!blocking_emulated(bits_in(e)))
         return false;
     if (same_file(fd, e))
         return true;
