@@ -7,7 +7,7 @@
  */
 #include "test_hub_util.h"
 
-#include "../src/timer.h"
+#include "../src/hub/timer.h"
 
 #include <green/thread.h>
 

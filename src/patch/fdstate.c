@@ -6,7 +6,7 @@
  */
 #include "patch_internal.h"
 
-#include "fd_table.h"
+#include "hub/fd_table.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -32,7 +32,7 @@
  * No signal mask is touched: that syscall is what makes swapcontext slow.
  */
 
-#include "../greenlet_layout.h"
+#include "greenlet/greenlet_layout.h"
 
 #if defined(__CET__)
 #define LANDING_PAD endbr64

@@ -6,7 +6,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include <green/io.h>
 
-#include "fd_table.h"
+#include "hub/fd_table.h"
 
 #include <errno.h>
 #include <fcntl.h>
