@@ -162,7 +162,7 @@ int main(int argc, char **argv)
     green_server_stop(server);
     green_thread_wait(server_thread, NULL);
     green_thread_release(server_thread);
-    green_server_free(server);
+    green_server_destroy(server);
     green_close(listener);
     green_pool_destroy(pool, 0);
     free(jobs);

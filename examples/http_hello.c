@@ -210,7 +210,7 @@ static void serve_hub(size_t index, void *unused)
         green_server_new(&hub->server, hub->listen_fd, handle_connection, NULL,
                          NULL) == 0) {
         green_server_serve(hub->server);
-        green_server_free(hub->server);
+        green_server_destroy(hub->server);
         hub->server = NULL;
     }
     green_close(hub->listen_fd);
@@ -438,7 +438,7 @@ int main(int argc, char **argv)
     if (hub_servers == NULL || open_listeners() != 0)
         return 1;
     err =
-        green_hub_spawn_threads(&hub_threads, config.threads, serve_hub, NULL);
+        green_hub_threads_new(&hub_threads, config.threads, serve_hub, NULL);
     if (err != 0) {
         fprintf(stderr, "http_hello: hub threads: %s\n", strerror(err));
         return 1;
@@ -451,7 +451,7 @@ int main(int argc, char **argv)
         status = run_demo();
         stop_all_servers();
     }
-    green_hub_threads_join(hub_threads);
+    green_hub_threads_destroy(hub_threads);
     free(hub_servers);
     return status;
 }

@@ -24,7 +24,7 @@ static int reset_state(void **state)
     test_log_reset(&events);
     subject = NULL;
     expected_parent = NULL;
-    greenlet_settrace(NULL);
+    greenlet_set_trace(NULL);
     return 0;
 }
 
@@ -1364,10 +1364,10 @@ static void other_hook(greenlet_event_t event, greenlet_t *origin,
 static void test_settrace_returns_previous_hook(void **state)
 {
     (void)state;
-    assert_null(greenlet_settrace(recording_hook));
-    assert_ptr_equal(greenlet_settrace(other_hook), recording_hook);
-    assert_ptr_equal(greenlet_settrace(NULL), other_hook);
-    assert_null(greenlet_settrace(NULL));
+    assert_null(greenlet_set_trace(recording_hook));
+    assert_ptr_equal(greenlet_set_trace(other_hook), recording_hook);
+    assert_ptr_equal(greenlet_set_trace(NULL), other_hook);
+    assert_null(greenlet_set_trace(NULL));
 }
 
 static void assert_trace_record(size_t index, greenlet_event_t event,
@@ -1388,10 +1388,10 @@ static void test_trace_hook_sees_switches_and_throws(void **state)
 
     (void)state;
     trace_count = 0;
-    assert_null(greenlet_settrace(recording_hook));
+    assert_null(greenlet_set_trace(recording_hook));
     assert_int_equal(greenlet_switch(g, "in", &result), 0);
     assert_int_equal(greenlet_throw(g, 11, &result), 0);
-    assert_ptr_equal(greenlet_settrace(NULL), recording_hook);
+    assert_ptr_equal(greenlet_set_trace(NULL), recording_hook);
 
     assert_int_equal(trace_count, 4);
     assert_trace_record(0, GREENLET_EVENT_SWITCH, main_greenlet, g);
@@ -1416,10 +1416,10 @@ static void test_trace_hook_sees_deaths_by_error_and_kill(void **state)
 
     (void)state;
     trace_count = 0;
-    assert_null(greenlet_settrace(recording_hook));
+    assert_null(greenlet_set_trace(recording_hook));
     assert_int_equal(greenlet_throw(thrown, 12, NULL), 12);
     assert_int_equal(greenlet_kill(killed), 0);
-    greenlet_settrace(NULL);
+    greenlet_set_trace(NULL);
 
     assert_int_equal(trace_count, 4);
     assert_trace_record(0, GREENLET_EVENT_THROW, main_greenlet, thrown);
@@ -1464,11 +1464,11 @@ static void test_trace_hook_runs_in_target_greenlet(void **state)
 
     (void)state;
     trace_count = 0;
-    assert_null(greenlet_settrace(recording_hook));
+    assert_null(greenlet_set_trace(recording_hook));
     assert_int_equal(greenlet_switch(g, "start", NULL), 0);
     assert_int_equal(greenlet_switch(g, "resume", NULL), 0);
     assert_int_equal(greenlet_throw(g, 13, NULL), 0);
-    greenlet_settrace(NULL);
+    greenlet_set_trace(NULL);
 
     /* Into g by its start, a switch and a throw; back to main by two
      * switches and g's return. */

@@ -555,13 +555,13 @@ static void *tracing_thread(void *arg)
     struct trace_report *report = arg;
     greenlet_t *g = NULL;
 
-    report->hook_found = greenlet_settrace(other_thread_hook);
+    report->hook_found = greenlet_set_trace(other_thread_hook);
     report->switch_rc = greenlet_new(&g, return_value_run, NULL, NULL);
     if (report->switch_rc == 0) {
         report->switch_rc = greenlet_switch(g, NULL, NULL);
         greenlet_destroy(g);
     }
-    report->hook_returned = greenlet_settrace(NULL);
+    report->hook_returned = greenlet_set_trace(NULL);
     return NULL;
 }
 
@@ -572,11 +572,11 @@ static void test_trace_hook_is_per_thread(void **state)
 
     (void)state;
     main_thread_hook_calls = 0;
-    assert_null(greenlet_settrace(main_thread_hook));
+    assert_null(greenlet_set_trace(main_thread_hook));
     memset(&report, 0, sizeof(report));
     assert_int_equal(pthread_create(&thread, NULL, tracing_thread, &report), 0);
     assert_int_equal(pthread_join(thread, NULL), 0);
-    assert_ptr_equal(greenlet_settrace(NULL), main_thread_hook);
+    assert_ptr_equal(greenlet_set_trace(NULL), main_thread_hook);
 
     assert_null(report.hook_found);
     assert_int_equal(report.switch_rc, 0);

@@ -129,7 +129,7 @@ static void test_echo_many_clients(void **state)
     green_server_stop(server);
     assert_int_equal(join(server_thread), 0);
     assert_int_equal(green_server_active(server), 0);
-    green_server_free(server);
+    green_server_destroy(server);
     assert_int_equal(green_close(listener), 0);
     free(clients);
     free(threads);

@@ -1,6 +1,6 @@
 /* GREEN_TEST_BACKENDS */
 /*
- * Several OS threads, each with its own hub: green_hub_spawn_threads and
+ * Several OS threads, each with its own hub: green_hub_threads_new and
  * join, the thread pool used from every hub, the cross-hub green_xqueue
  * (no item lost among 4 hubs), getters woken from another hub, and an
  * SO_REUSEPORT server on every hub.
@@ -54,9 +54,9 @@ static void test_spawn_and_join(void **state)
 
     (void)state;
     atomic_store(&bodies_run, 0);
-    assert_int_equal(green_hub_spawn_threads(&threads, 4, count_body, seen), 0);
+    assert_int_equal(green_hub_threads_new(&threads, 4, count_body, seen), 0);
     assert_int_equal(green_hub_threads_count(threads), 4);
-    assert_int_equal(green_hub_threads_join(threads), 0);
+    assert_int_equal(green_hub_threads_destroy(threads), 0);
     assert_int_equal(atomic_load(&bodies_run), 4);
     for (int i = 0; i < 4; i++)
         assert_int_equal(atomic_load(&seen[i]), 1);
@@ -64,7 +64,7 @@ static void test_spawn_and_join(void **state)
     /* Callbacks sent to each hub run in that hub's own OS thread. */
     atomic_store(&release_hubs, 0);
     assert_int_equal(
-        green_hub_spawn_threads(&threads, 4, wait_for_release, NULL), 0);
+        green_hub_threads_new(&threads, 4, wait_for_release, NULL), 0);
     for (size_t i = 0; i < 4; i++) {
         where[i] = pthread_self();
         assert_int_equal(
@@ -83,16 +83,16 @@ static void test_spawn_and_join(void **state)
         green_sleep(0.001);
     }
     atomic_store(&release_hubs, 1);
-    assert_int_equal(green_hub_threads_join(threads), 0);
+    assert_int_equal(green_hub_threads_destroy(threads), 0);
     for (int i = 0; i < 4; i++) {
         assert_false(pthread_equal(where[i], pthread_self()));
         for (int j = 0; j < i; j++)
             assert_false(pthread_equal(where[i], where[j]));
     }
 
-    assert_int_equal(green_hub_spawn_threads(&threads, 0, count_body, seen),
+    assert_int_equal(green_hub_threads_new(&threads, 0, count_body, seen),
                      EINVAL);
-    assert_int_equal(green_hub_spawn_threads(&threads, 1, NULL, NULL), EINVAL);
+    assert_int_equal(green_hub_threads_new(&threads, 1, NULL, NULL), EINVAL);
 }
 
 /* ---- The thread pool serves every hub ----------------------------------- */
@@ -138,8 +138,8 @@ static void test_tpool_from_every_hub(void **state)
 
     (void)state;
     assert_int_equal(
-        green_hub_spawn_threads(&threads, 4, pool_user_body, &user), 0);
-    assert_int_equal(green_hub_threads_join(threads), 0);
+        green_hub_threads_new(&threads, 4, pool_user_body, &user), 0);
+    assert_int_equal(green_hub_threads_destroy(threads), 0);
     assert_int_equal(atomic_load(&user.wrong), 0);
 }
 
@@ -193,7 +193,7 @@ static void *consume(void *arg)
         uintptr_t index = (uintptr_t)item - 1;
 
         /* No timeouts here, so nothing is given back beyond the bound. */
-        if (green_xqueue_length(h->queue) > h->maxsize)
+        if (green_xqueue_size(h->queue) > h->maxsize)
             atomic_fetch_add(&h->errors, 1);
         if (index >= total)
             atomic_fetch_add(&h->errors, 1);
@@ -233,8 +233,8 @@ static void run_four_hubs(size_t maxsize)
         roles[i] = (struct hub_role){&h, i};
 
     assert_int_equal(
-        green_hub_spawn_threads(&threads, HUBS, handoff_body, roles), 0);
-    assert_int_equal(green_hub_threads_join(threads), 0);
+        green_hub_threads_new(&threads, HUBS, handoff_body, roles), 0);
+    assert_int_equal(green_hub_threads_destroy(threads), 0);
 
     for (size_t i = 0; i < total; i++) {
         missing += atomic_load(&h.seen[i]) == 0;
@@ -244,8 +244,8 @@ static void run_four_hubs(size_t maxsize)
     assert_int_equal(missing, 0);
     assert_int_equal(doubled, 0);
     assert_int_equal(atomic_load(&h.taken), total);
-    assert_int_equal(green_xqueue_length(h.queue), 0);
-    assert_int_equal(green_xqueue_free(h.queue), 0);
+    assert_int_equal(green_xqueue_size(h.queue), 0);
+    assert_int_equal(green_xqueue_destroy(h.queue), 0);
     free(h.seen);
 }
 
@@ -328,8 +328,8 @@ static void test_xqueue_timeouts_race_handoffs(void **state)
     r.seen = calloc(r.items, sizeof(*r.seen));
     assert_non_null(r.seen);
     assert_int_equal(green_xqueue_new(&r.queue, GREEN_XQUEUE_UNBOUNDED), 0);
-    assert_int_equal(green_hub_spawn_threads(&threads, 2, racing_body, &r), 0);
-    assert_int_equal(green_hub_threads_join(threads), 0);
+    assert_int_equal(green_hub_threads_new(&threads, 2, racing_body, &r), 0);
+    assert_int_equal(green_hub_threads_destroy(threads), 0);
     /* What the getters left (given back or never taken) is still here. */
     while (green_xqueue_get(r.queue, &item, 0) == 0)
         mark_seen(&r, item);
@@ -337,7 +337,7 @@ static void test_xqueue_timeouts_race_handoffs(void **state)
         missing += atomic_load(&r.seen[i]) == 0;
     assert_int_equal(atomic_load(&r.errors), 0);
     assert_int_equal(missing, 0);
-    assert_int_equal(green_xqueue_free(r.queue), 0);
+    assert_int_equal(green_xqueue_destroy(r.queue), 0);
     free(r.seen);
 }
 
@@ -417,14 +417,14 @@ static void test_bounded_xqueue_put_timeouts_race_admissions(void **state)
     for (size_t i = 0; i < IMPATIENT_PUTTERS; i++)
         roles[i] = (struct hub_role){&h, i};
     assert_int_equal(
-        green_hub_spawn_threads(&threads, 2, racing_puts_body, roles), 0);
-    assert_int_equal(green_hub_threads_join(threads), 0);
+        green_hub_threads_new(&threads, 2, racing_puts_body, roles), 0);
+    assert_int_equal(green_hub_threads_destroy(threads), 0);
     for (size_t i = 0; i < total; i++)
         missing += atomic_load(&h.seen[i]) == 0;
     assert_int_equal(atomic_load(&h.errors), 0);
     assert_int_equal(missing, 0);
     assert_int_equal(green_xqueue_get(h.queue, &item, 0), EAGAIN);
-    assert_int_equal(green_xqueue_free(h.queue), 0);
+    assert_int_equal(green_xqueue_destroy(h.queue), 0);
     free(h.seen);
 }
 
@@ -445,13 +445,13 @@ static void test_getter_woken_from_other_hub(void **state)
 
     (void)state;
     assert_int_equal(green_xqueue_new(&queue, GREEN_XQUEUE_UNBOUNDED), 0);
-    assert_int_equal(green_hub_spawn_threads(&threads, 1, put_later, queue), 0);
+    assert_int_equal(green_hub_threads_new(&threads, 1, put_later, queue), 0);
     /* The main greenlet parks: nothing on this hub could wake it, but
      * the wake-up from the other hub keeps the hub from EDEADLK. */
     assert_int_equal(green_xqueue_get(queue, &item, 10.0), 0);
     assert_int_equal((uintptr_t)item, 1234);
-    assert_int_equal(green_hub_threads_join(threads), 0);
-    assert_int_equal(green_xqueue_free(queue), 0);
+    assert_int_equal(green_hub_threads_destroy(threads), 0);
+    assert_int_equal(green_xqueue_destroy(queue), 0);
 }
 
 static void test_xqueue_timeouts_and_close(void **state)
@@ -468,7 +468,7 @@ static void test_xqueue_timeouts_and_close(void **state)
     assert_true(green_now() - start >= 0.015);
     assert_int_equal(green_xqueue_put(queue, &item, 0), 0);
     assert_int_equal(green_xqueue_put(queue, queue, 0), 0);
-    assert_int_equal(green_xqueue_length(queue), 2);
+    assert_int_equal(green_xqueue_size(queue), 2);
     green_xqueue_close(queue);
     assert_int_equal(green_xqueue_put(queue, NULL, 0), EPIPE);
     /* Closing still lets getters drain what is left, in order. */
@@ -477,7 +477,7 @@ static void test_xqueue_timeouts_and_close(void **state)
     assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
     assert_ptr_equal(item, queue);
     assert_int_equal(green_xqueue_get(queue, &item, 1.0), EPIPE);
-    assert_int_equal(green_xqueue_free(queue), 0);
+    assert_int_equal(green_xqueue_destroy(queue), 0);
     assert_int_equal(green_xqueue_new(NULL, 1), EINVAL);
     assert_int_equal(green_xqueue_new(&queue, 0), EINVAL);
     assert_int_equal(green_xqueue_put(NULL, NULL, 0), EINVAL);
@@ -519,7 +519,7 @@ static void test_bounded_xqueue_parks_full_puts(void **state)
     start = green_now();
     assert_int_equal(green_xqueue_put(queue, (void *)9, 0.02), ETIMEDOUT);
     assert_true(green_now() - start >= 0.015);
-    assert_int_equal(green_xqueue_length(queue), 2);
+    assert_int_equal(green_xqueue_size(queue), 2);
 
     /* Two putters park in order; each get lets the oldest in, so the
      * queue stays at its bound and FIFO across the parked ones. */
@@ -527,17 +527,17 @@ static void test_bounded_xqueue_parks_full_puts(void **state)
     assert_int_equal(green_spawn_n(put_one, &later), 0);
     green_sleep(0.01);
     assert_int_equal(late.rc, -1);
-    assert_int_equal(green_xqueue_free(queue), EBUSY);
+    assert_int_equal(green_xqueue_destroy(queue), EBUSY);
     for (uintptr_t expected = 1; expected <= 4; expected++) {
         assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
         assert_int_equal((uintptr_t)item, expected);
         green_sleep(0); /* the admitted putter returns */
-        assert_true(green_xqueue_length(queue) <= 2);
+        assert_true(green_xqueue_size(queue) <= 2);
     }
     assert_int_equal(late.rc, 0);
     assert_int_equal(later.rc, 0);
     assert_int_equal(green_xqueue_get(queue, &item, 0), EAGAIN);
-    assert_int_equal(green_xqueue_free(queue), 0);
+    assert_int_equal(green_xqueue_destroy(queue), 0);
 }
 
 static void test_bounded_xqueue_close_refuses_parked_puts(void **state)
@@ -560,7 +560,7 @@ static void test_bounded_xqueue_close_refuses_parked_puts(void **state)
     assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
     assert_int_equal((uintptr_t)item, 1);
     assert_int_equal(green_xqueue_get(queue, &item, 0), EPIPE);
-    assert_int_equal(green_xqueue_free(queue), 0);
+    assert_int_equal(green_xqueue_destroy(queue), 0);
 }
 
 /* A putter on another hub, parked on a full queue, let in by a get here. */
@@ -581,14 +581,14 @@ static void test_bounded_xqueue_putter_on_other_hub(void **state)
     assert_int_equal(green_xqueue_new(&queue, 1), 0);
     assert_int_equal(green_xqueue_put(queue, (void *)1, 0), 0);
     assert_int_equal(
-        green_hub_spawn_threads(&threads, 1, put_from_other_hub, queue), 0);
+        green_hub_threads_new(&threads, 1, put_from_other_hub, queue), 0);
     green_sleep(0.02); /* let it park, most likely */
     assert_int_equal(green_xqueue_get(queue, &item, 10.0), 0);
     assert_int_equal((uintptr_t)item, 1);
     assert_int_equal(green_xqueue_get(queue, &item, 10.0), 0);
     assert_int_equal((uintptr_t)item, 2);
-    assert_int_equal(green_hub_threads_join(threads), 0);
-    assert_int_equal(green_xqueue_free(queue), 0);
+    assert_int_equal(green_hub_threads_destroy(threads), 0);
+    assert_int_equal(green_xqueue_destroy(queue), 0);
 }
 
 /* ---- SO_REUSEPORT: one listener and server per hub -------------------- */
@@ -623,7 +623,7 @@ static void serve_body(size_t index, void *unused)
                          NULL) != 0)
         return;
     green_server_serve(self->server);
-    green_server_free(self->server);
+    green_server_destroy(self->server);
 }
 
 static void stop_server(void *arg)
@@ -648,7 +648,7 @@ static void test_reuseport_server_on_every_hub(void **state)
         atomic_store(&hub_servers[i].connections, 0);
     }
     assert_int_equal(
-        green_hub_spawn_threads(&threads, SERVER_HUBS, serve_body, NULL), 0);
+        green_hub_threads_new(&threads, SERVER_HUBS, serve_body, NULL), 0);
     for (size_t i = 0; i < connections; i++) {
         int fd;
         char byte = 'r';
@@ -667,7 +667,7 @@ static void test_reuseport_server_on_every_hub(void **state)
             green_hub_call_threadsafe(green_hub_threads_hub(threads, i),
                                       stop_server, &hub_servers[i]),
             0);
-    assert_int_equal(green_hub_threads_join(threads), 0);
+    assert_int_equal(green_hub_threads_destroy(threads), 0);
     for (int i = 0; i < SERVER_HUBS; i++) {
         int count = atomic_load(&hub_servers[i].connections);
 

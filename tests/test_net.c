@@ -174,7 +174,7 @@ static void test_serve_limit_stop_and_drain(void **state)
     assert_int_equal(green_thread_wait(server_thread, &result), 0);
     assert_int_equal(TEST_VALUE_INT(result), 0);
     green_thread_release(server_thread);
-    green_server_free(c.server);
+    green_server_destroy(c.server);
     assert_int_equal(green_pool_destroy(pool, 0), 0);
 
     /* The listener stays open and usable. */
@@ -228,7 +228,7 @@ static void test_stop_drains_handlers(void **state)
     assert_int_equal(green_thread_wait(client, NULL), 0);
     green_thread_release(server_thread);
     green_thread_release(client);
-    green_server_free(c.server);
+    green_server_destroy(c.server);
     assert_int_equal(green_close(listener), 0);
 }
 
@@ -246,7 +246,7 @@ static void test_killed_serve_keeps_handlers(void **state)
     assert_int_equal(green_thread_kill(server_thread), 0);
     assert_int_equal(green_thread_wait(server_thread, &result), ECANCELED);
     green_thread_release(server_thread);
-    green_server_free(c.server); /* freed by the last handler */
+    green_server_destroy(c.server); /* freed by the last handler */
     c.hold = 0;
     assert_int_equal(green_thread_wait(client, NULL), 0);
     green_thread_release(client);
@@ -266,7 +266,7 @@ static void test_server_misuse(void **state)
     assert_int_equal(green_server_new(&server, 3, NULL, NULL, NULL), EINVAL);
     assert_int_equal(green_server_serve(NULL), EINVAL);
     green_server_stop(NULL);
-    green_server_free(NULL);
+    green_server_destroy(NULL);
     assert_int_equal(green_server_active(NULL), 0);
 }
 

@@ -50,7 +50,7 @@ static void test_spawn_results_in_order(void **state)
     }
     assert_int_equal(green_pool_waitall(pool, GREEN_FOREVER), 0);
     assert_int_equal(green_pool_running(pool), 0);
-    assert_int_equal(green_pool_free(pool), 4);
+    assert_int_equal(green_pool_available(pool), 4);
     assert_int_equal(green_pool_destroy(pool, 0), 0);
 }
 
@@ -196,11 +196,11 @@ static void test_resize(void **state)
     assert_int_equal(green_event_new(&release), 0);
     for (int i = 0; i < 2; i++)
         assert_int_equal(green_pool_spawn_n(pool, block_on_event, release), 0);
-    assert_int_equal(green_pool_free(pool), 0);
+    assert_int_equal(green_pool_available(pool), 0);
     assert_int_equal(green_pool_resize(pool, 3), 0);
-    assert_int_equal(green_pool_free(pool), 1);
+    assert_int_equal(green_pool_available(pool), 1);
     assert_int_equal(green_pool_resize(pool, 1), 0);
-    assert_int_equal(green_pool_free(pool), 0);
+    assert_int_equal(green_pool_available(pool), 0);
     assert_int_equal(green_pool_running(pool), 2);
 
     /* Two spawners block on the over-full pool; growing to 4 lets both in
@@ -221,7 +221,7 @@ static void test_resize(void **state)
     }
     assert_int_equal(green_event_send(release, NULL), 0);
     assert_int_equal(green_pool_waitall(pool, GREEN_FOREVER), 0);
-    assert_int_equal(green_pool_free(pool), 4);
+    assert_int_equal(green_pool_available(pool), 4);
     assert_int_equal(green_pool_destroy(pool, 0), 0);
     assert_int_equal(green_event_destroy(release), 0);
 }
@@ -351,21 +351,21 @@ static void test_errors_and_kills_free_slots(void **state)
     assert_int_equal(green_pool_spawn(pool, &t, fail_with_eio, NULL), 0);
     assert_int_equal(green_thread_wait(t, NULL), EIO);
     green_thread_release(t);
-    assert_int_equal(green_pool_free(pool), 1);
+    assert_int_equal(green_pool_available(pool), 1);
     assert_int_equal(green_pool_spawn_n(pool, fail_with_eio, NULL), 0);
     assert_int_equal(green_pool_waitall(pool, GREEN_FOREVER), 0);
-    assert_int_equal(green_pool_free(pool), 1);
+    assert_int_equal(green_pool_available(pool), 1);
 
     /* Killed while running, and killed before it ever started. */
     assert_int_equal(green_pool_spawn(pool, &t, block_on_event, never), 0);
     green_sleep(0);
     assert_int_equal(green_thread_kill(t), 0);
     green_thread_release(t);
-    assert_int_equal(green_pool_free(pool), 1);
+    assert_int_equal(green_pool_available(pool), 1);
     assert_int_equal(green_pool_spawn(pool, &t, block_on_event, never), 0);
     assert_int_equal(green_thread_kill(t), 0);
     green_thread_release(t);
-    assert_int_equal(green_pool_free(pool), 1);
+    assert_int_equal(green_pool_available(pool), 1);
 
     /* Destroy refuses live members unless asked to kill them. */
     assert_int_equal(green_pool_spawn_n(pool, block_on_event, never), 0);

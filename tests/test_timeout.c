@@ -24,8 +24,10 @@ static void test_scope_fires_on_sleep(void **state)
     assert_int_equal(green_sleep(10), ETIMEDOUT);
     elapsed = green_now() - start;
     assert_true(green_timeout_fired(&t));
-    assert_int_equal(green_timeout_cancel(&t), 1);
-    assert_int_equal(green_timeout_cancel(&t), 1); /* idempotent */
+    assert_true(green_timeout_fired(&t));
+    assert_int_equal(green_timeout_cancel(&t), 0);
+    assert_true(green_timeout_fired(&t));
+    assert_int_equal(green_timeout_cancel(&t), 0); /* idempotent */
     assert_true(elapsed >= 0.025);
     assert_true(elapsed < 5.0);
     /* Closed: no effect any more. */
@@ -41,7 +43,9 @@ static void test_scope_that_does_not_fire(void **state)
     assert_int_equal(green_sleep(0.01), 0);
     assert_int_equal(green_sleep(0), 0);
     assert_false(green_timeout_fired(&t));
+    assert_false(green_timeout_fired(&t));
     assert_int_equal(green_timeout_cancel(&t), 0);
+    assert_false(green_timeout_fired(&t));
     assert_int_equal(green_timeout_cancel(&t), 0);
 }
 
@@ -56,8 +60,10 @@ static void test_nested_earliest_wins(void **state)
     assert_int_equal(green_sleep(10), ETIMEDOUT);
     assert_false(green_timeout_fired(&inner));
     assert_true(green_timeout_fired(&outer));
+    assert_false(green_timeout_fired(&inner));
     assert_int_equal(green_timeout_cancel(&inner), 0);
-    assert_int_equal(green_timeout_cancel(&outer), 1);
+    assert_true(green_timeout_fired(&outer));
+    assert_int_equal(green_timeout_cancel(&outer), 0);
 
     /* The inner one is. */
     assert_int_equal(green_timeout_start(&outer, 10), 0);
@@ -65,9 +71,11 @@ static void test_nested_earliest_wins(void **state)
     assert_int_equal(green_sleep(10), ETIMEDOUT);
     assert_true(green_timeout_fired(&inner));
     assert_false(green_timeout_fired(&outer));
-    assert_int_equal(green_timeout_cancel(&inner), 1);
+    assert_true(green_timeout_fired(&inner));
+    assert_int_equal(green_timeout_cancel(&inner), 0);
     /* The outer scope still holds after the inner one closed. */
     assert_int_equal(green_sleep(0.01), 0);
+    assert_false(green_timeout_fired(&outer));
     assert_int_equal(green_timeout_cancel(&outer), 0);
 }
 
@@ -85,7 +93,8 @@ static void test_zero_timeout_fires_at_next_block(void **state)
     assert_int_equal(green_timeout_start(&t, 0), 0);
     green_waiter_init(&w);
     assert_int_equal(green_park(&w, GREEN_FOREVER, NULL), ETIMEDOUT);
-    assert_int_equal(green_timeout_cancel(&t), 1);
+    assert_true(green_timeout_fired(&t));
+    assert_int_equal(green_timeout_cancel(&t), 0);
 }
 
 static void spin_for(double seconds)
@@ -105,7 +114,8 @@ static void test_deadline_passed_during_cpu_work(void **state)
     spin_for(0.04);
     /* Already late: the next blocking call fails without a long wait. */
     assert_int_equal(green_sleep(10), ETIMEDOUT);
-    assert_int_equal(green_timeout_cancel(&t), 1);
+    assert_true(green_timeout_fired(&t));
+    assert_int_equal(green_timeout_cancel(&t), 0);
 }
 
 static void test_main_scope_beats_deadlock(void **state)
@@ -118,7 +128,8 @@ static void test_main_scope_beats_deadlock(void **state)
     assert_int_equal(green_timeout_start(&t, 0.02), 0);
     /* Nothing else could wake main, but the scope's deadline will. */
     assert_int_equal(green_park(&w, GREEN_FOREVER, NULL), ETIMEDOUT);
-    assert_int_equal(green_timeout_cancel(&t), 1);
+    assert_true(green_timeout_fired(&t));
+    assert_int_equal(green_timeout_cancel(&t), 0);
     assert_int_equal(green_park(&w, GREEN_FOREVER, NULL), EDEADLK);
 }
 
@@ -234,7 +245,8 @@ static void test_scope_reaches_sync_objects(void **state)
     assert_int_equal(green_event_wait(event, NULL, GREEN_FOREVER), ETIMEDOUT);
     assert_int_equal(green_semaphore_acquire(semaphore, GREEN_FOREVER),
                      ETIMEDOUT);
-    assert_int_equal(green_timeout_cancel(&t), 1);
+    assert_true(green_timeout_fired(&t));
+    assert_int_equal(green_timeout_cancel(&t), 0);
     assert_int_equal(green_event_destroy(event), 0);
     assert_int_equal(green_semaphore_destroy(semaphore), 0);
 }
@@ -247,7 +259,7 @@ static void test_invalid_arguments(void **state)
     assert_int_equal(green_timeout_start(NULL, 1), EINVAL);
     assert_int_equal(green_timeout_start(&t, -1), EINVAL);
     assert_int_equal(green_timeout_start(&t, NAN), EINVAL);
-    assert_int_equal(green_timeout_cancel(NULL), 0);
+    assert_int_equal(green_timeout_cancel(NULL), EINVAL);
     assert_false(green_timeout_fired(NULL));
 }
 

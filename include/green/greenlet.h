@@ -185,7 +185,7 @@ typedef void (*greenlet_trace_fn)(greenlet_event_t event, greenlet_t *origin,
 
 /* Install a per-thread trace hook (NULL removes it); returns the previous
  * one. */
-greenlet_trace_fn greenlet_settrace(greenlet_trace_fn fn);
+greenlet_trace_fn greenlet_set_trace(greenlet_trace_fn fn);
 
 /* ---- Stack cache --------------------------------------------------- */
 

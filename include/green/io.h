@@ -40,6 +40,7 @@
 #define GREEN_IO_H
 
 #include <green/hub.h>
+#include <green/pool.h>
 
 #include <netdb.h>
 #include <stddef.h>
@@ -173,7 +174,6 @@ int green_connect_tcp(int *out_fd, const char *host, int port, double timeout);
  * a short pause. */
 typedef void (*green_serve_fn)(int client_fd, void *arg);
 typedef struct green_server green_server_t;
-typedef struct green_pool green_pool_t;
 
 int green_server_new(green_server_t **out, int listen_fd,
                      green_serve_fn handler, void *arg, green_pool_t *pool);
@@ -192,7 +192,7 @@ void green_server_stop(green_server_t *server);
 size_t green_server_active(const green_server_t *server);
 /* Release the server once serve has returned (or was never called); its
  * memory goes when the last running handler ends. */
-void green_server_free(green_server_t *server);
+void green_server_destroy(green_server_t *server);
 
 /* Shorthand: new + serve + free, for a server that runs until its green
  * thread is killed or an accept error ends it. */

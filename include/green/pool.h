@@ -68,7 +68,7 @@ int green_pool_resize(green_pool_t *pool, size_t size);
 size_t green_pool_size(const green_pool_t *pool);
 size_t green_pool_running(const green_pool_t *pool); /* live members */
 /* Free slots: size - running, or 0 (after a shrink below running). */
-size_t green_pool_free(const green_pool_t *pool);
+size_t green_pool_available(const green_pool_t *pool);
 size_t green_pool_waiting(const green_pool_t *pool); /* blocked spawners */
 
 /* ---- Pile: results in spawn order ------------------------------------- */

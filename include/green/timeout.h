@@ -47,7 +47,8 @@ typedef struct green_timeout {
  * greenlet).  EINVAL for NULL or a negative/NaN time; EPERM from the hub
  * greenlet. */
 int green_timeout_start(green_timeout_t *t, double seconds);
-/* Close the scope (idempotent).  Returns 1 if it had fired, else 0. */
+/* Close the scope (idempotent): 0, or EINVAL for NULL.  Whether it fired
+ * stays readable with green_timeout_fired(). */
 int green_timeout_cancel(green_timeout_t *t);
 /* 1 if this scope's deadline is the one that expired. */
 int green_timeout_fired(const green_timeout_t *t);

@@ -69,7 +69,7 @@ typedef struct green_hub_threads green_hub_threads_t;
 typedef void (*green_hub_thread_fn)(size_t index, void *arg);
 
 /* Start n OS threads, calling fn(i, arg) in thread i (0 <= i < n). */
-int green_hub_spawn_threads(green_hub_threads_t **out, size_t n,
+int green_hub_threads_new(green_hub_threads_t **out, size_t n,
                             green_hub_thread_fn fn, void *arg);
 /* Number of threads in the group. */
 size_t green_hub_threads_count(const green_hub_threads_t *threads);
@@ -79,7 +79,7 @@ green_hub_t *green_hub_threads_hub(green_hub_threads_t *threads, size_t i);
 /* Wait (green: only the caller parks) until every thread of the group has
  * finished, then join and free the group.  ECANCELED/ETIMEDOUT leave the
  * group intact for another join. */
-int green_hub_threads_join(green_hub_threads_t *threads);
+int green_hub_threads_destroy(green_hub_threads_t *threads);
 
 /* ---- Cross-thread green queue ---------------------------------------- */
 
@@ -102,7 +102,7 @@ typedef struct green_xqueue green_xqueue_t;
 int green_xqueue_new(green_xqueue_t **out, size_t maxsize);
 /* Free the queue; EBUSY while getters or putters wait.  Items still queued
  * are dropped (the queue does not own them). */
-int green_xqueue_free(green_xqueue_t *queue);
+int green_xqueue_destroy(green_xqueue_t *queue);
 /* Append item, waiting up to timeout seconds while the queue is full
  * (GREEN_FOREVER: no limit; 0: EAGAIN at once if full).  ENOMEM, EPIPE if
  * the queue is or gets closed, or the wait's error (ETIMEDOUT,
@@ -115,7 +115,7 @@ int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout);
 /* Close: puts fail with EPIPE (parked putters too, their items not put);
  * getters drain what is left, then get EPIPE (waiting getters are woken). */
 void green_xqueue_close(green_xqueue_t *queue);
-size_t green_xqueue_length(green_xqueue_t *queue);
+size_t green_xqueue_size(green_xqueue_t *queue);
 
 #ifdef __cplusplus
 }

@@ -608,7 +608,7 @@ size_t greenlet_stack_size(const greenlet_t *g)
     return g ? g->stack_size : 0;
 }
 
-greenlet_trace_fn greenlet_settrace(greenlet_trace_fn fn)
+greenlet_trace_fn greenlet_set_trace(greenlet_trace_fn fn)
 {
     struct green_tstate *ts = tstate();
     if (!ts)

@@ -47,9 +47,9 @@ int green_timeout_cancel(green_timeout_t *t)
     task_t *task;
 
     if (t == NULL)
-        return 0;
+        return EINVAL;
     if (!t->active)
-        return t->fired;
+        return 0;
     t->active = 0;
     task = hub != NULL ? hub_current_task(hub) : NULL;
     /* Normally t is the innermost scope; tolerate any order.  A scope of a
@@ -63,7 +63,7 @@ int green_timeout_cancel(green_timeout_t *t)
             }
         }
     }
-    return t->fired;
+    return 0;
 }
 
 int green_timeout_fired(const green_timeout_t *t)

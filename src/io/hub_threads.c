@@ -26,7 +26,7 @@ struct green_hub_threads {
     green_backend_t backend;
     size_t count;
     size_t running;
-    xwake_t *joiner; /* the parked green_hub_threads_join, if any */
+    xwake_t *joiner; /* the parked green_hub_threads_destroy, if any */
     struct hub_thread threads[];
 };
 
@@ -72,7 +72,7 @@ static green_backend_t current_backend(void)
     return GREEN_BACKEND_DEFAULT;
 }
 
-int green_hub_spawn_threads(green_hub_threads_t **out, size_t n,
+int green_hub_threads_new(green_hub_threads_t **out, size_t n,
                             green_hub_thread_fn fn, void *arg)
 {
     green_hub_threads_t *group;
@@ -106,7 +106,7 @@ int green_hub_spawn_threads(green_hub_threads_t **out, size_t n,
         group->running -= n - started;
         pthread_mutex_unlock(&group->lock);
         group->count = started;
-        green_hub_threads_join(group);
+        green_hub_threads_destroy(group);
         return EAGAIN;
     }
     *out = group;
@@ -135,7 +135,7 @@ green_hub_t *green_hub_threads_hub(green_hub_threads_t *threads, size_t i)
     return hub;
 }
 
-int green_hub_threads_join(green_hub_threads_t *threads)
+int green_hub_threads_destroy(green_hub_threads_t *threads)
 {
     xwake_t *wake = NULL;
     void *unused;

@@ -217,7 +217,7 @@ struct green_server {
     size_t active;
     int stopping;
     int in_accept;           /* serve is in green_accept */
-    int released;            /* green_server_free was called */
+    int released;            /* green_server_destroy was called */
     green_waiter_t *waiting; /* serve parked for the drain */
 };
 
@@ -353,7 +353,7 @@ size_t green_server_active(const green_server_t *server)
     return server != NULL ? server->active : 0;
 }
 
-void green_server_free(green_server_t *server)
+void green_server_destroy(green_server_t *server)
 {
     if (server == NULL)
         return;
@@ -371,6 +371,6 @@ int green_serve(int listen_fd, green_serve_fn handler, void *arg,
     if (err != 0)
         return err;
     err = green_server_serve(server);
-    green_server_free(server);
+    green_server_destroy(server);
     return err;
 }

@@ -63,7 +63,7 @@ int green_xqueue_new(green_xqueue_t **out, size_t maxsize)
     return 0;
 }
 
-int green_xqueue_free(green_xqueue_t *queue)
+int green_xqueue_destroy(green_xqueue_t *queue)
 {
     if (queue == NULL)
         return EINVAL;
@@ -313,7 +313,7 @@ void green_xqueue_close(green_xqueue_t *queue)
     pthread_mutex_unlock(&queue->lock);
 }
 
-size_t green_xqueue_length(green_xqueue_t *queue)
+size_t green_xqueue_size(green_xqueue_t *queue)
 {
     size_t count;
 

@@ -249,7 +249,7 @@ size_t green_pool_running(const green_pool_t *pool)
     return pool != NULL ? pool->running : 0;
 }
 
-size_t green_pool_free(const green_pool_t *pool)
+size_t green_pool_available(const green_pool_t *pool)
 {
     if (pool == NULL || pool->running >= pool->size)
         return 0;
