@@ -13,6 +13,7 @@
 #include "bench_util.h"
 
 #include <green/io.h>
+#include <green/net.h>
 #include <green/thread.h>
 
 #include <pthread.h>

@@ -7,6 +7,7 @@
  *   crawler [N]      (default 100 URLs)
  */
 #include <green/io.h>
+#include <green/net.h>
 #include <green/pool.h>
 #include <green/thread.h>
 

@@ -7,6 +7,7 @@
  *                          threads against it, check the echoes, and exit
  */
 #include <green/io.h>
+#include <green/net.h>
 #include <green/thread.h>
 
 #include <stdint.h>

@@ -19,9 +19,10 @@
  * malformed request gets a 400 and the connection is closed.
  */
 #define _GNU_SOURCE /* memmem */
+#include <green/hub_threads.h>
 #include <green/io.h>
+#include <green/net.h>
 #include <green/thread.h>
-#include <green/tpool.h>
 
 #include "http_parse.h"
 
@@ -437,8 +438,7 @@ int main(int argc, char **argv)
     hub_servers = calloc(config.threads, sizeof(*hub_servers));
     if (hub_servers == NULL || open_listeners() != 0)
         return 1;
-    err =
-        green_hub_threads_new(&hub_threads, config.threads, serve_hub, NULL);
+    err = green_hub_threads_new(&hub_threads, config.threads, serve_hub, NULL);
     if (err != 0) {
         fprintf(stderr, "http_hello: hub threads: %s\n", strerror(err));
         return 1;

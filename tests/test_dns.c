@@ -5,7 +5,7 @@
  */
 #include "test_util.h"
 
-#include <green/io.h>
+#include <green/dns.h>
 #include <green/thread.h>
 #include <green/tpool.h>
 

@@ -7,6 +7,7 @@
 #include "test_hub_util.h"
 
 #include <green/io.h>
+#include <green/net.h>
 #include <green/thread.h>
 #include <green/timeout.h>
 

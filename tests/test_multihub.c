@@ -7,9 +7,12 @@
  */
 #include "test_util.h"
 
+#include <green/hub_threads.h>
 #include <green/io.h>
+#include <green/net.h>
 #include <green/thread.h>
 #include <green/tpool.h>
+#include <green/xqueue.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -63,8 +66,8 @@ static void test_spawn_and_join(void **state)
 
     /* Callbacks sent to each hub run in that hub's own OS thread. */
     atomic_store(&release_hubs, 0);
-    assert_int_equal(
-        green_hub_threads_new(&threads, 4, wait_for_release, NULL), 0);
+    assert_int_equal(green_hub_threads_new(&threads, 4, wait_for_release, NULL),
+                     0);
     for (size_t i = 0; i < 4; i++) {
         where[i] = pthread_self();
         assert_int_equal(
@@ -137,8 +140,8 @@ static void test_tpool_from_every_hub(void **state)
     green_hub_threads_t *threads;
 
     (void)state;
-    assert_int_equal(
-        green_hub_threads_new(&threads, 4, pool_user_body, &user), 0);
+    assert_int_equal(green_hub_threads_new(&threads, 4, pool_user_body, &user),
+                     0);
     assert_int_equal(green_hub_threads_destroy(threads), 0);
     assert_int_equal(atomic_load(&user.wrong), 0);
 }
@@ -232,8 +235,8 @@ static void run_four_hubs(size_t maxsize)
     for (size_t i = 0; i < HUBS; i++)
         roles[i] = (struct hub_role){&h, i};
 
-    assert_int_equal(
-        green_hub_threads_new(&threads, HUBS, handoff_body, roles), 0);
+    assert_int_equal(green_hub_threads_new(&threads, HUBS, handoff_body, roles),
+                     0);
     assert_int_equal(green_hub_threads_destroy(threads), 0);
 
     for (size_t i = 0; i < total; i++) {

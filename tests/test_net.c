@@ -7,6 +7,7 @@
 #include "test_util.h"
 
 #include <green/io.h>
+#include <green/net.h>
 #include <green/pool.h>
 #include <green/thread.h>
 

@@ -9,12 +9,16 @@
 
 #include <green/greenlet.h>
 #include <green/hub.h>
+#include <green/dns.h>
+#include <green/hub_threads.h>
 #include <green/io.h>
+#include <green/net.h>
 #include <green/patch.h>
 #include <green/pool.h>
 #include <green/sync.h>
 #include <green/thread.h>
 #include <green/timeout.h>
 #include <green/tpool.h>
+#include <green/xqueue.h>
 
 #endif /* GREEN_GREEN_H */

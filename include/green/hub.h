@@ -26,8 +26,6 @@
 
 #include <green/greenlet.h>
 
-#include <stdio.h>
-
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -212,12 +210,6 @@ int green_unpark(green_waiter_t *w, int result, void *value);
 
 /* Monotonic clock in seconds, read fresh. */
 double green_now(void);
-
-/* List every live green thread of the calling thread's hub, one per line:
- * id, name, state (new, ready, running, parked), and where it is blocked
- * ("sleep", "park", "join", "yield", "fd 7 read") with the time left to its
- * deadline.  Does not make a hub; prints nothing if there is none. */
-void green_threads_dump(FILE *out);
 
 /* ---- Blocking detection -------------------------------------------- */
 

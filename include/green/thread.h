@@ -34,6 +34,8 @@
 
 #include <green/hub.h>
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -125,6 +127,12 @@ int green_thread_set_name(green_thread_t *t, const char *name);
 /* The worker greenlet running t, or NULL before its start and after its
  * end (see "Greenlets" above). */
 greenlet_t *green_thread_greenlet(green_thread_t *t);
+
+/* List every live green thread of the calling thread's hub, one per line:
+ * id, name, state (new, ready, running, parked), and where it is blocked
+ * ("sleep", "park", "join", "yield", "fd 7 read") with the time left to its
+ * deadline.  Does not make a hub; prints nothing if there is none. */
+void green_threads_dump(FILE *out);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,7 @@
  * DNS: the system getaddrinfo(3) run in the thread pool, as gevent's
  * default resolver does, so /etc/hosts and nsswitch apply unchanged.
  */
-#include <green/io.h>
+#include <green/dns.h>
 #include <green/tpool.h>
 
 #include <errno.h>

@@ -2,7 +2,7 @@
  * Hub threads: N OS threads, each running its own hub, so that a server
  * (with one SO_REUSEPORT listener per thread) uses every core.
  */
-#include <green/tpool.h>
+#include <green/hub_threads.h>
 
 #include "xwake.h"
 
@@ -73,7 +73,7 @@ static green_backend_t current_backend(void)
 }
 
 int green_hub_threads_new(green_hub_threads_t **out, size_t n,
-                            green_hub_thread_fn fn, void *arg)
+                          green_hub_thread_fn fn, void *arg)
 {
     green_hub_threads_t *group;
     size_t started;

@@ -2,7 +2,9 @@
  * Network conveniences over green I/O: listeners from an address string,
  * TCP clients by host name, and eventlet's serve().
  */
+#include <green/dns.h>
 #include <green/io.h>
+#include <green/net.h>
 #include <green/pool.h>
 #include <green/thread.h>
 #include <green/timeout.h>

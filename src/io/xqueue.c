@@ -6,7 +6,7 @@
  * a full bounded queue moves the oldest parked putter's item in and wakes
  * that putter the same way.
  */
-#include <green/tpool.h>
+#include <green/xqueue.h>
 
 #include "xwake.h"
 

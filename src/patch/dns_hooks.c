@@ -7,7 +7,7 @@
  */
 #include "patch_internal.h"
 
-#include <green/io.h>
+#include <green/dns.h>
 #include <green/tpool.h>
 
 #include <errno.h>
