@@ -2,7 +2,8 @@
  * echo_server: eventlet's classic echo server, one green thread per
  * connection.
  *
- *   echo_server [PORT]     serve on 127.0.0.1:PORT (default 6000) forever
+ *   echo_server [PORT]     serve on 127.0.0.1:PORT (default 6000; 0 picks a
+ *                          free port) forever
  *   echo_server --demo     serve on a free port, run a few client green
  *                          threads against it, check the echoes, and exit
  */
@@ -17,27 +18,17 @@
 
 /* ---- The server: this part is what docs/io.md shows ------------------ */
 
-static void *handle(void *arg)
+/* Runs in a green thread of its own; the server closes client after. */
+static void handle(int client, void *unused)
 {
-    int client = (int)(intptr_t)arg;
     char buffer[4096];
     size_t received;
 
+    (void)unused;
     while (green_recv(client, buffer, sizeof(buffer), 0, &received) == 0 &&
            received > 0)
         if (green_send_all(client, buffer, received, NULL) != 0)
             break;
-    green_close(client);
-    return NULL;
-}
-
-static void serve_forever(int listener)
-{
-    int client;
-
-    while (green_accept(&client, listener, NULL, NULL) == 0)
-        if (green_spawn_n(handle, (void *)(intptr_t)client) != 0)
-            green_close(client);
 }
 
 /* ---- Demo: clients in the same process ------------------------------- */
@@ -48,7 +39,7 @@ static void serve_forever(int listener)
 static int demo_port;
 static int demo_clients_left = DEMO_CLIENTS;
 static int demo_failures;
-static int demo_listener;
+static green_server_t *demo_server;
 
 static void *demo_client(void *arg)
 {
@@ -72,10 +63,26 @@ static void *demo_client(void *arg)
         }
         green_close(fd);
     }
-    /* The last client closes the listener, which ends serve_forever. */
+    /* The last client ends the demo's server. */
     if (--demo_clients_left == 0)
-        green_close(demo_listener);
+        green_server_stop(demo_server);
     return NULL;
+}
+
+/* Serve until the clients are done and every handler has returned. */
+static int run_demo(int listener)
+{
+    int err = green_server_new(&demo_server, listener, handle, NULL, NULL);
+
+    for (int i = 0; err == 0 && i < DEMO_CLIENTS; i++)
+        err = green_spawn_n(demo_client, (void *)(intptr_t)i);
+    if (err == 0)
+        err = green_server_serve(demo_server);
+    green_server_destroy(demo_server);
+    green_close(listener);
+    printf("demo: %d clients x %d lines echoed, %d failures\n", DEMO_CLIENTS,
+           DEMO_LINES, demo_failures);
+    return err == 0 && demo_failures == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -98,16 +105,11 @@ int main(int argc, char **argv)
     }
     printf("echo server on 127.0.0.1:%d\n", demo_port);
     fflush(stdout);
-    if (demo) {
-        demo_listener = listener;
-        for (int i = 0; i < DEMO_CLIENTS; i++)
-            green_spawn_n(demo_client, (void *)(intptr_t)i);
-    }
-    serve_forever(listener);
-    if (!demo)
-        return 1;
-    green_hub_run(); /* let the connection handlers finish */
-    printf("demo: %d clients x %d lines echoed, %d failures\n", DEMO_CLIENTS,
-           DEMO_LINES, demo_failures);
-    return demo_failures == 0 ? 0 : 1;
+    if (demo)
+        return run_demo(listener);
+    /* Retries what a busy server meets (EMFILE, ENFILE, ECONNABORTED...)
+     * and returns only on a real error. */
+    err = green_serve(listener, handle, NULL, NULL);
+    fprintf(stderr, "echo_server: serve: %s\n", strerror(err));
+    return 1;
 }

@@ -17,25 +17,6 @@
 
 extern char **environ;
 
-/* Path of an example: <dir of this test>/../examples/<name>. */
-static int example_path(const char *name, char *path, size_t size)
-{
-    char self[PATH_MAX];
-    ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    char *slash;
-
-    if (length <= 0)
-        return -1;
-    self[length] = '\0';
-    slash = strrchr(self, '/');
-    if (slash == NULL)
-        return -1;
-    *slash = '\0';
-    if (snprintf(path, size, "%s/../examples/%s", self, name) >= (int)size)
-        return -1;
-    return access(path, X_OK);
-}
-
 /* Run an example, collect its stdout, and return its exit status (-1 if it
  * did not exit normally). */
 static int run_example(const char *path, char *output, size_t size)
@@ -73,7 +54,7 @@ static void check_example(const char *name, const char *const *expected)
 {
     char path[PATH_MAX + 64], output[4096];
 
-    if (example_path(name, path, sizeof(path)) != 0) {
+    if (test_example_path(name, path, sizeof(path)) != 0) {
         print_message("%s not built (GREEN_BUILD_EXAMPLES=OFF?)\n", name);
         skip();
     }

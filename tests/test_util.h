@@ -12,6 +12,7 @@
 #ifndef GREEN_TEST_UTIL_H
 #define GREEN_TEST_UTIL_H
 
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -47,6 +49,28 @@ static inline int test_scale_is(const char *runner)
     const char *scale = getenv("GREEN_TEST_SCALE");
 
     return scale != NULL && strcmp(scale, runner) == 0;
+}
+
+/* ---- Example programs ----------------------------------------------- */
+
+/* Path of an example built next to the tests: <dir of this test>/../
+ * examples/<name>.  0 if it is there and executable. */
+static inline int test_example_path(const char *name, char *path, size_t size)
+{
+    char self[PATH_MAX];
+    ssize_t length = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash;
+
+    if (length <= 0)
+        return -1;
+    self[length] = '\0';
+    slash = strrchr(self, '/');
+    if (slash == NULL)
+        return -1;
+    *slash = '\0';
+    if (snprintf(path, size, "%s/../examples/%s", self, name) >= (int)size)
+        return -1;
+    return access(path, X_OK);
 }
 
 /* ---- Running one test ---------------------------------------------- */

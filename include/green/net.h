@@ -41,7 +41,8 @@ int green_connect_tcp(int *out_fd, const char *host, int port, double timeout);
  * not close it, and must return rather than end its green thread with
  * green_thread_exit.  Transient failures to accept or spawn (EMFILE,
  * ENFILE, ENOBUFS, ENOMEM, EAGAIN, ECONNABORTED, EPERM) are retried after
- * a short pause. */
+ * a short pause (EINTR, like every green call, is retried at once), so a
+ * server out of file descriptors keeps serving as handlers close theirs. */
 typedef void (*green_serve_fn)(int client_fd, void *arg);
 typedef struct green_server green_server_t;
 

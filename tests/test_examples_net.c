@@ -1,0 +1,239 @@
+/* GREEN_TEST_BACKENDS */
+/*
+ * The network examples under load, run as child processes (built in
+ * <build>/examples): echo_server keeps serving when it runs out of file
+ * descriptors, and http_hello closes a connection whose request head
+ * trickles in slower than its head deadline.  The backend chosen by
+ * GREEN_HUB_BACKEND is inherited by the child.
+ */
+#include "test_util.h"
+
+#include <green/io.h>
+#include <green/net.h>
+#include <green/thread.h>
+#include <green/timeout.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+
+/* A running example: its pid and the port from its first line. */
+struct example {
+    pid_t pid;
+    int port;
+};
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Start examples/<argv[0]> with at most max_fds descriptors, and read the
+ * port from the first line it prints, after its last ':'. */
+static void example_start(struct example *e, char *const argv[], rlim_t max_fds)
+{
+    char path[PATH_MAX + 64], line[256];
+    size_t used = 0;
+    int pipe_fds[2];
+    char *colon;
+
+    if (test_example_path(argv[0], path, sizeof(path)) != 0)
+        fail_msg("examples/%s is not built", argv[0]);
+    assert_int_equal(pipe(pipe_fds), 0);
+    e->pid = fork();
+    assert_true(e->pid >= 0);
+    if (e->pid == 0) {
+        struct rlimit limit = {max_fds, max_fds};
+
+        dup2(pipe_fds[1], STDOUT_FILENO);
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        if (setrlimit(RLIMIT_NOFILE, &limit) == 0)
+            execv(path, argv);
+        _exit(127);
+    }
+    close(pipe_fds[1]);
+    while (used < sizeof(line) - 1) {
+        ssize_t n = read(pipe_fds[0], line + used, 1);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || line[used] == '\n')
+            break;
+        used++;
+    }
+    line[used] = '\0';
+    close(pipe_fds[0]);
+    colon = strrchr(line, ':');
+    e->port = colon != NULL ? atoi(colon + 1) : 0;
+    if (e->port <= 0) {
+        kill(e->pid, SIGKILL);
+        waitpid(e->pid, NULL, 0);
+        fail_msg("%s printed \"%s\", no port", argv[0], line);
+    }
+}
+
+/* The example must still be running; then stop it. */
+static void example_stop(struct example *e)
+{
+    int status = 0;
+
+    assert_int_equal(waitpid(e->pid, &status, WNOHANG), 0);
+    kill(e->pid, SIGTERM);
+    assert_int_equal(waitpid(e->pid, &status, 0), e->pid);
+}
+
+/* ---- echo_server out of file descriptors ------------------------------- */
+
+/* Far more clients than the server's descriptor limit: it meets EMFILE at
+ * once and must keep serving as connections end. */
+#define ECHO_MAX_FDS 32
+#define ECHO_CLIENTS 200
+
+struct echo_client {
+    int port;
+    int id;
+    int echoed;
+};
+
+/* Connect, send one line, expect it back; with a deadline wide enough for
+ * a loaded machine (the server pauses after each EMFILE). */
+static void *echo_client_main(void *arg)
+{
+    struct echo_client *c = arg;
+    char line[32], echo[32];
+    size_t received = 0;
+    green_timeout_t deadline;
+    int length = snprintf(line, sizeof(line), "client %d\n", c->id);
+    int fd;
+
+    if (green_timeout_start(&deadline, 120.0) != 0)
+        return NULL;
+    if (green_connect_tcp(&fd, "127.0.0.1", c->port, GREEN_FOREVER) == 0) {
+        c->echoed = green_send_all(fd, line, (size_t)length, NULL) == 0 &&
+                    green_recv_all(fd, echo, (size_t)length, &received) == 0 &&
+                    received == (size_t)length &&
+                    memcmp(line, echo, received) == 0;
+        green_close(fd);
+    }
+    green_timeout_cancel(&deadline);
+    return NULL;
+}
+
+static void test_echo_server_survives_emfile(void **state)
+{
+    static struct echo_client clients[ECHO_CLIENTS];
+    green_thread_t *threads[ECHO_CLIENTS];
+    char *argv[] = {"echo_server", "0", NULL};
+    struct example server;
+    int echoed = 0;
+    double start;
+
+    (void)state;
+    example_start(&server, argv, ECHO_MAX_FDS);
+    start = seconds_now();
+    for (int i = 0; i < ECHO_CLIENTS; i++) {
+        clients[i] = (struct echo_client){server.port, i, 0};
+        assert_int_equal(
+            green_spawn(&threads[i], echo_client_main, &clients[i]), 0);
+    }
+    for (int i = 0; i < ECHO_CLIENTS; i++) {
+        assert_int_equal(green_thread_wait(threads[i], NULL), 0);
+        green_thread_release(threads[i]);
+        echoed += clients[i].echoed;
+    }
+    print_message("%d/%d clients echoed by a server limited to %d fds in "
+                  "%.2f s\n",
+                  echoed, ECHO_CLIENTS, ECHO_MAX_FDS, seconds_now() - start);
+    assert_int_equal(echoed, ECHO_CLIENTS);
+    example_stop(&server);
+}
+
+/* ---- http_hello against a slowloris trickle ----------------------------- */
+
+/* Send one byte of an endless request head every TRICKLE_PERIOD seconds,
+ * up to `limit` seconds; returns when the server closed the connection
+ * (or -1 if it never did). */
+#define TRICKLE_PERIOD 0.3
+
+static double trickle_until_closed(int port, double limit)
+{
+    static const char head[] = "GET / HTTP/1.1\r\nX-Slow: ";
+    double start = seconds_now();
+    size_t sent = 0;
+    int fd;
+
+    assert_int_equal(green_connect_tcp(&fd, "127.0.0.1", port, 10.0), 0);
+    green_set_timeout(fd, TRICKLE_PERIOD);
+    while (seconds_now() - start < limit) {
+        char byte = sent < sizeof(head) - 1 ? head[sent] : 'a';
+        char answer[256];
+        size_t received;
+        int err = green_send(fd, &byte, 1, 0, NULL);
+
+        if (err == 0) {
+            sent++;
+            err = green_recv(fd, answer, sizeof(answer), 0, &received);
+        }
+        if (err == ETIMEDOUT)
+            continue; /* still open: the next byte */
+        green_close(fd);
+        return err == 0 && received > 0 ? -1 : seconds_now() - start;
+    }
+    green_close(fd);
+    return -1;
+}
+
+/* A whole request on a fresh connection gets its 200. */
+static void assert_answers(int port)
+{
+    static const char request[] = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    char answer[512];
+    size_t received;
+    int fd;
+
+    assert_int_equal(green_connect_tcp(&fd, "127.0.0.1", port, 10.0), 0);
+    green_set_timeout(fd, 10.0);
+    assert_int_equal(green_send_all(fd, request, sizeof(request) - 1, NULL), 0);
+    assert_int_equal(green_recv(fd, answer, sizeof(answer) - 1, 0, &received),
+                     0);
+    answer[received] = '\0';
+    green_close(fd);
+    assert_true(strncmp(answer, "HTTP/1.1 200", 12) == 0);
+}
+
+static void test_http_hello_head_deadline(void **state)
+{
+    /* The idle timeout is longer than the trickle's period: only the
+     * deadline for the whole head can end the connection. */
+    char *argv[] = {
+        "http_hello", "--address",      "127.0.0.1:0", "--idle-timeout",
+        "5",          "--head-timeout", "1",           NULL};
+    struct example server;
+    double closed_after;
+
+    (void)state;
+    example_start(&server, argv, 1024);
+    closed_after = trickle_until_closed(server.port, 15.0);
+    print_message("trickled head closed after %.2f s (deadline 1 s)\n",
+                  closed_after);
+    assert_true(closed_after >= 0.5 && closed_after <= 10.0);
+    assert_answers(server.port);
+    example_stop(&server);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_echo_server_survives_emfile),
+        cmocka_unit_test(test_http_hello_head_deadline),
+    };
+
+    test_filter_from_env();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
