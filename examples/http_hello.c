@@ -3,7 +3,8 @@
  * with one green thread per connection and one hub per OS thread.
  *
  *   http_hello [--address HOST:PORT] [--threads N] [--delay SECONDS]
- *              [--idle-timeout SECONDS] [--requests N] [--demo]
+ *              [--idle-timeout SECONDS] [--head-timeout SECONDS]
+ *              [--requests N] [--demo]
  *
  *   --address   where to listen (default 127.0.0.1:8080; port 0 picks one)
  *   --threads   hub threads, each with its own SO_REUSEPORT listener
@@ -11,6 +12,9 @@
  *   --idle-timeout  close connections idle (or stalled) this long; none by
  *               default, like bench/epoll_server.c, since a timer per
  *               request costs a few percent of CPU
+ *   --head-timeout  close a connection whose request head is not complete
+ *               this long after its first byte arrived, however steadily
+ *               it trickles (default 10; 0: no limit)
  *   --requests  stop after answering N requests (0: run until killed)
  *   --demo      listen on a free port, make requests from in-process client
  *               green threads, check every answer, and exit
@@ -23,6 +27,7 @@
 #include <green/io.h>
 #include <green/net.h>
 #include <green/thread.h>
+#include <green/timeout.h>
 
 #include "http_parse.h"
 
@@ -55,9 +60,10 @@ static struct {
     size_t threads;
     double delay;
     double idle_timeout;
+    double head_timeout;
     long requests;
     int demo;
-} config = {"127.0.0.1:8080", 1, 0, 0, 0, 0};
+} config = {"127.0.0.1:8080", 1, 0, 0, 10, 0, 0};
 
 /* One per hub thread; touched only by its own hub. */
 struct hub_server {
@@ -136,70 +142,108 @@ static void linger_close(int fd)
         total += received;
 }
 
+/* One connection: its fd and the bytes received but not yet used. */
+struct connection {
+    int fd;
+    int answered;
+    int drained; /* the last recv emptied the socket's buffer */
+    size_t have;
+    char buffer[HEAD_BUFFER];
+};
+
+/* One recv into the buffer's free room; -1 once the connection ends. */
+static int receive_more(struct connection *c)
+{
+    size_t room = sizeof(c->buffer) - c->have;
+    size_t received;
+
+    /* After an answer the client rarely has sent more yet: wait for it
+     * first rather than pay for a recv failing with EAGAIN.  Only when the
+     * last recv emptied the socket, though: a full buffer may leave a
+     * pipelined request behind it, which no new readiness edge would
+     * announce. */
+    if (c->have == 0 && c->answered && c->drained &&
+        green_wait_fd(c->fd, GREEN_READ, green_get_timeout(c->fd)) != 0)
+        return -1;
+    if (green_recv(c->fd, c->buffer + c->have, room, 0, &received) != 0 ||
+        received == 0)
+        return -1;
+    c->drained = received < room;
+    c->have += received;
+    return 0;
+}
+
+/* Receive until the buffer starts with a whole (or a malformed) request
+ * head; -1 if the connection ends first.  The head deadline runs from the
+ * head's first byte, so a client trickling it cannot hold the connection
+ * longer, and a head that arrives in one recv costs no timer. */
+static int read_head(struct connection *c, struct http_request *request)
+{
+    enum http_parse_status status;
+    green_timeout_t deadline;
+    int timing = 0;
+    int err = 0;
+
+    while (err == 0 && (status = http_parse_request(
+                            c->buffer, c->have, sizeof(c->buffer) - 1,
+                            request)) == HTTP_PARSE_NEED_MORE) {
+        if (c->have > 0 && !timing && config.head_timeout > 0)
+            timing = green_timeout_start(&deadline, config.head_timeout) == 0;
+        err = receive_more(c);
+    }
+    if (timing)
+        green_timeout_cancel(&deadline);
+    return err != 0 ? -1 : (int)status;
+}
+
+/* Answer one complete request; -1 if the connection must end after. */
+static int answer(struct connection *c, const struct http_request *request)
+{
+    const char *response;
+    size_t body_here;
+    int keep_alive;
+
+    if (config.delay > 0 && green_sleep(config.delay) != 0)
+        return -1;
+    keep_alive = request->keep_alive &&
+                 !atomic_load_explicit(&stopping, memory_order_relaxed);
+    response = !keep_alive                   ? response_close
+               : request->minor_version == 0 ? response_keep_alive_10
+                                             : response_keep_alive;
+    /* A HEAD answer has the headers of a GET and no body. */
+    if (send_text(c->fd, response,
+                  strlen(response) - (request->head ? strlen(BODY) : 0)) != 0)
+        return -1;
+    count_answer();
+    c->answered = 1;
+
+    /* Drop this request's head and body; keep pipelined bytes. */
+    body_here = c->have - request->head_length;
+    if (body_here > request->content_length)
+        body_here = request->content_length;
+    c->have -= request->head_length + body_here;
+    memmove(c->buffer, c->buffer + request->head_length + body_here, c->have);
+    if (skip_body(c->fd, request->content_length - body_here) != 0 ||
+        !keep_alive)
+        return -1;
+    return 0;
+}
+
 static void handle_connection(int fd, void *unused)
 {
-    char buffer[HEAD_BUFFER];
-    size_t have = 0;
-    int answered = 0;
-    int drained = 0; /* the last recv emptied the socket's buffer */
+    struct connection c = {.fd = fd};
+    struct http_request request;
+    int status;
 
     (void)unused;
     if (config.idle_timeout > 0)
         green_set_timeout(fd, config.idle_timeout);
-    for (;;) {
-        struct http_request request;
-        enum http_parse_status status =
-            http_parse_request(buffer, have, sizeof(buffer) - 1, &request);
-        size_t received, body_here;
-        const char *response;
-
-        if (status == HTTP_PARSE_NEED_MORE) {
-            /* After an answer the client rarely has sent more yet: wait
-             * for it first rather than pay for a recv failing with EAGAIN.
-             * Only when the last recv emptied the socket, though: a full
-             * buffer may leave a pipelined request behind it, which no new
-             * readiness edge would announce. */
-            if (have == 0 && answered && drained &&
-                green_wait_fd(fd, GREEN_READ, green_get_timeout(fd)) != 0)
-                return;
-            size_t room = sizeof(buffer) - have;
-            if (green_recv(fd, buffer + have, room, 0, &received) != 0 ||
-                received == 0)
-                return;
-            drained = received < room;
-            have += received;
-            continue;
-        }
-        if (status == HTTP_PARSE_BAD) {
-            if (send_text(fd, response_bad, sizeof(response_bad) - 1) == 0)
-                linger_close(fd);
+    while ((status = read_head(&c, &request)) == HTTP_PARSE_COMPLETE)
+        if (answer(&c, &request) != 0)
             return;
-        }
-        if (config.delay > 0 && green_sleep(config.delay) != 0)
-            return;
-        if (atomic_load_explicit(&stopping, memory_order_relaxed))
-            request.keep_alive = 0;
-        response = !request.keep_alive          ? response_close
-                   : request.minor_version == 0 ? response_keep_alive_10
-                                                : response_keep_alive;
-        /* A HEAD answer has the headers of a GET and no body. */
-        if (send_text(fd, response,
-                      strlen(response) - (request.head ? strlen(BODY) : 0)) !=
-            0)
-            return;
-        count_answer();
-        answered = 1;
-
-        /* Drop this request's head and body; keep pipelined bytes. */
-        body_here = have - request.head_length;
-        if (body_here > request.content_length)
-            body_here = request.content_length;
-        have -= request.head_length + body_here;
-        memmove(buffer, buffer + request.head_length + body_here, have);
-        if (skip_body(fd, request.content_length - body_here) != 0 ||
-            !request.keep_alive)
-            return;
-    }
+    if (status == HTTP_PARSE_BAD &&
+        send_text(fd, response_bad, sizeof(response_bad) - 1) == 0)
+        linger_close(fd);
 }
 
 static void serve_hub(size_t index, void *unused)
@@ -388,6 +432,8 @@ static int parse_arguments(int argc, char **argv)
             config.delay = strtod(value, NULL);
         else if (strcmp(argv[i], "--idle-timeout") == 0)
             config.idle_timeout = strtod(value, NULL);
+        else if (strcmp(argv[i], "--head-timeout") == 0)
+            config.head_timeout = strtod(value, NULL);
         else if (strcmp(argv[i], "--requests") == 0)
             config.requests = strtol(value, NULL, 10);
         else
@@ -432,7 +478,8 @@ int main(int argc, char **argv)
     if (parse_arguments(argc, argv) != 0) {
         fprintf(stderr, "usage: http_hello [--address HOST:PORT] "
                         "[--threads N] [--delay S] [--idle-timeout S]\n"
-                        "                  [--requests N] [--demo]\n");
+                        "                  [--head-timeout S] [--requests N] "
+                        "[--demo]\n");
         return 2;
     }
     hub_servers = calloc(config.threads, sizeof(*hub_servers));
