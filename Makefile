@@ -1,7 +1,9 @@
 # Front end for the CMake build; see docs/building.md.
 #
-#   make            build into build/ (RelWithDebInfo: -O2 -g, asserts on)
-#   make demo       build and run examples/run_demos.sh
+#   make            build into build/ (RelWithDebInfo: -O2 -g, asserts on;
+#                   the tests too when cmocka is installed)
+#   make demo       build and run examples/run_demos.sh (needs only a C
+#                   compiler and CMake)
 #   make test       build and run the test suite (ctest)
 #   make bench      Release build in build-bench/ and bench/run.sh
 #   make asan       ASan+UBSan build in build-asan/ and ctest
@@ -12,6 +14,10 @@
 #   make format     clang-format -i every .c/.h we own
 #   make install    install build/ (PREFIX=/usr/local)
 #   make clean      remove the build directories above
+#
+# The targets that run tests first check the Debian packages they need
+# (scripts/deps, the one package list): as root they install what is
+# missing, otherwise they print the command to run and stop.
 #
 # KEEP_GOING=1 builds what compiles and runs the tests even when some target
 # fails to compile (CI does this; the exit status still reports failure).
@@ -47,6 +53,8 @@ configure = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) \
 	-DGREEN_TEST_WRAPPER= -DGREEN_BUILD_BENCH=OFF -DGREEN_BUILD_TESTS=ON \
 	$(3) $(CMAKE_ARGS)
 build_dir = $(CMAKE) --build $(1) --parallel $(JOBS)
+# $(call deps,<scripts/deps group>)
+deps = scripts/deps install $(1)
 # $(call build_and_test,<dir>,<ctest args>): build, then ctest.  With
 # KEEP_GOING=1 (CI) a target that fails to compile does not stop the
 # others, ctest still runs (the missing test fails), and the exit status
@@ -63,23 +71,26 @@ build_and_test = status=0; \
 	clean
 
 all:
-	$(call configure,$(BUILD),RelWithDebInfo,)
+	$(call configure,$(BUILD),RelWithDebInfo,-DGREEN_BUILD_TESTS=AUTO)
 	$(call build_dir,$(BUILD))
 
 demo: all
 	examples/run_demos.sh $(BUILD)
 
 test:
+	@$(call deps,test)
 	$(call configure,$(BUILD),RelWithDebInfo,)
 	@$(call build_and_test,$(BUILD),)
 
 bench:
+	@$(call deps,bench)
 	@test -x bench/run.sh || { echo "make bench: bench/run.sh is missing or not executable" >&2; exit 1; }
 	$(call configure,$(BUILD)-bench,Release,-DGREEN_BUILD_BENCH=ON -DGREEN_BUILD_TESTS=OFF)
 	$(call build_dir,$(BUILD)-bench)
 	GREEN_BUILD_DIR=$(abspath $(BUILD)-bench) bench/run.sh $(abspath $(BUILD)-bench)
 
 asan:
+	@$(call deps,test)
 	$(call configure,$(BUILD)-asan,RelWithDebInfo,-DGREEN_SANITIZE=ON)
 	@$(call build_and_test,$(BUILD)-asan,)
 
@@ -87,14 +98,17 @@ asan:
 # here for anything run outside ctest's test properties.
 valgrind: export GREEN_TEST_SCALE = valgrind
 valgrind:
+	@$(call deps,test)
 	$(call configure,$(BUILD)-valgrind,RelWithDebInfo,-DGREEN_VALGRIND=ON "-DGREEN_TEST_WRAPPER=$(VALGRIND_WRAPPER)")
 	@$(call build_and_test,$(BUILD)-valgrind,)
 
 portable:
+	@$(call deps,test)
 	$(call configure,$(BUILD)-portable,RelWithDebInfo,-DGREEN_PORTABLE_SWITCH=ON)
 	@$(call build_and_test,$(BUILD)-portable,-R "greenlet|demos")
 
 aarch64:
+	@$(call deps,aarch64)
 	$(call configure,$(BUILD)-aarch64,RelWithDebInfo,-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake)
 	@$(call build_and_test,$(BUILD)-aarch64,-R "$(AARCH64_TESTS)")
 
