@@ -1,6 +1,7 @@
 # ctest driver: install the current libgreen build into a temporary
 # prefix, then configure, build and run tests/consumer/ against it, once
-# with find_package(libgreen) and once with pkg-config.
+# with find_package(libgreen) and once with pkg-config (libgreen.pc and
+# libgreen_patch.pc).
 #
 #   cmake -DGREEN_BUILD_DIR=... -DCONSUMER_SOURCE_DIR=... -DWORK_DIR=...
 #         [-DGENERATOR=...] [-DC_COMPILER=...] [-DTOOLCHAIN_FILE=...]
@@ -11,7 +12,9 @@ foreach(var GREEN_BUILD_DIR CONSUMER_SOURCE_DIR WORK_DIR)
     endif()
 endforeach()
 
-set(expected "consumer: 1 2 3 6")
+# What each program prints.
+set(expected_consumer "consumer: 1 2 3 6")
+set(expected_consumer_patch "consumer_patch: usleep parked only its green thread")
 set(prefix "${WORK_DIR}/prefix")
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
@@ -47,7 +50,8 @@ string(REPLACE "|" ";" emulator "${EMULATOR}")
 file(GLOB libdirs LIST_DIRECTORIES true "${prefix}/lib*")
 set(pc_path "")
 foreach(dir IN LISTS libdirs)
-    file(GLOB_RECURSE pcs "${dir}/*/libgreen.pc")
+    file(GLOB_RECURSE pcs "${dir}/*/libgreen.pc"
+                          "${dir}/*/libgreen_patch.pc")
     foreach(pc IN LISTS pcs)
         get_filename_component(pcdir "${pc}" DIRECTORY)
         list(APPEND pc_path "${pcdir}")
@@ -57,6 +61,7 @@ foreach(dir IN LISTS libdirs)
         get_filename_component(libgreen_dir "${config}" DIRECTORY)
     endforeach()
 endforeach()
+list(REMOVE_DUPLICATES pc_path)
 if(NOT pc_path OR NOT libgreen_dir)
     message(FATAL_ERROR "install did not produce libgreen.pc and "
                         "libgreenConfig.cmake under ${prefix}")
@@ -67,9 +72,9 @@ function(build_and_run mode)
     set(args ${configure_args} "-Dlibgreen_DIR=${libgreen_dir}")
     if(mode STREQUAL "pkgconfig")
         list(APPEND args -DCONSUMER_USE_PKGCONFIG=ON)
-        set(exes consumer_pkgconfig)
+        set(exes consumer_pkgconfig consumer_patch_pkgconfig)
     else()
-        set(exes consumer_static consumer_shared)
+        set(exes consumer_static consumer_shared consumer_patch_shared)
     endif()
     set(ENV{PKG_CONFIG_PATH} "${pc_path}")
     run_checked("configure (${mode})" "${CMAKE_COMMAND}" -S
@@ -78,6 +83,8 @@ function(build_and_run mode)
     foreach(exe IN LISTS exes)
         run_checked("run ${exe}" ${emulator} "${bin}/${exe}")
         string(STRIP "${last_output}" got)
+        string(REGEX REPLACE "_(static|shared|pkgconfig)$" "" program "${exe}")
+        set(expected "${expected_${program}}")
         if(NOT got STREQUAL expected)
             message(FATAL_ERROR "${exe} printed '${got}', expected "
                                 "'${expected}'")
