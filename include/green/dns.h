@@ -7,6 +7,7 @@
 #ifndef GREEN_DNS_H
 #define GREEN_DNS_H
 
+#include <green/export.h>
 #include <green/tpool.h>
 
 #include <netdb.h>
@@ -27,9 +28,10 @@ struct addrinfo;
  * ESRCH (EAI_SERVICE), EINVAL (EAI_BADFLAGS, EAI_SOCKTYPE), EIO (any other),
  * or errno for EAI_SYSTEM.  gai_error (may be NULL) receives the raw EAI_*
  * code (0 when the resolver did not fail).  Free *res with freeaddrinfo. */
-int green_getaddrinfo(const char *node, const char *service,
-                      const struct addrinfo *hints, struct addrinfo **res,
-                      double timeout, int *gai_error);
+GREEN_EXTERN int green_getaddrinfo(const char *node, const char *service,
+                                   const struct addrinfo *hints,
+                                   struct addrinfo **res, double timeout,
+                                   int *gai_error);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 #ifndef GREEN_GREEN_H
 #define GREEN_GREEN_H
 
+#include <green/export.h>
 #include <green/greenlet.h>
 #include <green/hub.h>
 #include <green/dns.h>

@@ -41,6 +41,7 @@
 #ifndef GREEN_GREENLET_H
 #define GREEN_GREENLET_H
 
+#include <green/export.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -75,8 +76,8 @@ typedef struct greenlet_attr {
  * stack is mapped here, so exhaustion is reported now (ENOMEM or EAGAIN) and
  * never at the first switch.  On success *out is set and 0 returned; on failure
  * *out is untouched. */
-int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
-                 const greenlet_attr_t *attr);
+GREEN_EXTERN int greenlet_new(greenlet_t **out, greenlet_run_fn run,
+                              greenlet_t *parent, const greenlet_attr_t *attr);
 
 /* Release a greenlet handle.
  *  - Unstarted or dead: freed at once.
@@ -87,7 +88,7 @@ int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
  *  - The current greenlet or a main greenlet: refused with EPERM.
  * The memory of a dead greenlet stays valid while live children still name
  * it as parent; the handle itself must not be used after a 0 return. */
-int greenlet_destroy(greenlet_t *g);
+GREEN_EXTERN int greenlet_destroy(greenlet_t *g);
 
 /* ---- Switching ----------------------------------------------------- */
 
@@ -104,13 +105,14 @@ typedef struct {
  * later one makes g's pending switch return value.  Switching to a dead
  * greenlet goes to its first live ancestor.  Switching to the current
  * greenlet returns value at once.  Returns once control comes back. */
-greenlet_transfer_t greenlet_transfer(greenlet_t *g, void *value);
+GREEN_EXTERN greenlet_transfer_t greenlet_transfer(greenlet_t *g, void *value);
 
 /* greenlet_transfer() with the value stored through result (may be NULL):
  * returns 0 and sets *result to the value the caller was resumed with, or
  * returns the error (or refusal) and sets *result to NULL.  Inline, so
- * that a result kept in a local stays in a register. */
-static inline int greenlet_switch(greenlet_t *g, void *value, void **result)
+ * that a result kept in a local stays in a register; exported as well, for
+ * callers from other languages (GREEN_INLINE in green/export.h). */
+GREEN_INLINE int greenlet_switch(greenlet_t *g, void *value, void **result)
 {
     greenlet_transfer_t back = greenlet_transfer(g, value);
     if (result)
@@ -122,20 +124,20 @@ static inline int greenlet_switch(greenlet_t *g, void *value, void **result)
  * started, it dies at once without running and err goes to its parent.  If
  * g is dead, err goes to its first live ancestor.  Returns like
  * greenlet_switch() once control comes back to the caller. */
-int greenlet_throw(greenlet_t *g, int err, void **result);
+GREEN_EXTERN int greenlet_throw(greenlet_t *g, int err, void **result);
 
 /* End the current greenlet from anywhere inside it, like pthread_exit().
  * With err == 0, value is delivered to the parent as a normal result; with
  * err != 0 the parent's pending switch reports err (GREENLET_EXIT becomes a
  * normal NULL result).  Does not return, except with EPERM when called on a
  * main greenlet. */
-int greenlet_exit(int err, void *value);
+GREEN_EXTERN int greenlet_exit(int err, void *value);
 
 /* Throw GREENLET_EXIT into g and run it until it is dead, with the caller
  * as its parent for the duration.  Returns 0 when g is dead (or was already
  * dead, or never started: then it simply never runs), EBUSY if g switched
  * away instead of dying, EPERM for the current or a main greenlet. */
-int greenlet_kill(greenlet_t *g);
+GREEN_EXTERN int greenlet_kill(greenlet_t *g);
 
 /* ---- Parents ------------------------------------------------------- */
 
@@ -143,34 +145,36 @@ int greenlet_kill(greenlet_t *g);
  * (EPERM), and a parent of another OS thread (EPERM).  The last is refused
  * even before g starts: g can only ever run in its own thread, where a
  * foreign parent could never receive its result. */
-int greenlet_set_parent(greenlet_t *g, greenlet_t *parent);
+GREEN_EXTERN int greenlet_set_parent(greenlet_t *g, greenlet_t *parent);
 /* g's parent, or NULL for a main greenlet or a NULL g. */
-greenlet_t *greenlet_parent(const greenlet_t *g);
+GREEN_EXTERN greenlet_t *greenlet_parent(const greenlet_t *g);
 
 /* ---- Introspection ------------------------------------------------- */
 
 /* The running greenlet of the calling thread (its main one if none was
  * switched to).  Returns NULL only if the thread state cannot be allocated. */
-greenlet_t *greenlet_current(void);
+GREEN_EXTERN greenlet_t *greenlet_current(void);
 /* The calling thread's main greenlet. */
-greenlet_t *greenlet_main(void);
+GREEN_EXTERN greenlet_t *greenlet_main(void);
 
-int greenlet_started(const greenlet_t *g); /* has run (main: always) */
-int greenlet_dead(const greenlet_t *g);    /* has finished */
-int greenlet_active(const greenlet_t *g);  /* started and not dead */
-int greenlet_is_main(const greenlet_t *g);
+GREEN_EXTERN int
+greenlet_started(const greenlet_t *g); /* has run (main: always) */
+GREEN_EXTERN int greenlet_dead(const greenlet_t *g); /* has finished */
+GREEN_EXTERN int
+greenlet_active(const greenlet_t *g); /* started and not dead */
+GREEN_EXTERN int greenlet_is_main(const greenlet_t *g);
 
 /* The debugging name ("main" for main greenlets; "" if none was given). */
-const char *greenlet_name(const greenlet_t *g);
+GREEN_EXTERN const char *greenlet_name(const greenlet_t *g);
 /* Rename; the string is copied.  ENOMEM or EINVAL on failure. */
-int greenlet_set_name(greenlet_t *g, const char *name);
+GREEN_EXTERN int greenlet_set_name(greenlet_t *g, const char *name);
 
 /* A pointer for the program's own use; NULL until set. */
-void *greenlet_userdata(const greenlet_t *g);
-void greenlet_set_userdata(greenlet_t *g, void *data);
+GREEN_EXTERN void *greenlet_userdata(const greenlet_t *g);
+GREEN_EXTERN void greenlet_set_userdata(greenlet_t *g, void *data);
 
 /* The usable stack size in bytes (0 for main greenlets). */
-size_t greenlet_stack_size(const greenlet_t *g);
+GREEN_EXTERN size_t greenlet_stack_size(const greenlet_t *g);
 
 /* ---- Tracing ------------------------------------------------------- */
 
@@ -185,13 +189,13 @@ typedef void (*greenlet_trace_fn)(greenlet_event_t event, greenlet_t *origin,
 
 /* Install a per-thread trace hook (NULL removes it); returns the previous
  * one. */
-greenlet_trace_fn greenlet_set_trace(greenlet_trace_fn fn);
+GREEN_EXTERN greenlet_trace_fn greenlet_set_trace(greenlet_trace_fn fn);
 
 /* ---- Stack cache --------------------------------------------------- */
 
 /* Bound the calling thread's cache of free stacks (default 64).  Stacks
  * beyond the bound are returned to the system. */
-void greenlet_set_stack_cache(size_t max_stacks);
+GREEN_EXTERN void greenlet_set_stack_cache(size_t max_stacks);
 
 #ifdef __cplusplus
 }

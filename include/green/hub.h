@@ -24,6 +24,7 @@
 #ifndef GREEN_HUB_H
 #define GREEN_HUB_H
 
+#include <green/export.h>
 #include <green/greenlet.h>
 
 #ifdef __cplusplus
@@ -46,28 +47,29 @@ typedef enum green_backend {
 /* Choose the backend for hubs made later by the calling thread (the
  * thread's hub must not exist yet: EBUSY otherwise).  ENOTSUP if the
  * backend is not built on this platform. */
-int green_hub_set_backend(green_backend_t backend);
+GREEN_EXTERN int green_hub_set_backend(green_backend_t backend);
 /* The name of the calling thread's hub backend ("epoll", "poll"); makes the
  * hub if needed.  NULL if it cannot be made. */
-const char *green_hub_backend_name(void);
+GREEN_EXTERN const char *green_hub_backend_name(void);
 
 /* The calling thread's hub, made if needed (NULL only on ENOMEM or when the
  * kernel refuses an epoll/eventfd). */
-green_hub_t *green_hub_current(void);
+GREEN_EXTERN green_hub_t *green_hub_current(void);
 /* The hub's greenlet. */
-greenlet_t *green_hub_greenlet(green_hub_t *hub);
+GREEN_EXTERN greenlet_t *green_hub_greenlet(green_hub_t *hub);
 
 /* Run the calling thread's hub until nothing is left to do: no ready green
  * thread, no timer and no fd waiter.  Must be called from outside the hub
  * (typically the main greenlet).  Returns 0, or EPERM from the hub. */
-int green_hub_run(void);
+GREEN_EXTERN int green_hub_run(void);
 
 /* Run fn(arg) in the hub's OS thread on its next loop pass.  Safe to call
  * from any OS thread, and wakes the target hub.  ENOMEM on allocation
  * failure; EPIPE if the hub has been destroyed (its thread exited);
  * EINVAL for a NULL hub or fn.  fn runs in the hub greenlet: it must not
  * block (green_unpark() is the way to hand a result to a green thread). */
-int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *), void *arg);
+GREEN_EXTERN int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *),
+                                           void *arg);
 
 /* Keepalive.  While the count is above zero the hub assumes an outside
  * wake-up (typically a green_hub_call_threadsafe from a worker thread) is
@@ -75,8 +77,8 @@ int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *), void *arg);
  * ending green_hub_run().  A thread pool refs before handing work to an OS
  * thread and unrefs in the completion callback.  Both must be called from
  * the hub's own OS thread (EPERM otherwise); unref below zero is EINVAL. */
-int green_hub_ref(green_hub_t *hub);
-int green_hub_unref(green_hub_t *hub);
+GREEN_EXTERN int green_hub_ref(green_hub_t *hub);
+GREEN_EXTERN int green_hub_unref(green_hub_t *hub);
 
 /* Destroy the calling thread's hub: every live green thread is killed (its
  * blocking call returns ECANCELED, it runs its cleanup, links fire), and
@@ -85,7 +87,7 @@ int green_hub_unref(green_hub_t *hub);
  * makes a fresh hub.  EPERM unless called from the main greenlet; EBUSY if
  * a green thread would not die.  A hub is also destroyed when its OS
  * thread exits. */
-int green_hub_destroy(void);
+GREEN_EXTERN int green_hub_destroy(void);
 
 /* Errors in spawn_n bodies and in hub callbacks never stop the hub; they
  * go to a per-hub error hook.  The default prints one line to stderr with
@@ -94,7 +96,8 @@ int green_hub_destroy(void);
  * the hub restarts.  NULL restores the default.  Returns the previous
  * hook.  Applies to the calling thread's hub. */
 typedef void (*green_error_hook_fn)(const char *thread_name, int err);
-green_error_hook_fn green_hub_set_error_hook(green_error_hook_fn hook);
+GREEN_EXTERN green_error_hook_fn
+green_hub_set_error_hook(green_error_hook_fn hook);
 
 /* ---- Timers -------------------------------------------------------- */
 
@@ -105,12 +108,12 @@ green_error_hook_fn green_hub_set_error_hook(green_error_hook_fn hook);
  * hub frees the timer just before calling fn: the handle is then invalid.
  * EINVAL for NULL out/fn or a negative/NaN time; ENOMEM. */
 typedef struct green_timer green_timer_t;
-int green_timer_start(green_timer_t **out, double seconds, void (*fn)(void *),
-                      void *arg);
+GREEN_EXTERN int green_timer_start(green_timer_t **out, double seconds,
+                                   void (*fn)(void *), void *arg);
 /* Cancel and free a timer whose callback has not started (O(log n)).
  * Calling it once the callback started is invalid (the handle is freed).
  * EINVAL for NULL, EPERM from another OS thread. */
-int green_timer_cancel(green_timer_t *timer);
+GREEN_EXTERN int green_timer_cancel(green_timer_t *timer);
 
 /* ---- File descriptors ---------------------------------------------- */
 
@@ -127,16 +130,16 @@ int green_timer_cancel(green_timer_t *timer);
  * refuses the fd.  Regular files are always ready.  This is eventlet's
  * trampoline.  On a managed fd (green_fd_manage below) it waits for the
  * fd to become ready rather than looking at whether it is: see there. */
-int green_wait_fd(int fd, int events, double timeout);
+GREEN_EXTERN int green_wait_fd(int fd, int events, double timeout);
 
 /* Wake every green thread waiting on fd with EBADF, forget the fd (and
  * end its managed mode, see below), and close it.  Returns close(2)'s
  * result as 0 or an errno code. */
-int green_close_fd(int fd);
+GREEN_EXTERN int green_close_fd(int fd);
 /* The same notification without closing (for fds closed elsewhere).  Ends
  * managed mode too, from any thread: call green_fd_manage again to use a
  * still-open fd managed. */
-void green_notify_close(int fd);
+GREEN_EXTERN void green_notify_close(int fd);
 
 /* Managed mode, for fds whose whole life is under the caller's control:
  * the green I/O layer (green/io.h) manages every fd it makes, and any
@@ -168,7 +171,7 @@ void green_notify_close(int fd);
  * Needs no hub and makes no system call.  0; EBADF for a negative or
  * out-of-range fd; ENOMEM.  A bad or unpollable fd is reported by the
  * first wait, as for any fd (EBADF; a regular file is always ready). */
-int green_fd_manage(int fd);
+GREEN_EXTERN int green_fd_manage(int fd);
 
 /* ---- Parking: the primitive that sync objects are built on --------- */
 
@@ -184,7 +187,7 @@ typedef struct green_waiter {
 } green_waiter_t;
 
 /* Initialise a waiter before parking on it. */
-void green_waiter_init(green_waiter_t *w);
+GREEN_EXTERN void green_waiter_init(green_waiter_t *w);
 
 /* Park until green_unpark(w, ...) is called, the timeout passes, or the
  * caller is killed.  Returns the result given to green_unpark (normally 0),
@@ -197,19 +200,19 @@ void green_waiter_init(green_waiter_t *w);
  * result wins even if a kill or timeout follows before the caller resumes;
  * the kill then shows at the next blocking call.  Enclosing green_timeout
  * scopes apply.  A killed green thread gets ECANCELED at once. */
-int green_park(green_waiter_t *w, double timeout, void **value);
+GREEN_EXTERN int green_park(green_waiter_t *w, double timeout, void **value);
 
 /* Make a parked waiter runnable with result and value; it resumes on a
  * later hub pass (the caller does not switch).  Idempotent: returns 0 if
  * it unparked w, EALREADY if w was already unparked or is not parked.  Safe
  * from green threads and hub callbacks of the same OS thread (EPERM from
  * another OS thread: use green_hub_call_threadsafe). */
-int green_unpark(green_waiter_t *w, int result, void *value);
+GREEN_EXTERN int green_unpark(green_waiter_t *w, int result, void *value);
 
 /* ---- Introspection ------------------------------------------------- */
 
 /* Monotonic clock in seconds, read fresh. */
-double green_now(void);
+GREEN_EXTERN double green_now(void);
 
 /* ---- Blocking detection -------------------------------------------- */
 
@@ -219,7 +222,7 @@ double green_now(void);
  * variable GREEN_WATCHDOG_MS.  Applies to the calling thread's hub. */
 /* EPERM from the hub greenlet, ENOMEM/EAGAIN if the monitor thread cannot
  * be made. */
-int green_watchdog_enable(unsigned max_ms);
+GREEN_EXTERN int green_watchdog_enable(unsigned max_ms);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #ifndef GREEN_HUB_THREADS_H
 #define GREEN_HUB_THREADS_H
 
+#include <green/export.h>
 #include <green/hub.h>
 
 #include <stddef.h>
@@ -22,17 +23,18 @@ typedef struct green_hub_threads green_hub_threads_t;
 typedef void (*green_hub_thread_fn)(size_t index, void *arg);
 
 /* Start n OS threads, calling fn(i, arg) in thread i (0 <= i < n). */
-int green_hub_threads_new(green_hub_threads_t **out, size_t n,
-                          green_hub_thread_fn fn, void *arg);
+GREEN_EXTERN int green_hub_threads_new(green_hub_threads_t **out, size_t n,
+                                       green_hub_thread_fn fn, void *arg);
 /* Number of threads in the group. */
-size_t green_hub_threads_count(const green_hub_threads_t *threads);
+GREEN_EXTERN size_t green_hub_threads_count(const green_hub_threads_t *threads);
 /* Hub of thread i, once it runs (waits for it to start; NULL if i is out
  * of range), e.g. for green_hub_call_threadsafe. */
-green_hub_t *green_hub_threads_hub(green_hub_threads_t *threads, size_t i);
+GREEN_EXTERN green_hub_t *green_hub_threads_hub(green_hub_threads_t *threads,
+                                                size_t i);
 /* Wait (green: only the caller parks) until every thread of the group has
  * finished, then join and free the group.  ECANCELED/ETIMEDOUT leave the
  * group intact for another join. */
-int green_hub_threads_destroy(green_hub_threads_t *threads);
+GREEN_EXTERN int green_hub_threads_destroy(green_hub_threads_t *threads);
 
 #ifdef __cplusplus
 }

@@ -39,6 +39,7 @@
 #ifndef GREEN_IO_H
 #define GREEN_IO_H
 
+#include <green/export.h>
 #include <green/hub.h>
 
 #include <stddef.h>
@@ -52,13 +53,13 @@ extern "C" {
 /* ---- Descriptors and timeouts ---------------------------------------- */
 
 /* socket(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; *out_fd gets the fd. */
-int green_socket(int *out_fd, int domain, int type, int protocol);
+GREEN_EXTERN int green_socket(int *out_fd, int domain, int type, int protocol);
 
 /* Close fd, waking every green thread blocked on it with EBADF, and forget
  * its timeout.  Safe while another green thread is reading or writing.
  * Only waiters of the calling thread's hub are woken: an fd is used by one
  * hub at a time. */
-int green_close(int fd);
+GREEN_EXTERN int green_close(int fd);
 
 /* Per-fd timeout in seconds for every blocking call on fd (like Python's
  * socket.settimeout): each call fails with ETIMEDOUT after this long;
@@ -66,41 +67,46 @@ int green_close(int fd);
  * GREEN_FOREVER (any negative value) removes it; 0 makes a call that would
  * block fail with ETIMEDOUT at once.  Enclosing green_timeout scopes apply
  * as well: the earliest deadline wins.  EBADF for a negative fd. */
-int green_set_timeout(int fd, double seconds);
+GREEN_EXTERN int green_set_timeout(int fd, double seconds);
 /* The fd's timeout, GREEN_FOREVER if none. */
-double green_get_timeout(int fd);
+GREEN_EXTERN double green_get_timeout(int fd);
 
 /* ---- Sockets ------------------------------------------------------- */
 
 /* accept4(2); the new fd is nonblocking and close-on-exec.  addr and
  * addrlen may be NULL. */
-int green_accept(int *out_fd, int listen_fd, struct sockaddr *addr,
-                 socklen_t *addrlen);
+GREEN_EXTERN int green_accept(int *out_fd, int listen_fd, struct sockaddr *addr,
+                              socklen_t *addrlen);
 
 /* connect(2).  Waits for the connection (the fd's timeout and timeout
  * scopes apply), then reports its outcome from SO_ERROR (ECONNREFUSED...).
  * After ETIMEDOUT the socket is unusable: close it. */
-int green_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+GREEN_EXTERN int green_connect(int fd, const struct sockaddr *addr,
+                               socklen_t addrlen);
 
 /* recv(2)/send(2) of at most len bytes.  *out_len == 0 from green_recv
  * means the peer closed (or len was 0). */
-int green_recv(int fd, void *buf, size_t len, int flags, size_t *out_len);
-int green_send(int fd, const void *buf, size_t len, int flags, size_t *out_len);
+GREEN_EXTERN int green_recv(int fd, void *buf, size_t len, int flags,
+                            size_t *out_len);
+GREEN_EXTERN int green_send(int fd, const void *buf, size_t len, int flags,
+                            size_t *out_len);
 
 /* Receive exactly len bytes, or fewer only if the peer closes first
  * (then 0 is returned with *out_len < len). */
-int green_recv_all(int fd, void *buf, size_t len, size_t *out_len);
+GREEN_EXTERN int green_recv_all(int fd, void *buf, size_t len, size_t *out_len);
 /* Send all len bytes, resuming after short writes.  The fd's timeout is a
  * deadline for the whole transfer, not for each wait. */
-int green_send_all(int fd, const void *buf, size_t len, size_t *out_len);
+GREEN_EXTERN int green_send_all(int fd, const void *buf, size_t len,
+                                size_t *out_len);
 
 /* recvfrom(2)/sendto(2), for UDP and datagram Unix sockets.  addr and
  * addrlen may be NULL for green_recvfrom. */
-int green_recvfrom(int fd, void *buf, size_t len, int flags,
-                   struct sockaddr *addr, socklen_t *addrlen, size_t *out_len);
-int green_sendto(int fd, const void *buf, size_t len, int flags,
-                 const struct sockaddr *addr, socklen_t addrlen,
-                 size_t *out_len);
+GREEN_EXTERN int green_recvfrom(int fd, void *buf, size_t len, int flags,
+                                struct sockaddr *addr, socklen_t *addrlen,
+                                size_t *out_len);
+GREEN_EXTERN int green_sendto(int fd, const void *buf, size_t len, int flags,
+                              const struct sockaddr *addr, socklen_t addrlen,
+                              size_t *out_len);
 
 /* ---- Other syscalls ----------------------------------------------------- */
 
@@ -112,16 +118,18 @@ int green_sendto(int fd, const void *buf, size_t len, int flags,
  * scopes apply.  *out (may be NULL) gets attempt's non-negative result.  The
  * fd must be nonblocking, or attempt must pass MSG_DONTWAIT. */
 typedef ssize_t (*green_io_attempt_fn)(int fd, void *op);
-int green_io_retry(int fd, int events, double timeout,
-                   green_io_attempt_fn attempt, void *op, size_t *out);
+GREEN_EXTERN int green_io_retry(int fd, int events, double timeout,
+                                green_io_attempt_fn attempt, void *op,
+                                size_t *out);
 
 /* ---- Pipes and other pollable fds ------------------------------------ */
 
 /* read(2)/write(2) on a pipe, socket, eventfd, tty...  Regular files never
  * report EAGAIN, so reading them blocks the OS thread for the disk: use
  * the thread pool (green/tpool.h) for file I/O. */
-int green_read(int fd, void *buf, size_t len, size_t *out_len);
-int green_write(int fd, const void *buf, size_t len, size_t *out_len);
+GREEN_EXTERN int green_read(int fd, void *buf, size_t len, size_t *out_len);
+GREEN_EXTERN int green_write(int fd, const void *buf, size_t len,
+                             size_t *out_len);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,7 @@
 #ifndef GREEN_NET_H
 #define GREEN_NET_H
 
+#include <green/export.h>
 #include <green/io.h>
 #include <green/pool.h>
 
@@ -23,15 +24,17 @@ extern "C" {
  *   only), or "unix:/path/to/socket" (an existing socket file is replaced)
  * Port 0 picks a free port: ask green_local_port().  backlog <= 0 means
  * SOMAXCONN.  EINVAL for a malformed address. */
-int green_listen(int *out_fd, const char *address, int backlog, int flags);
+GREEN_EXTERN int green_listen(int *out_fd, const char *address, int backlog,
+                              int flags);
 
 /* The local port of a bound TCP/UDP socket. */
-int green_local_port(int fd, int *out_port);
+GREEN_EXTERN int green_local_port(int fd, int *out_port);
 
 /* Resolve host (green_getaddrinfo) and connect over TCP to the first
  * address that accepts, IPv4 or IPv6.  timeout covers the whole call
  * (resolution and every attempt); GREEN_FOREVER for none. */
-int green_connect_tcp(int *out_fd, const char *host, int port, double timeout);
+GREEN_EXTERN int green_connect_tcp(int *out_fd, const char *host, int port,
+                                   double timeout);
 
 /* eventlet's serve(): accept connections forever and run
  * handler(client_fd, arg) for each in its own green thread, spawned into
@@ -46,29 +49,30 @@ int green_connect_tcp(int *out_fd, const char *host, int port, double timeout);
 typedef void (*green_serve_fn)(int client_fd, void *arg);
 typedef struct green_server green_server_t;
 
-int green_server_new(green_server_t **out, int listen_fd,
-                     green_serve_fn handler, void *arg, green_pool_t *pool);
+GREEN_EXTERN int green_server_new(green_server_t **out, int listen_fd,
+                                  green_serve_fn handler, void *arg,
+                                  green_pool_t *pool);
 /* Run the accept loop in the calling green thread (or main greenlet) until
  * green_server_stop(); then wait for the running handlers to end and
  * return 0.  Also returns the accept error that ended the loop, or the
  * caller's ETIMEDOUT/ECANCELED: handlers are then left running (they keep
  * the server alive until they end). */
-int green_server_serve(green_server_t *server);
+GREEN_EXTERN int green_server_serve(green_server_t *server);
 /* Ask serve to stop accepting and return (at once if it has not started:
  * a stopped server stays stopped); callable from any green thread of the
  * server's hub, handlers included.  The listener stays open. */
-void green_server_stop(green_server_t *server);
+GREEN_EXTERN void green_server_stop(green_server_t *server);
 /* Connections being handled: running handlers, plus one whose spawn
  * waits for a slot in a full pool. */
-size_t green_server_active(const green_server_t *server);
+GREEN_EXTERN size_t green_server_active(const green_server_t *server);
 /* Release the server once serve has returned (or was never called); its
  * memory goes when the last running handler ends. */
-void green_server_destroy(green_server_t *server);
+GREEN_EXTERN void green_server_destroy(green_server_t *server);
 
 /* Shorthand: new + serve + free, for a server that runs until its green
  * thread is killed or an accept error ends it. */
-int green_serve(int listen_fd, green_serve_fn handler, void *arg,
-                green_pool_t *pool);
+GREEN_EXTERN int green_serve(int listen_fd, green_serve_fn handler, void *arg,
+                             green_pool_t *pool);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,8 @@
 #ifndef GREEN_PATCH_H
 #define GREEN_PATCH_H
 
+#include <green/export.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -49,10 +51,10 @@ extern "C" {
 /* Patching is on from process start unless the environment variable
  * GREEN_PATCH is "0".  The switch is process-wide and takes effect at the
  * next call of each hook; a call already parked finishes cooperatively. */
-void green_patch_enable(void);
-void green_patch_disable(void);
+GREEN_EXTERN void green_patch_enable(void);
+GREEN_EXTERN void green_patch_disable(void);
 /* 1 if patching is on, else 0. */
-int green_patch_enabled(void);
+GREEN_EXTERN int green_patch_enabled(void);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@
 #ifndef GREEN_POOL_H
 #define GREEN_POOL_H
 
+#include <green/export.h>
 #include <green/thread.h>
 
 #include <stddef.h>
@@ -36,14 +37,14 @@ typedef struct green_pool green_pool_t;
 
 /* A pool running at most `size` members at once.  Size 0 is allowed:
  * spawns then wait until the pool is resized. */
-int green_pool_new(green_pool_t **out, size_t size);
+GREEN_EXTERN int green_pool_new(green_pool_t **out, size_t size);
 
 /* Free the pool.  With live members (running, or spawned and not yet
  * started) it is refused with EBUSY, unless kill_members is non-zero: then
  * they are killed first (the caller yields meanwhile; EDEADLK if the caller
  * is a member itself).  Always EBUSY while green threads are blocked in
  * green_pool_spawn*() or green_pool_waitall() on it. */
-int green_pool_destroy(green_pool_t *pool, int kill_members);
+GREEN_EXTERN int green_pool_destroy(green_pool_t *pool, int kill_members);
 
 /* Run fn(arg) as a member, waiting for a free slot if the pool is full.
  * *out receives a handle to release with green_thread_release() (wait on it
@@ -53,23 +54,26 @@ int green_pool_destroy(green_pool_t *pool, int kill_members);
  * would wait for itself: fn(arg) then runs inline, in the caller, as in
  * eventlet, and *out is a finished handle holding its result.  Such an
  * inline fn must not call green_thread_exit() (that ends the caller). */
-int green_pool_spawn(green_pool_t *pool, green_thread_t **out,
-                     green_thread_fn fn, void *arg);
+GREEN_EXTERN int green_pool_spawn(green_pool_t *pool, green_thread_t **out,
+                                  green_thread_fn fn, void *arg);
 /* The same without a handle: cheaper.  Errors go to the hub's error hook. */
-int green_pool_spawn_n(green_pool_t *pool, green_thread_fn fn, void *arg);
+GREEN_EXTERN int green_pool_spawn_n(green_pool_t *pool, green_thread_fn fn,
+                                    void *arg);
 
 /* Wait until no member runs.  EDEADLK if the caller is a member. */
-int green_pool_waitall(green_pool_t *pool, double timeout);
+GREEN_EXTERN int green_pool_waitall(green_pool_t *pool, double timeout);
 
 /* Change the size at runtime.  Growing gives the new slots to blocked
  * spawners at once; shrinking lets the surplus members finish. */
-int green_pool_resize(green_pool_t *pool, size_t size);
+GREEN_EXTERN int green_pool_resize(green_pool_t *pool, size_t size);
 
-size_t green_pool_size(const green_pool_t *pool);
-size_t green_pool_running(const green_pool_t *pool); /* live members */
+GREEN_EXTERN size_t green_pool_size(const green_pool_t *pool);
+GREEN_EXTERN size_t
+green_pool_running(const green_pool_t *pool); /* live members */
 /* Free slots: size - running, or 0 (after a shrink below running). */
-size_t green_pool_available(const green_pool_t *pool);
-size_t green_pool_waiting(const green_pool_t *pool); /* blocked spawners */
+GREEN_EXTERN size_t green_pool_available(const green_pool_t *pool);
+GREEN_EXTERN size_t
+green_pool_waiting(const green_pool_t *pool); /* blocked spawners */
 
 /* ---- Pile: results in spawn order ------------------------------------- */
 
@@ -77,22 +81,24 @@ typedef struct green_pile green_pile_t;
 
 /* A pile spawning into `pool`, shared with others; or, if pool is NULL,
  * into a pool of its own of `size` slots. */
-int green_pile_new(green_pile_t **out, green_pool_t *pool, size_t size);
+GREEN_EXTERN int green_pile_new(green_pile_t **out, green_pool_t *pool,
+                                size_t size);
 /* Free the pile.  Members whose results were not taken are killed first
  * (the caller yields meanwhile); its own pool is destroyed. */
-int green_pile_destroy(green_pile_t *pile);
+GREEN_EXTERN int green_pile_destroy(green_pile_t *pile);
 
 /* Spawn fn(arg) into the pile's pool (waiting for a slot if it is full). */
-int green_pile_spawn(green_pile_t *pile, green_thread_fn fn, void *arg);
+GREEN_EXTERN int green_pile_spawn(green_pile_t *pile, green_thread_fn fn,
+                                  void *arg);
 /* Take the result of the oldest spawn whose result has not been taken,
  * waiting for it to end.  Returns 0 and sets *result and *job_err (the
  * error it ended with, or 0; ECANCELED if it was killed); ENODATA when
  * every result has been taken (the pile is exhausted); or the caller's own
  * ETIMEDOUT/ECANCELED/..., after which the same result is still next. */
-int green_pile_next(green_pile_t *pile, void **result, int *job_err,
-                    double timeout);
+GREEN_EXTERN int green_pile_next(green_pile_t *pile, void **result,
+                                 int *job_err, double timeout);
 /* Spawned and not yet taken. */
-size_t green_pile_pending(const green_pile_t *pile);
+GREEN_EXTERN size_t green_pile_pending(const green_pile_t *pile);
 
 /* ---- imap: an ordered map with bounded memory ---------------------------
  *
@@ -109,16 +115,16 @@ typedef int (*green_input_fn)(void *context, void **arg);
 
 typedef struct green_pool_imap green_pool_imap_t;
 
-int green_pool_imap(green_pool_imap_t **out, green_pool_t *pool,
-                    green_thread_fn fn, green_input_fn next_input,
-                    void *input_context);
+GREEN_EXTERN int green_pool_imap(green_pool_imap_t **out, green_pool_t *pool,
+                                 green_thread_fn fn, green_input_fn next_input,
+                                 void *input_context);
 /* Like green_pile_next: 0 with the next result in input order and its own
  * error in *job_err; ENODATA when the sequence is done; the input
  * function's error if it failed; or the caller's own error. */
-int green_pool_imap_next(green_pool_imap_t *map, void **result, int *job_err,
-                         double timeout);
+GREEN_EXTERN int green_pool_imap_next(green_pool_imap_t *map, void **result,
+                                      int *job_err, double timeout);
 /* Free the map, killing members whose results were not taken. */
-int green_pool_imap_destroy(green_pool_imap_t *map);
+GREEN_EXTERN int green_pool_imap_destroy(green_pool_imap_t *map);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@
 #ifndef GREEN_SYNC_H
 #define GREEN_SYNC_H
 
+#include <green/export.h>
 #include <green/hub.h>
 
 #include <stddef.h>
@@ -40,53 +41,56 @@ extern "C" {
 
 typedef struct green_event green_event_t;
 
-int green_event_new(green_event_t **out);
+GREEN_EXTERN int green_event_new(green_event_t **out);
 /* EBUSY while green threads wait on it. */
-int green_event_destroy(green_event_t *event);
+GREEN_EXTERN int green_event_destroy(green_event_t *event);
 
 /* Set the event with value and wake every waiter (without switching).
  * EALREADY if it is already set. */
-int green_event_send(green_event_t *event, void *value);
+GREEN_EXTERN int green_event_send(green_event_t *event, void *value);
 /* Set the event with an error (non-zero) that every wait will return. */
-int green_event_send_error(green_event_t *event, int err);
+GREEN_EXTERN int green_event_send_error(green_event_t *event, int err);
 /* Wait until the event is set; returns at once if it already is.  Returns
  * 0 with *value (may be NULL) set to the sent value, the error given to
  * green_event_send_error, or the caller's own ETIMEDOUT/ECANCELED/... */
-int green_event_wait(green_event_t *event, void **value, double timeout);
+GREEN_EXTERN int green_event_wait(green_event_t *event, void **value,
+                                  double timeout);
 /* 1 if the event is set (a wait would return at once), else 0. */
-int green_event_ready(const green_event_t *event);
+GREEN_EXTERN int green_event_ready(const green_event_t *event);
 /* Make the event unset again so that it can be sent once more. */
-int green_event_reset(green_event_t *event);
+GREEN_EXTERN int green_event_reset(green_event_t *event);
 /* How many green threads are waiting. */
-size_t green_event_waiting(const green_event_t *event);
+GREEN_EXTERN size_t green_event_waiting(const green_event_t *event);
 
 /* ---- Semaphore --------------------------------------------------------- */
 
 typedef struct green_semaphore green_semaphore_t;
 
 /* A counting semaphore with `value` initial permits. */
-int green_semaphore_new(green_semaphore_t **out, unsigned value);
+GREEN_EXTERN int green_semaphore_new(green_semaphore_t **out, unsigned value);
 /* Bounded: a release that would lift the count above the initial value is
  * refused with EOVERFLOW. */
-int green_semaphore_new_bounded(green_semaphore_t **out, unsigned value);
+GREEN_EXTERN int green_semaphore_new_bounded(green_semaphore_t **out,
+                                             unsigned value);
 /* Capped: the count never exceeds `limit` (>= value, else EINVAL); a
  * release at the limit blocks until an acquire makes room. */
-int green_semaphore_new_capped(green_semaphore_t **out, unsigned value,
-                               unsigned limit);
-int green_semaphore_destroy(green_semaphore_t *sem);
+GREEN_EXTERN int green_semaphore_new_capped(green_semaphore_t **out,
+                                            unsigned value, unsigned limit);
+GREEN_EXTERN int green_semaphore_destroy(green_semaphore_t *sem);
 
 /* Take a permit, waiting up to `timeout` seconds for one. */
-int green_semaphore_acquire(green_semaphore_t *sem, double timeout);
+GREEN_EXTERN int green_semaphore_acquire(green_semaphore_t *sem,
+                                         double timeout);
 /* Take a permit if one is free, else EAGAIN. */
-int green_semaphore_try_acquire(green_semaphore_t *sem);
+GREEN_EXTERN int green_semaphore_try_acquire(green_semaphore_t *sem);
 /* Give a permit back: straight to the first waiter if there is one.
  * Bounded: EOVERFLOW above the initial value.  Capped: blocks at the limit
  * (timeouts come from enclosing green_timeout scopes). */
-int green_semaphore_release(green_semaphore_t *sem);
+GREEN_EXTERN int green_semaphore_release(green_semaphore_t *sem);
 /* Free permits (0 while green threads wait). */
-unsigned green_semaphore_value(const green_semaphore_t *sem);
+GREEN_EXTERN unsigned green_semaphore_value(const green_semaphore_t *sem);
 /* Green threads waiting to acquire. */
-size_t green_semaphore_waiting(const green_semaphore_t *sem);
+GREEN_EXTERN size_t green_semaphore_waiting(const green_semaphore_t *sem);
 
 /* ---- Lock: a green mutex ---------------------------------------------- */
 
@@ -94,35 +98,36 @@ size_t green_semaphore_waiting(const green_semaphore_t *sem);
  * recursive. */
 typedef struct green_lock green_lock_t;
 
-int green_lock_new(green_lock_t **out);
+GREEN_EXTERN int green_lock_new(green_lock_t **out);
 /* EBUSY while held or waited on. */
-int green_lock_destroy(green_lock_t *lock);
+GREEN_EXTERN int green_lock_destroy(green_lock_t *lock);
 /* EDEADLK if the caller already holds it. */
-int green_lock_acquire(green_lock_t *lock, double timeout);
-int green_lock_try_acquire(green_lock_t *lock);
+GREEN_EXTERN int green_lock_acquire(green_lock_t *lock, double timeout);
+GREEN_EXTERN int green_lock_try_acquire(green_lock_t *lock);
 /* Hand the lock to the first waiter, or free it.  EPERM if the caller is
  * not the owner. */
-int green_lock_release(green_lock_t *lock);
+GREEN_EXTERN int green_lock_release(green_lock_t *lock);
 /* 1 if the lock is held by anyone. */
-int green_lock_locked(const green_lock_t *lock);
+GREEN_EXTERN int green_lock_locked(const green_lock_t *lock);
 /* 1 if the caller holds the lock. */
-int green_lock_owned(const green_lock_t *lock);
+GREEN_EXTERN int green_lock_owned(const green_lock_t *lock);
 
 /* ---- Condition variable ------------------------------------------------ */
 
 typedef struct green_cond green_cond_t;
 
-int green_cond_new(green_cond_t **out);
-int green_cond_destroy(green_cond_t *cond);
+GREEN_EXTERN int green_cond_new(green_cond_t **out);
+GREEN_EXTERN int green_cond_destroy(green_cond_t *cond);
 /* Release `lock` (which the caller must hold: EPERM otherwise), wait for a
  * notify, and take the lock back before returning, also on ETIMEDOUT and
  * ECANCELED.  Only if taking the lock back is itself interrupted does it
  * return without the lock; green_lock_owned() tells.  As with pthreads,
  * re-check the predicate after every return. */
-int green_cond_wait(green_cond_t *cond, green_lock_t *lock, double timeout);
+GREEN_EXTERN int green_cond_wait(green_cond_t *cond, green_lock_t *lock,
+                                 double timeout);
 /* Wake the first waiter / every waiter. */
-int green_cond_notify(green_cond_t *cond);
-int green_cond_notify_all(green_cond_t *cond);
+GREEN_EXTERN int green_cond_notify(green_cond_t *cond);
+GREEN_EXTERN int green_cond_notify_all(green_cond_t *cond);
 
 /* ---- Queue ----------------------------------------------------------- */
 
@@ -146,38 +151,46 @@ typedef int (*green_queue_cmp_fn)(const void *a, const void *b);
 /* maxsize: GREEN_QUEUE_UNBOUNDED; n > 0 = put blocks while n items are
  * stored; 0 = a channel: put returns only once a getter has taken the item.
  * cmp is required for GREEN_QUEUE_PRIORITY and must be NULL otherwise. */
-int green_queue_new(green_queue_t **out, size_t maxsize,
-                    green_queue_order_t order, green_queue_cmp_fn cmp);
+GREEN_EXTERN int green_queue_new(green_queue_t **out, size_t maxsize,
+                                 green_queue_order_t order,
+                                 green_queue_cmp_fn cmp);
 /* EBUSY while green threads wait on it (get, put or join).  Otherwise
  * free_item (may be NULL) is called on each stored item, then the queue is
  * freed. */
-int green_queue_destroy(green_queue_t *queue, void (*free_item)(void *item));
+GREEN_EXTERN int green_queue_destroy(green_queue_t *queue,
+                                     void (*free_item)(void *item));
 
 /* Put item, waiting up to timeout while the queue is full (for a channel:
  * until a getter takes it).  On an error the item was not put and still
  * belongs to the caller. */
-int green_queue_put(green_queue_t *queue, void *item, double timeout);
+GREEN_EXTERN int green_queue_put(green_queue_t *queue, void *item,
+                                 double timeout);
 /* Put without waiting: EAGAIN if full (for a channel: no getter waiting). */
-int green_queue_try_put(green_queue_t *queue, void *item);
+GREEN_EXTERN int green_queue_try_put(green_queue_t *queue, void *item);
 /* Take the next item into *item, waiting up to timeout for one. */
-int green_queue_get(green_queue_t *queue, void **item, double timeout);
+GREEN_EXTERN int green_queue_get(green_queue_t *queue, void **item,
+                                 double timeout);
 /* Take without waiting: EAGAIN if no item (or no putter, for a channel). */
-int green_queue_try_get(green_queue_t *queue, void **item);
+GREEN_EXTERN int green_queue_try_get(green_queue_t *queue, void **item);
 
 /* Change maxsize (same meanings as at creation).  Growing moves waiting
  * putters' items in at once.  Shrinking keeps the stored items. */
-int green_queue_resize(green_queue_t *queue, size_t maxsize);
+GREEN_EXTERN int green_queue_resize(green_queue_t *queue, size_t maxsize);
 
 /* Every put counts one unfinished task; task_done marks one finished
  * (EINVAL if none is unfinished); join waits until none is unfinished. */
-int green_queue_task_done(green_queue_t *queue);
-int green_queue_join(green_queue_t *queue, double timeout);
+GREEN_EXTERN int green_queue_task_done(green_queue_t *queue);
+GREEN_EXTERN int green_queue_join(green_queue_t *queue, double timeout);
 
-size_t green_queue_size(const green_queue_t *queue);    /* stored items */
-size_t green_queue_maxsize(const green_queue_t *queue); /* as set */
-size_t green_queue_getters(const green_queue_t *queue); /* parked in get */
-size_t green_queue_putters(const green_queue_t *queue); /* parked in put */
-size_t green_queue_unfinished(const green_queue_t *queue);
+GREEN_EXTERN size_t
+green_queue_size(const green_queue_t *queue); /* stored items */
+GREEN_EXTERN size_t
+green_queue_maxsize(const green_queue_t *queue); /* as set */
+GREEN_EXTERN size_t
+green_queue_getters(const green_queue_t *queue); /* parked in get */
+GREEN_EXTERN size_t
+green_queue_putters(const green_queue_t *queue); /* parked in put */
+GREEN_EXTERN size_t green_queue_unfinished(const green_queue_t *queue);
 
 #ifdef __cplusplus
 }

@@ -32,6 +32,7 @@
 #ifndef GREEN_THREAD_H
 #define GREEN_THREAD_H
 
+#include <green/export.h>
 #include <green/hub.h>
 
 #include <stdio.h>
@@ -48,38 +49,40 @@ typedef void *(*green_thread_fn)(void *arg);
  * made when the thread starts (stacks exhausted), the thread ends with
  * EAGAIN or ENOMEM, reported by green_thread_wait() (or the error hook for
  * green_spawn_n). */
-int green_spawn(green_thread_t **out, green_thread_fn fn, void *arg);
+GREEN_EXTERN int green_spawn(green_thread_t **out, green_thread_fn fn,
+                             void *arg);
 
 /* The same, with a name (copied) and a stack size (0 = default). */
 typedef struct green_thread_attr {
     const char *name;
     size_t stack_size;
 } green_thread_attr_t;
-int green_spawn_attr(green_thread_t **out, const green_thread_attr_t *attr,
-                     green_thread_fn fn, void *arg);
+GREEN_EXTERN int green_spawn_attr(green_thread_t **out,
+                                  const green_thread_attr_t *attr,
+                                  green_thread_fn fn, void *arg);
 
 /* Spawn without a handle: cheaper.  An error it ends with (other than
  * ECANCELED) goes to the hub's error hook, named "green-<id>". */
-int green_spawn_n(green_thread_fn fn, void *arg);
+GREEN_EXTERN int green_spawn_n(green_thread_fn fn, void *arg);
 
 /* Spawn fn(arg) after `seconds` (a timer: no greenlet until then).  The
  * handle can cancel it before start.  EINVAL for a negative or NaN time. */
-int green_spawn_after(green_thread_t **out, double seconds, green_thread_fn fn,
-                      void *arg);
+GREEN_EXTERN int green_spawn_after(green_thread_t **out, double seconds,
+                                   green_thread_fn fn, void *arg);
 
 /* Yield to the hub for `seconds`.  green_sleep(0) lets every other ready
  * green thread run once (and the hub poll for I/O).  Returns 0, ECANCELED
  * if killed, ETIMEDOUT if an enclosing timeout scope fires first, EDEADLK
  * never (a sleep always ends), EINVAL for a negative or NaN time, EPERM
  * from the hub greenlet.  Works in the main greenlet too. */
-int green_sleep(double seconds);
+GREEN_EXTERN int green_sleep(double seconds);
 
 /* Block until t ends.  *result (may be NULL) gets its return value.
  * Returns 0, the error t ended with, ECANCELED if t was killed, EDEADLK if
  * t is the caller itself (or, from the main greenlet, if nothing could ever
  * end t), or the caller's own ETIMEDOUT/ECANCELED.  Any number of green
  * threads may wait on one thread. */
-int green_thread_wait(green_thread_t *t, void **result);
+GREEN_EXTERN int green_thread_wait(green_thread_t *t, void **result);
 
 /* Kill t: not started -> it never runs (links still fire, in the caller,
  * and wait reports ECANCELED); running -> GREENLET_EXIT is thrown at its
@@ -90,14 +93,14 @@ int green_thread_wait(green_thread_t *t, void **result);
  * caller at once (as green_thread_exit).  From a hub callback, where
  * waiting is impossible, the kill is delivered and EINPROGRESS returned.
  * Otherwise the caller's own ETIMEDOUT/ECANCELED/EDEADLK while waiting. */
-int green_thread_kill(green_thread_t *t);
+GREEN_EXTERN int green_thread_kill(green_thread_t *t);
 /* Kill only if t has not started: 0 if cancelled, EALREADY otherwise. */
-int green_thread_cancel(green_thread_t *t);
+GREEN_EXTERN int green_thread_cancel(green_thread_t *t);
 
 /* End the calling green thread now with err (0: normal, with value): its
  * links run and waiters wake as if its function had returned.  Does not
  * return, except EPERM outside a green thread. */
-int green_thread_exit(int err, void *value);
+GREEN_EXTERN int green_thread_exit(int err, void *value);
 
 /* Links: fn(t, arg) runs in FIFO order when t ends, in t's own greenlet
  * just after its function (in the killer's, for a kill before the start).
@@ -106,33 +109,35 @@ int green_thread_exit(int err, void *value);
  * the first link matching (fn, arg): ENOENT if none.  EINVAL for NULL;
  * ENOMEM. */
 typedef void (*green_link_fn)(green_thread_t *t, void *arg);
-int green_thread_link(green_thread_t *t, green_link_fn fn, void *arg);
-int green_thread_unlink(green_thread_t *t, green_link_fn fn, void *arg);
+GREEN_EXTERN int green_thread_link(green_thread_t *t, green_link_fn fn,
+                                   void *arg);
+GREEN_EXTERN int green_thread_unlink(green_thread_t *t, green_link_fn fn,
+                                     void *arg);
 
 /* Release a handle from green_spawn*(). */
-void green_thread_release(green_thread_t *t);
+GREEN_EXTERN void green_thread_release(green_thread_t *t);
 /* Take another reference (released with green_thread_release). */
-green_thread_t *green_thread_retain(green_thread_t *t);
+GREEN_EXTERN green_thread_t *green_thread_retain(green_thread_t *t);
 
 /* The running green thread, or NULL in the main greenlet or the hub. */
-green_thread_t *green_thread_self(void);
-int green_thread_dead(const green_thread_t *t);
-int green_thread_started(const green_thread_t *t);
+GREEN_EXTERN green_thread_t *green_thread_self(void);
+GREEN_EXTERN int green_thread_dead(const green_thread_t *t);
+GREEN_EXTERN int green_thread_started(const green_thread_t *t);
 /* The result or error of a dead thread (EAGAIN while it lives). */
-int green_thread_result(const green_thread_t *t, void **result);
+GREEN_EXTERN int green_thread_result(const green_thread_t *t, void **result);
 /* The name given at spawn or by set_name ("" if none: dumps and the error
  * hook then show "green-<id>").  set_name copies; NULL clears. */
-const char *green_thread_name(const green_thread_t *t);
-int green_thread_set_name(green_thread_t *t, const char *name);
+GREEN_EXTERN const char *green_thread_name(const green_thread_t *t);
+GREEN_EXTERN int green_thread_set_name(green_thread_t *t, const char *name);
 /* The worker greenlet running t, or NULL before its start and after its
  * end (see "Greenlets" above). */
-greenlet_t *green_thread_greenlet(green_thread_t *t);
+GREEN_EXTERN greenlet_t *green_thread_greenlet(green_thread_t *t);
 
 /* List every live green thread of the calling thread's hub, one per line:
  * id, name, state (new, ready, running, parked), and where it is blocked
  * ("sleep", "park", "join", "yield", "fd 7 read") with the time left to its
  * deadline.  Does not make a hub; prints nothing if there is none. */
-void green_threads_dump(FILE *out);
+GREEN_EXTERN void green_threads_dump(FILE *out);
 
 #ifdef __cplusplus
 }

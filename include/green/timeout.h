@@ -29,6 +29,7 @@
 #ifndef GREEN_TIMEOUT_H
 #define GREEN_TIMEOUT_H
 
+#include <green/export.h>
 #include <green/hub.h>
 
 #ifdef __cplusplus
@@ -46,12 +47,12 @@ typedef struct green_timeout {
 /* Open a scope of `seconds` for the calling green thread (or main
  * greenlet).  EINVAL for NULL or a negative/NaN time; EPERM from the hub
  * greenlet. */
-int green_timeout_start(green_timeout_t *t, double seconds);
+GREEN_EXTERN int green_timeout_start(green_timeout_t *t, double seconds);
 /* Close the scope (idempotent): 0, or EINVAL for NULL.  Whether it fired
  * stays readable with green_timeout_fired(). */
-int green_timeout_cancel(green_timeout_t *t);
+GREEN_EXTERN int green_timeout_cancel(green_timeout_t *t);
 /* 1 if this scope's deadline is the one that expired. */
-int green_timeout_fired(const green_timeout_t *t);
+GREEN_EXTERN int green_timeout_fired(const green_timeout_t *t);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #ifndef GREEN_TPOOL_H
 #define GREEN_TPOOL_H
 
+#include <green/export.h>
 #include <green/hub.h>
 
 #include <stddef.h>
@@ -31,7 +32,8 @@ typedef void *(*green_tpool_fn)(void *arg);
  * dropped — so fn and arg must not point into the caller's stack (see
  * green_tpool_execute_ex to free them).  With a pool size of 0, fn runs
  * inline in the calling OS thread. */
-int green_tpool_execute(green_tpool_fn fn, void *arg, void **result);
+GREEN_EXTERN int green_tpool_execute(green_tpool_fn fn, void *arg,
+                                     void **result);
 
 /* The same with a timeout (seconds, GREEN_FOREVER for none) and a function
  * that takes over arg when the call fails: on every error, abandoned (if
@@ -42,21 +44,21 @@ int green_tpool_execute(green_tpool_fn fn, void *arg, void **result);
  * made from a pool worker run inline, so nested calls cannot exhaust the
  * pool. */
 typedef void (*green_tpool_abandon_fn)(void *arg, void *result);
-int green_tpool_execute_ex(green_tpool_fn fn, void *arg,
-                           green_tpool_abandon_fn abandoned, double timeout,
-                           void **result);
+GREEN_EXTERN int green_tpool_execute_ex(green_tpool_fn fn, void *arg,
+                                        green_tpool_abandon_fn abandoned,
+                                        double timeout, void **result);
 
 /* Set the number of worker threads (default GREEN_TPOOL_DEFAULT_SIZE, or
  * the environment variable GREEN_TPOOL_SIZE).  Growing starts workers
  * lazily; shrinking lets the extra ones exit after their current job.  0
  * makes green_tpool_execute run functions inline.  EINVAL above 1024. */
-int green_tpool_set_size(size_t workers);
-size_t green_tpool_size(void);
+GREEN_EXTERN int green_tpool_set_size(size_t workers);
+GREEN_EXTERN size_t green_tpool_size(void);
 
 /* Let queued jobs finish, then join every worker.  The pool is made again
  * by the next green_tpool_execute.  Also runs at process exit.  Must not be
  * called from a pool worker (EDEADLK). */
-int green_tpool_shutdown(void);
+GREEN_EXTERN int green_tpool_shutdown(void);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #ifndef GREEN_XQUEUE_H
 #define GREEN_XQUEUE_H
 
+#include <green/export.h>
 #include <green/hub.h>
 
 #include <stddef.h>
@@ -33,23 +34,25 @@ typedef struct green_xqueue green_xqueue_t;
 
 /* maxsize: GREEN_XQUEUE_UNBOUNDED, or n > 0 (put waits while n items are
  * stored).  EINVAL for NULL or 0, ENOMEM. */
-int green_xqueue_new(green_xqueue_t **out, size_t maxsize);
+GREEN_EXTERN int green_xqueue_new(green_xqueue_t **out, size_t maxsize);
 /* Free the queue; EBUSY while getters or putters wait.  Items still queued
  * are dropped (the queue does not own them). */
-int green_xqueue_destroy(green_xqueue_t *queue);
+GREEN_EXTERN int green_xqueue_destroy(green_xqueue_t *queue);
 /* Append item, waiting up to timeout seconds while the queue is full
  * (GREEN_FOREVER: no limit; 0: EAGAIN at once if full).  ENOMEM, EPIPE if
  * the queue is or gets closed, or the wait's error (ETIMEDOUT,
  * ECANCELED...).  On an error the item was not put. */
-int green_xqueue_put(green_xqueue_t *queue, void *item, double timeout);
+GREEN_EXTERN int green_xqueue_put(green_xqueue_t *queue, void *item,
+                                  double timeout);
 /* Take the oldest item, waiting up to timeout seconds (GREEN_FOREVER: no
  * limit; 0: EAGAIN at once if empty).  EPIPE once the queue is closed and
  * empty. */
-int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout);
+GREEN_EXTERN int green_xqueue_get(green_xqueue_t *queue, void **item,
+                                  double timeout);
 /* Close: puts fail with EPIPE (parked putters too, their items not put);
  * getters drain what is left, then get EPIPE (waiting getters are woken). */
-void green_xqueue_close(green_xqueue_t *queue);
-size_t green_xqueue_size(green_xqueue_t *queue);
+GREEN_EXTERN void green_xqueue_close(green_xqueue_t *queue);
+GREEN_EXTERN size_t green_xqueue_size(green_xqueue_t *queue);
 
 #ifdef __cplusplus
 }
