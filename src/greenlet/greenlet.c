@@ -380,6 +380,11 @@ greenlet_transfer_t greenlet_transfer(greenlet_t *g, void *value)
 }
 #endif
 
+/* Declared without "inline", this makes the header's inline definition of
+ * greenlet_switch() the library's external, exported one (GREEN_INLINE in
+ * green/export.h). */
+int greenlet_switch(greenlet_t *g, void *value, void **result);
+
 int greenlet_throw(greenlet_t *g, int err, void **result)
 {
     struct green_tstate *ts;
