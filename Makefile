@@ -39,7 +39,7 @@ BUILD ?= build
 # Tests (ctest -R regex) that make aarch64 runs under qemu; "." runs all.
 # Left out: the patch tests (qemu-user's signal delivery and fd handling
 # differ from a kernel's) and examples_sync (it execs aarch64 binaries).
-AARCH64_TESTS ?= ^(greenlet|hub|thread|timer|timeout|watchdog|event|semaphore|lock|queue|pool|sync_stress|io|net|tpool|dns|multihub|http_fuzz)|install_consumer|demos
+AARCH64_TESTS ?= ^(greenlet|hub|exports|headers|thread|timer|timeout|watchdog|event|semaphore|lock|queue|pool|sync_stress|io|net|tpool|dns|multihub|http_fuzz)|install_consumer|demos
 
 # --fair-sched: valgrind runs one thread at a time, and its default lock lets
 # a spinning green thread starve the watchdog's monitor thread.
