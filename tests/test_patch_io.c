@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* ppoll */
 #include "patch_helpers.h"
 
+#include <green/io.h>
 #include <green/timeout.h>
 
 #include <dlfcn.h>
@@ -1130,6 +1131,71 @@ static void test_signal_with_restart_and_rcvtimeo_gives_eintr(void **state)
     signal(SIGUSR1, SIG_DFL);
 }
 
+/* A green thread blocked in green_send_all() on the socket another green
+ * thread reads with a hooked read(): the signal interrupts the read only
+ * (#11 item 5); the sender stays parked until a drainer makes room. */
+#define SEND_ALL_BYTES (1 << 20)
+
+struct blocked_sender {
+    int fd;
+    int err;
+    size_t sent;
+};
+
+static void *send_all_parked(void *arg)
+{
+    struct blocked_sender *s = arg;
+    static char data[SEND_ALL_BYTES];
+
+    s->err = green_send_all(s->fd, data, sizeof(data), &s->sent);
+    return NULL;
+}
+
+static void *drain_after_signal(void *arg)
+{
+    static char sink[SEND_ALL_BYTES];
+    green_timeout_t scope; /* a sender that gave up sends no more */
+    size_t got = 0;
+    int err;
+
+    green_sleep(0.4);
+    green_timeout_start(&scope, 5.0);
+    err = green_recv_all(*(int *)arg, sink, sizeof(sink), &got);
+    green_timeout_cancel(&scope);
+    return err == 0 && got == sizeof(sink) ? NULL : (void *)1;
+}
+
+static void test_signal_interrupts_only_the_hooked_call(void **state)
+{
+    struct signal_shot shot = {.target = pthread_self(), .delay = 0.1};
+    struct outcome reader = {0};
+    struct blocked_sender sender = {0};
+    green_thread_t *read_thread, *send_thread, *drainer;
+    pthread_t signaller;
+    int fds[2];
+
+    (void)state;
+    install(0);
+    make_pair(fds);
+    reader.fd = sender.fd = fds[0];
+    handled = 0;
+    send_thread = patch_spawn(send_all_parked, &sender);
+    read_thread = patch_spawn(read_one, &reader);
+    drainer = patch_spawn(drain_after_signal, &fds[1]);
+    assert_int_equal(pthread_create(&signaller, NULL, signal_later, &shot), 0);
+    patch_join(read_thread);
+    assert_int_equal(handled, 1);
+    assert_int_equal(reader.result, -1);
+    assert_int_equal(reader.error, EINTR);
+    patch_join(send_thread);
+    assert_int_equal(sender.err, 0);
+    assert_null(patch_join(drainer));
+    assert_int_equal(sender.sent, SEND_ALL_BYTES);
+    assert_int_equal(pthread_join(signaller, NULL), 0);
+    close_pair(fds);
+    signal(SIGUSR1, SIG_DFL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1159,6 +1225,7 @@ int main(void)
         cmocka_unit_test(test_signal_without_restart_gives_eintr),
         cmocka_unit_test(test_signal_with_restart_retries),
         cmocka_unit_test(test_signal_with_restart_and_rcvtimeo_gives_eintr),
+        cmocka_unit_test(test_signal_interrupts_only_the_hooked_call),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
