@@ -10,6 +10,7 @@
 #include <green/export.h>
 #include <green/greenlet.h>
 #include <green/hub.h>
+#include <green/hub_hooks.h>
 #include <green/dns.h>
 #include <green/hub_threads.h>
 #include <green/io.h>

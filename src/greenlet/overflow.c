@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "greenlet_internal.h"
+#include "sys.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -27,7 +28,7 @@ static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 /* Async-signal-safe output: write(2) of strings and hex numbers. */
 static void put(const char *s)
 {
-    ssize_t unused = write(STDERR_FILENO, s, strlen(s));
+    ssize_t unused = sys_libc()->write(STDERR_FILENO, s, strlen(s));
     (void)unused;
 }
 
@@ -67,12 +68,14 @@ static void chain(int sig, siginfo_t *info, void *uctx)
 {
     const struct sigaction *old =
         sig == SIGBUS ? &previous_bus : &previous_segv;
+    struct sigaction default_action = {.sa_handler = SIG_DFL};
+
     if (old->sa_flags & SA_SIGINFO) {
         old->sa_sigaction(sig, info, uctx);
     } else if (old->sa_handler == SIG_DFL || old->sa_handler == SIG_IGN) {
         /* Returning re-executes the faulting access under the default
          * action, which produces the usual core dump. */
-        signal(sig, SIG_DFL);
+        sys_libc()->sigaction(sig, &default_action, NULL);
     } else {
         old->sa_handler(sig);
     }
@@ -144,8 +147,8 @@ static void install_handler(void)
     action.sa_sigaction = fault_handler;
     action.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&action.sa_mask);
-    sigaction(SIGSEGV, &action, &previous_segv);
-    sigaction(SIGBUS, &action, &previous_bus);
+    sys_libc()->sigaction(SIGSEGV, &action, &previous_segv);
+    sys_libc()->sigaction(SIGBUS, &action, &previous_bus);
 }
 
 void green_overflow_thread_init(struct green_tstate *ts)

@@ -7,6 +7,7 @@
 #include <green/greenlet.h>
 
 #include "sanitizer.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -97,7 +98,7 @@ static int guard_markers_work(const char *guard)
         if (fd < 0)
             return 1; /* cannot tell; trust the kernel's answer */
         ssize_t n = pread(fd, &entry, sizeof entry, offset);
-        close(fd);
+        sys_libc()->close(fd);
         if (n != (ssize_t)sizeof entry)
             return 1;
         verdict = (entry >> PAGEMAP_GUARD_BIT) & 1 ? 1 : -1;

@@ -11,6 +11,9 @@
 #include "fd_table.h"
 #include "hub_internal.h"
 
+#include "greenlet/sys.h"
+#include <green/hub_hooks.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -140,7 +143,7 @@ static void drain_wake_fd(green_hub_t *hub)
     char buffer[64];
 
     /* An eventfd resets with one read; a self-pipe may hold more bytes. */
-    while (read(hub->wake_fd, buffer, sizeof(buffer)) ==
+    while (sys_libc()->read(hub->wake_fd, buffer, sizeof(buffer)) ==
            (ssize_t)sizeof(buffer))
         ;
 }
@@ -167,7 +170,7 @@ static void wake_hub(green_hub_t *hub)
 #else
     char one = 1;
 #endif
-    ssize_t unused = write(hub->wake_write_fd, &one, sizeof(one));
+    ssize_t unused = sys_libc()->write(hub->wake_write_fd, &one, sizeof(one));
 
     (void)unused; /* a full pipe or counter is already a pending wake-up */
 }
@@ -451,14 +454,20 @@ static int register_unmanaged(green_hub_t *hub, int fd, fd_slot_t *slot,
 
 int green_wait_fd(int fd, int events, double timeout)
 {
+    green_waiter_t w;
+
+    return green_wait_fd_waiter(&w, fd, events, timeout);
+}
+
+int green_wait_fd_waiter(green_waiter_t *w, int fd, int events, double timeout)
+{
     green_hub_t *hub;
     task_t *task;
     fd_slot_t *slot;
-    green_waiter_t w;
     uint64_t token;
     int err;
 
-    if (fd < 0 || (events & (GREEN_READ | GREEN_WRITE)) == 0 ||
+    if (w == NULL || fd < 0 || (events & (GREEN_READ | GREEN_WRITE)) == 0 ||
         (events & ~(GREEN_READ | GREEN_WRITE)) != 0 || isnan(timeout))
         return EINVAL;
     err = hub_caller(&hub, &task);
@@ -493,21 +502,21 @@ int green_wait_fd(int fd, int events, double timeout)
         slot->edges &= (unsigned char)~(unsigned)events;
         return 0;
     }
-    green_waiter_init(&w);
+    green_waiter_init(w);
     if (events & GREEN_READ)
-        slot->reader = &w;
+        slot->reader = w;
     if (events & GREEN_WRITE)
-        slot->writer = &w;
+        slot->writer = w;
     hub->fd_waiters++;
     task->block_fd = fd;
     task->block_events = (unsigned)events;
-    err = hub_park(hub, task, &w, timeout < 0 ? -1.0 : green_now() + timeout,
+    err = hub_park(hub, task, w, timeout < 0 ? -1.0 : green_now() + timeout,
                    BLOCK_FD);
     /* The table may have moved while parked. */
     slot = &hub->fds[fd];
-    if (slot->reader == &w)
+    if (slot->reader == w)
         slot->reader = NULL;
-    if (slot->writer == &w)
+    if (slot->writer == w)
         slot->writer = NULL;
     hub->fd_waiters--;
     if (slot->managed == 0)
@@ -533,7 +542,25 @@ int green_close_fd(int fd)
     if (fd < 0)
         return EBADF;
     green_notify_close(fd);
-    return close(fd) == 0 ? 0 : errno;
+    return sys_libc()->close(fd) == 0 ? 0 : errno;
+}
+
+/* One hook for every hub (green/hub_hooks.h): interposition layers are
+ * process-wide too. */
+static _Atomic(green_before_poll_fn) before_poll_hook;
+
+green_before_poll_fn green_hub_set_before_poll(green_before_poll_fn hook)
+{
+    return atomic_exchange(&before_poll_hook, hook);
+}
+
+static void run_before_poll_hook(void)
+{
+    green_before_poll_fn hook =
+        atomic_load_explicit(&before_poll_hook, memory_order_acquire);
+
+    if (hook != NULL)
+        hook();
 }
 
 /* ---- Timers -------------------------------------------------------- */
@@ -843,6 +870,8 @@ static void poll_io(green_hub_t *hub)
     int timeout_ms = -1;
     int n;
 
+    /* First: what it makes ready must not wait behind a blocking poll. */
+    run_before_poll_hook();
     /* Calls posted from this very thread did not write the wake-up fd:
      * they must not wait behind a blocking poll. */
     if (hub->ready_count > 0 || calls_pending(hub)) {
@@ -983,11 +1012,12 @@ static int open_wake_fds(green_hub_t *hub)
 #else
     int fds[2];
 
-    if (pipe(fds) != 0)
+    if (sys_libc()->pipe(fds) != 0)
         return errno;
     for (int i = 0; i < 2; i++) {
-        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-        fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+        sys_libc()->fcntl(fds[i], F_SETFL,
+                          sys_libc()->fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+        sys_libc()->fcntl(fds[i], F_SETFD, FD_CLOEXEC);
     }
     hub->wake_fd = fds[0];
     hub->wake_write_fd = fds[1];
@@ -998,9 +1028,9 @@ static int open_wake_fds(green_hub_t *hub)
 static void close_wake_fds(green_hub_t *hub)
 {
     if (hub->wake_write_fd != hub->wake_fd && hub->wake_write_fd >= 0)
-        close(hub->wake_write_fd);
+        sys_libc()->close(hub->wake_write_fd);
     if (hub->wake_fd >= 0)
-        close(hub->wake_fd);
+        sys_libc()->close(hub->wake_fd);
     hub->wake_fd = hub->wake_write_fd = -1;
 }
 

@@ -1,6 +1,8 @@
 /* The epoll backend (Linux default): see poll.h. */
 #include "poll.h"
 
+#include "greenlet/sys.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,7 +35,7 @@ static void epoll_destroy_state(void *opaque)
 {
     epoll_state_t *state = opaque;
 
-    close(state->epfd);
+    sys_libc()->close(state->epfd);
     free(state);
 }
 
@@ -90,7 +92,7 @@ static int epoll_wait_events(void *opaque, int timeout_ms, poll_event_t *out,
 
     if (max > capacity)
         max = capacity;
-    n = epoll_wait(state->epfd, state->buffer, max, timeout_ms);
+    n = sys_libc()->epoll_wait(state->epfd, state->buffer, max, timeout_ms);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++) {

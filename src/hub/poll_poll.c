@@ -3,6 +3,8 @@
 #include "fd_table.h"
 #include "poll.h"
 
+#include "greenlet/sys.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -44,7 +46,7 @@ static int poll_set(void *opaque, int fd, unsigned old_events, unsigned events)
 
     (void)old_events; /* the slot map knows better */
     /* poll(2) would only flag a bad fd later, as POLLNVAL. */
-    if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+    if (fd < 0 || sys_libc()->fcntl(fd, F_GETFD) < 0)
         return EBADF;
     if ((size_t)fd >= state->fd_capacity) {
         size_t *map = fd_array_grow(state->slot_of_fd, &state->fd_capacity,
@@ -94,7 +96,7 @@ static int poll_wait_events(void *opaque, int timeout_ms, poll_event_t *out,
                             int max)
 {
     pollfd_state_t *state = opaque;
-    int n = poll(state->fds, state->count, timeout_ms);
+    int n = sys_libc()->poll(state->fds, state->count, timeout_ms);
     int stored = 0;
 
     if (n < 0)

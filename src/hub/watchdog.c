@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include "hub_internal.h"
 
+#include "greenlet/sys.h"
+
 #include <errno.h>
 #include <execinfo.h>
 #include <signal.h>
@@ -46,7 +48,7 @@ static void watchdog_signal_handler(int signo)
         errno = saved_errno;
         return;
     }
-    if (write(STDERR_FILENO, wd->report, strlen(wd->report)) < 0)
+    if (sys_libc()->write(STDERR_FILENO, wd->report, strlen(wd->report)) < 0)
         goto out;
     depth = backtrace(frames, BACKTRACE_DEPTH);
     backtrace_symbols_fd(frames, depth, STDERR_FILENO);
@@ -152,7 +154,8 @@ static int install_handler(void)
     action.sa_handler = watchdog_signal_handler;
     action.sa_flags = SA_RESTART;
     sigemptyset(&action.sa_mask);
-    return sigaction(WATCHDOG_SIGNAL, &action, NULL) == 0 ? 0 : errno;
+    return sys_libc()->sigaction(WATCHDOG_SIGNAL, &action, NULL) == 0 ? 0
+                                                                      : errno;
 }
 
 static int watchdog_start(green_hub_t *hub, unsigned max_ms)

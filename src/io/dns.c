@@ -5,6 +5,8 @@
 #include <green/dns.h>
 #include <green/tpool.h>
 
+#include "greenlet/sys.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +36,9 @@ static void *dns_resolve(void *arg)
 {
     struct dns_lookup *lookup = arg;
 
-    lookup->gai_error =
-        getaddrinfo(lookup->node, lookup->service,
-                    lookup->has_hints ? &lookup->hints : NULL, &lookup->result);
+    lookup->gai_error = sys_libc()->getaddrinfo(
+        lookup->node, lookup->service,
+        lookup->has_hints ? &lookup->hints : NULL, &lookup->result);
     if (lookup->gai_error == EAI_SYSTEM)
         lookup->system_errno = errno;
     return NULL;

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include <green/io.h>
 
+#include "greenlet/sys.h"
 #include "hub/fd_table.h"
 
 #include <errno.h>
@@ -97,10 +98,11 @@ static int ensure_nonblocking(int fd)
     if (state != NULL &&
         atomic_load_explicit(&state->nonblocking, memory_order_relaxed))
         return 0;
-    flags = fcntl(fd, F_GETFL);
+    flags = sys_libc()->fcntl(fd, F_GETFL);
     if (flags < 0)
         return errno;
-    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    if (!(flags & O_NONBLOCK) &&
+        sys_libc()->fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return errno;
     if (state != NULL)
         atomic_store_explicit(&state->nonblocking, 1, memory_order_relaxed);
@@ -186,33 +188,35 @@ struct io_message {
 static ssize_t attempt_recvfrom(int fd, void *op)
 {
     struct io_message *m = op;
-    return recvfrom(fd, m->buf, m->len, m->flags | MSG_DONTWAIT, m->addr,
-                    m->addrlen);
+    return sys_libc()->recvfrom(fd, m->buf, m->len, m->flags | MSG_DONTWAIT,
+                                m->addr, m->addrlen);
 }
 
 static ssize_t attempt_sendto(int fd, void *op)
 {
     struct io_message *m = op;
-    return sendto(fd, m->buf, m->len, m->flags | MSG_DONTWAIT | MSG_NOSIGNAL,
-                  m->addr, m->addrlen_to_send);
+    return sys_libc()->sendto(fd, m->buf, m->len,
+                              m->flags | MSG_DONTWAIT | MSG_NOSIGNAL, m->addr,
+                              m->addrlen_to_send);
 }
 
 static ssize_t attempt_read(int fd, void *op)
 {
     struct io_message *m = op;
-    return read(fd, m->buf, m->len);
+    return sys_libc()->read(fd, m->buf, m->len);
 }
 
 static ssize_t attempt_write(int fd, void *op)
 {
     struct io_message *m = op;
-    return write(fd, m->buf, m->len);
+    return sys_libc()->write(fd, m->buf, m->len);
 }
 
 static ssize_t attempt_accept(int fd, void *op)
 {
     struct io_message *m = op;
-    return accept4(fd, m->addr, m->addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return sys_libc()->accept4(fd, m->addr, m->addrlen,
+                               SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
 struct io_connect {
@@ -232,7 +236,7 @@ static ssize_t attempt_connect(int fd, void *op)
     int so_error = 0;
 
     if (!c->in_progress) {
-        if (connect(fd, c->addr, c->addrlen) == 0)
+        if (sys_libc()->connect(fd, c->addr, c->addrlen) == 0)
             return 0;
         if (errno == EINPROGRESS || errno == EALREADY) {
             c->in_progress = 1;
@@ -240,7 +244,8 @@ static ssize_t attempt_connect(int fd, void *op)
         }
         return -1;
     }
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &length) < 0)
+    if (sys_libc()->getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &length) <
+        0)
         return -1;
     if (so_error != 0) {
         errno = so_error;
@@ -277,7 +282,8 @@ int green_socket(int *out_fd, int domain, int type, int protocol)
 
     if (out_fd == NULL)
         return EINVAL;
-    fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    fd = sys_libc()->socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                            protocol);
     if (fd < 0)
         return errno;
     adopt_new_fd(fd);

@@ -9,6 +9,8 @@
 #include <green/thread.h>
 #include <green/timeout.h>
 
+#include "greenlet/sys.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -90,7 +92,8 @@ static int parse_address(const char *address, struct sockaddr_storage *out,
 static int set_option(int fd, int level, int name)
 {
     int on = 1;
-    return setsockopt(fd, level, name, &on, sizeof(on)) < 0 ? errno : 0;
+    return sys_libc()->setsockopt(fd, level, name, &on, sizeof(on)) < 0 ? errno
+                                                                        : 0;
 }
 
 int green_listen(int *out_fd, const char *address, int backlog, int flags)

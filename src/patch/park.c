@@ -4,38 +4,34 @@
  *
  * A hook parked in a green thread is not in a system call, so a signal
  * cannot interrupt it directly.  Instead each parked hook is listed per
- * OS thread with the signal counts seen when it parked; the hub's own
- * epoll_wait/poll (hooked too, and interrupted by the signal) compares the
- * counts and wakes the hooks whose call libc would have interrupted: an fd
- * wait through green_notify_close (it sees EBADF and its interrupted
- * mark), a sleep through green_unpark.
+ * OS thread with the signal counts seen when it parked, and parks on its
+ * own waiter (green/hub_hooks.h).  The hub's before-poll hook, which runs
+ * on every loop pass and so soon after a signal cut the hub's wait short,
+ * compares the counts and ends exactly the calls libc would have
+ * interrupted, with green_unpark(EINTR) on their waiters: other waiters on
+ * the same fds stay parked.
  */
 #include "patch_internal.h"
 
-#include <green/greenlet.h>
+#include <green/hub_hooks.h>
 
 #include <errno.h>
 #include <unistd.h>
 
 typedef struct parked_hook {
     struct parked_hook *prev, *next;
-    int fd;                  /* the fd waited on, or -1 */
-    int for_fd;              /* the user's fd a private set stands for */
-    green_waiter_t *sleeper; /* for a sleep */
+    green_waiter_t waiter; /* what the hook parks on */
+    int for_fd;            /* the user's fd a private set stands for */
     bool restartable;
-    bool interrupted;
     patch_signal_counts_t seen;
 } parked_hook_t;
 
 /* Only this OS thread's green threads and hub touch the list. */
 static PATCH_TLS parked_hook_t *parked_hooks;
 
-static void park_begin(parked_hook_t *hook, int fd, int for_fd,
-                       green_waiter_t *sleeper, bool restartable)
+static void park_begin(parked_hook_t *hook, int for_fd, bool restartable)
 {
-    *hook = (parked_hook_t){.fd = fd,
-                            .for_fd = for_fd,
-                            .sleeper = sleeper,
+    *hook = (parked_hook_t){.for_fd = for_fd,
                             .restartable = restartable,
                             .seen = patch_signal_counts(),
                             .next = parked_hooks};
@@ -63,24 +59,18 @@ static bool interrupted_since(const patch_signal_counts_t *seen,
            (!restartable && now.restarting != seen->restarting);
 }
 
-bool patch_hub_deliver_interrupts(void)
+/* The hub's before-poll hook.  A hook already woken (its waiter no longer
+ * pending) is left alone by green_unpark. */
+static void deliver_interrupts(void)
 {
-    bool woke = false;
+    for (parked_hook_t *hook = parked_hooks; hook != NULL; hook = hook->next)
+        if (interrupted_since(&hook->seen, hook->restartable))
+            green_unpark(&hook->waiter, EINTR, NULL);
+}
 
-    if (parked_hooks == NULL || greenlet_is_main(greenlet_current()))
-        return false;
-    for (parked_hook_t *hook = parked_hooks; hook != NULL; hook = hook->next) {
-        if (hook->interrupted ||
-            !interrupted_since(&hook->seen, hook->restartable))
-            continue;
-        hook->interrupted = true;
-        woke = true;
-        if (hook->sleeper != NULL)
-            green_unpark(hook->sleeper, EINTR, NULL);
-        else
-            green_notify_close(hook->fd);
-    }
-    return woke;
+__attribute__((constructor)) static void install_before_poll(void)
+{
+    green_hub_set_before_poll(deliver_interrupts);
 }
 
 patch_deadline_t patch_deadline_after(double seconds, bool restartable)
@@ -106,14 +96,11 @@ static double time_left(const patch_deadline_t *deadline)
     return left > 0 ? left : 0;
 }
 
-/* The result of a hub wait, as the hook reports it.  An EBADF that no
- * interruption caused is someone's close(): "ready", so that the retried
- * call reports the closed fd itself. */
-static int wait_result(int err, const parked_hook_t *hook,
-                       const patch_deadline_t *deadline)
+/* The result of a hub wait, as the hook reports it.  EBADF is someone's
+ * close(): "ready", so that the retried call reports the closed fd
+ * itself. */
+static int wait_result(int err, const patch_deadline_t *deadline)
 {
-    if (hook->interrupted && (err == EBADF || err == EINTR))
-        return EINTR;
     switch (err) {
     case 0:
     case EBADF:
@@ -134,11 +121,11 @@ static int park_on_fd(int fd, int for_fd, int events,
 
     if (deadline_passed(deadline))
         return PATCH_OWN_TIMEOUT;
-    park_begin(&hook, fd, for_fd, NULL, deadline->restartable);
-    err = green_wait_fd(fd, events, time_left(deadline));
+    park_begin(&hook, for_fd, deadline->restartable);
+    err = green_wait_fd_waiter(&hook.waiter, fd, events, time_left(deadline));
     park_end(&hook);
     *busy = err == EBUSY;
-    return wait_result(err, &hook, deadline);
+    return wait_result(err, deadline);
 }
 
 /* libc would return EINTR unless every handler that ran asked for
@@ -250,20 +237,20 @@ void patch_wake_closing(int fd)
 {
     for (parked_hook_t *hook = parked_hooks; hook != NULL; hook = hook->next)
         if (hook->for_fd == fd)
-            green_notify_close(hook->fd);
+            green_unpark(&hook->waiter, EBADF, NULL);
 }
+
 int patch_wait_sleep(double seconds)
 {
     parked_hook_t hook;
-    green_waiter_t sleeper;
     patch_deadline_t deadline = patch_deadline_after(seconds, false);
     int err;
 
-    green_waiter_init(&sleeper);
-    park_begin(&hook, -1, -1, &sleeper, false);
-    err = green_park(&sleeper, seconds, NULL);
+    park_begin(&hook, -1, false);
+    green_waiter_init(&hook.waiter);
+    err = green_park(&hook.waiter, seconds, NULL);
     park_end(&hook);
-    err = wait_result(err, &hook, &deadline);
+    err = wait_result(err, &deadline);
     return err == PATCH_OWN_TIMEOUT ? 0 : err;
 }
 

@@ -228,12 +228,6 @@ static inline ssize_t patch_io(int fd, int events, int msg_flags,
     return patch_io_blocked(fd, events, green, attempt, call);
 }
 
-/* Called by the poll-like hooks outside green threads, which include the
- * hub's own epoll_wait/poll: in the hub greenlet, wake the parked hooks
- * that a signal handler interrupted.  Returns true if any was woken (the
- * hub must then not block). */
-bool patch_hub_deliver_interrupts(void);
-
 /* ---- signal_hooks.c: which signals ran handlers --------------------- */
 
 /* Counts of handlers run on this OS thread, by SA_RESTART or not. */

@@ -7,9 +7,9 @@
  * which is readable when one of its fds is ready) and asks again.  Libraries
  * with their own event loop, such as libcurl's, cooperate this way.
  *
- * Outside green threads these pass through; poll and epoll_wait there
- * include the hub's own waits, which deliver signal interruptions to
- * parked hooks (see park.c).
+ * Outside green threads these pass through (the hub's own waits call
+ * libc directly, and signals reach parked hooks through the hub's
+ * before-poll hook: see park.c).
  */
 #include "patch_internal.h"
 
@@ -108,18 +108,9 @@ static int green_poll(struct pollfd *fds, nfds_t nfds, double timeout,
 
 int poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
 {
-    int n;
-
     if (patch_in_green_thread())
         return green_poll(fds, nfds, seconds_of_ms(timeout_ms), NULL);
-    if (patch_hub_deliver_interrupts())
-        timeout_ms = 0;
-    n = libc_real()->poll(fds, nfds, timeout_ms);
-    if (n < 0 && errno == EINTR) {
-        patch_hub_deliver_interrupts();
-        errno = EINTR;
-    }
-    return n;
+    return libc_real()->poll(fds, nfds, timeout_ms);
 }
 
 int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout,
@@ -251,18 +242,9 @@ static int green_epoll_wait(int epfd, struct epoll_event *events,
 int epoll_wait(int epfd, struct epoll_event *events, int max_events,
                int timeout_ms)
 {
-    int n;
-
     if (patch_in_green_thread())
         return green_epoll_wait(epfd, events, max_events, timeout_ms, NULL);
-    if (patch_hub_deliver_interrupts())
-        timeout_ms = 0;
-    n = libc_real()->epoll_wait(epfd, events, max_events, timeout_ms);
-    if (n < 0 && errno == EINTR) {
-        patch_hub_deliver_interrupts();
-        errno = EINTR;
-    }
-    return n;
+    return libc_real()->epoll_wait(epfd, events, max_events, timeout_ms);
 }
 
 int epoll_pwait(int epfd, struct epoll_event *events, int max_events,
