@@ -6,6 +6,8 @@
  */
 #include "patch_helpers.h"
 
+#include <green/timeout.h>
+
 #include <pthread.h>
 
 #if defined(GREEN_HAVE_CURL) && __has_include(<curl/curl.h>)
@@ -166,9 +168,119 @@ static void test_50_slow_fetches_overlap(void **state)
     assert_true(elapsed < (test_scale_is("valgrind") ? 30.0 : 3.0));
 }
 
+/* ---- A cut transfer, then the same multi handle again (#11 item 8) ---- */
+
+/* Runs the multi handle until its transfers end or a call fails. */
+static CURLMcode run_multi(CURLM *multi)
+{
+    CURLMcode code;
+    int running = 1;
+
+    do {
+        code = curl_multi_perform(multi, &running);
+        if (code == CURLM_OK && running)
+            code = curl_multi_poll(multi, NULL, 0, 1000, NULL);
+    } while (code == CURLM_OK && running);
+    return code;
+}
+
+static CURL *new_fetch(struct fetch *fetch)
+{
+    char url[64];
+    CURL *curl = curl_easy_init();
+
+    assert_non_null(curl);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", server.port);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, count_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, fetch);
+    return curl;
+}
+
+struct multi_case {
+    CURLM *multi;
+    CURLMcode cut, second;
+    long status;
+    size_t received;
+    double idle_poll, woken_poll; /* seconds */
+};
+
+static void *wake_multi_later(void *arg)
+{
+    green_sleep(0.1);
+    curl_multi_wakeup(arg);
+    return NULL;
+}
+
+/* The poll of an idle multi handle waits for its timeout, or for
+ * curl_multi_wakeup(): its internal socketpair still works. */
+static void time_idle_polls(struct multi_case *c)
+{
+    green_thread_t *waker;
+    double start = patch_seconds();
+
+    curl_multi_poll(c->multi, NULL, 0, 500, NULL);
+    c->idle_poll = patch_seconds() - start;
+    waker = patch_spawn(wake_multi_later, c->multi);
+    start = patch_seconds();
+    curl_multi_poll(c->multi, NULL, 0, 5000, NULL);
+    c->woken_poll = patch_seconds() - start;
+    patch_join(waker);
+}
+
+static void *cut_then_fetch(void *arg)
+{
+    struct multi_case *c = arg;
+    struct fetch first = {0}, second = {0};
+    green_timeout_t scope;
+    CURL *curl = new_fetch(&first);
+
+    curl_multi_add_handle(c->multi, curl);
+    green_timeout_start(&scope, 0.1); /* the server answers after 0.3 s */
+    c->cut = run_multi(c->multi);
+    green_timeout_cancel(&scope);
+    curl_multi_remove_handle(c->multi, curl);
+    curl_easy_cleanup(curl);
+
+    time_idle_polls(c);
+    curl = new_fetch(&second);
+    curl_multi_add_handle(c->multi, curl);
+    c->second = run_multi(c->multi);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &c->status);
+    c->received = second.received;
+    curl_multi_remove_handle(c->multi, curl);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void test_cut_transfer_then_same_multi(void **state)
+{
+    struct multi_case c = {.multi = curl_multi_init()};
+
+    (void)state;
+    assert_non_null(c.multi);
+    patch_join(patch_spawn(cut_then_fetch, &c));
+    curl_multi_cleanup(c.multi);
+    print_message("idle poll %.3f s (0.5), woken poll %.3f s (0.1)\n",
+                  c.idle_poll, c.woken_poll);
+    assert_int_not_equal(c.cut, CURLM_OK); /* its poll() was cut */
+    assert_true(c.idle_poll >= 0.4);
+    assert_true(c.woken_poll >= 0.05 && c.woken_poll < 2.0);
+    assert_int_equal(c.second, CURLM_OK);
+    assert_int_equal(c.status, 200);
+    assert_int_equal(c.received, strlen(BODY));
+}
+
 #else
 
 static void test_50_slow_fetches_overlap(void **state)
+{
+    (void)state;
+    skip(); /* built without libcurl */
+}
+
+static void test_cut_transfer_then_same_multi(void **state)
 {
     (void)state;
     skip(); /* built without libcurl */
@@ -180,6 +292,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_50_slow_fetches_overlap),
+        cmocka_unit_test(test_cut_transfer_then_same_multi),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -56,6 +56,29 @@ GREEN_EXTERN void green_patch_disable(void);
 /* 1 if patching is on, else 0. */
 GREEN_EXTERN int green_patch_enabled(void);
 
+/* A hooked call cut short while it waits — by a green_timeout scope
+ * (ETIMEDOUT) or a kill (ECANCELED) — leaves its connection out of step:
+ * the request may be sent and its answer still to come, and a library
+ * that keeps the connection would take that answer for the next
+ * request's.  GREEN_PATCH_CUT_SHUTDOWN (the default) shuts down, both
+ * ways, the connections the cut call waited on, and drops what they had
+ * received unread: the library sees a broken connection (end of file,
+ * EPIPE, ECONNRESET) at its next use and reconnects or fails, never
+ * reading a stale answer.  Connections are connected stream sockets with
+ * an addressed peer (TCP, or AF_UNIX to a named socket); socketpairs,
+ * pipes, eventfds, listening and unconnected sockets — the wake-up
+ * descriptors libraries poll beside their connections — are never
+ * touched.  GREEN_PATCH_CUT_KEEP leaves every descriptor as it is (the
+ * library must cope).  Process-wide; the environment variable
+ * GREEN_PATCH_CUT=keep selects KEEP at start.  EINVAL for another value. */
+typedef enum green_patch_cut {
+    GREEN_PATCH_CUT_SHUTDOWN = 0,
+    GREEN_PATCH_CUT_KEEP
+} green_patch_cut_t;
+int green_patch_set_cut(green_patch_cut_t policy);
+/* The policy in force. */
+green_patch_cut_t green_patch_cut(void);
+
 #ifdef __cplusplus
 }
 #endif

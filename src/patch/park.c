@@ -218,19 +218,20 @@ int patch_wait_fd(int fd, int events, bool green,
         return block_in_kernel(fd, events, deadline);
     fdstate_mark_waited(fd);
     err = park_on_fd(fd, -1, events, deadline, &busy);
-    if (!busy)
-        return err;
-    /* Another green thread waits for the same event on this fd (a shared
-     * socket): wait on a private set instead. */
-    pfd.events = (short)(((events & GREEN_READ) ? POLLIN : 0) |
-                         ((events & GREEN_WRITE) ? POLLOUT : 0));
-    return wait_on_set(&pfd, 1, deadline, fd);
+    if (busy) {
+        /* Another green thread waits for the same event on this fd (a
+         * shared socket): wait on a private set instead. */
+        pfd.events = (short)(((events & GREEN_READ) ? POLLIN : 0) |
+                             ((events & GREEN_WRITE) ? POLLOUT : 0));
+        err = wait_on_set(&pfd, 1, deadline, fd);
+    }
+    return patch_after_wait(err, &pfd, 1);
 }
 
 int patch_wait_pollfds(const struct pollfd *fds, nfds_t nfds,
                        const patch_deadline_t *deadline)
 {
-    return wait_on_set(fds, nfds, deadline, -1);
+    return patch_after_wait(wait_on_set(fds, nfds, deadline, -1), fds, nfds);
 }
 
 void patch_wake_closing(int fd)

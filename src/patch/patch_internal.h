@@ -202,6 +202,11 @@ void patch_wake_closing(int fd);
 /* Park for seconds (sleep hooks).  0 when slept in full. */
 int patch_wait_sleep(double seconds);
 
+/* cut.c: the result err of a green wait on fds; if it was cut short (a
+ * kill or a timeout scope), shut down the connections among fds, as
+ * green_patch_set_cut() says.  Returns err; errno is kept. */
+int patch_after_wait(int err, const struct pollfd *fds, nfds_t nfds);
+
 /* One attempt of a read/write-like call; -1 with errno on failure. */
 typedef ssize_t (*patch_io_fn)(int fd, void *call);
 
