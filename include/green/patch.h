@@ -38,6 +38,8 @@
  *   ETIMEDOUT   an enclosing green_timeout scope expired
  * Killed and timed-out calls deliberately do not report EINTR: C code
  * commonly retries on EINTR, which would turn a kill into a busy loop.
+ * Such a cut also shuts down the connections the call waited on, so that
+ * the library never reads a stale answer: see green_patch_set_cut().
  */
 #ifndef GREEN_PATCH_H
 #define GREEN_PATCH_H
