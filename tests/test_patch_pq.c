@@ -137,7 +137,7 @@ static void conninfo(char *out, size_t size, bool tcp)
 
 static bool start_server_on(int port)
 {
-    char data[256], port_text[16], sockets[300];
+    char data[256], port_text[16];
     char *args[] = {"postgres",
                     "-D",
                     data,
@@ -154,7 +154,6 @@ static bool start_server_on(int port)
                     NULL};
     double deadline;
 
-    (void)sockets;
     snprintf(data, sizeof(data), "%s/data", server_dir);
     snprintf(port_text, sizeof(port_text), "%d", port);
     server_pid = spawn("postgres", args);
