@@ -4,14 +4,16 @@
  * For code that drives the hub from underneath other code, as
  * libgreen_patch (green/patch.h) does when it makes blocking libc calls
  * cooperative.  Ordinary programs need none of this.  With the public API,
- * these two calls are all that libgreen_patch uses of the hub:
+ * these calls are all that libgreen_patch uses of the hub:
  *
  *  - a before-poll hook (Redis ae's aeSetBeforeSleepProc): the hub calls
  *    it just before each wait in the kernel, so that work the hub cannot
  *    see — a signal handler that ran, say — wakes green threads first;
  *  - an fd wait on the caller's own waiter, so that exactly that one wait
  *    can be ended from outside, with an error of the caller's choice,
- *    while every other waiter on the fd stays parked.
+ *    while every other waiter on the fd stays parked;
+ *  - a per-fd record in the hub's process-wide fd table, for the layer's
+ *    own per-descriptor state.
  */
 #ifndef GREEN_HUB_HOOKS_H
 #define GREEN_HUB_HOOKS_H
@@ -41,6 +43,19 @@ green_before_poll_fn green_hub_set_before_poll(green_before_poll_fn hook);
  * waiters are not disturbed.  EINVAL for a NULL w; otherwise exactly
  * green_wait_fd's results. */
 int green_wait_fd_waiter(green_waiter_t *w, int fd, int events, double timeout);
+
+/* Bytes of per-fd state the hub keeps for an interposition layer. */
+#define GREEN_FD_HOOK_BYTES 48
+
+/* fd's record of GREEN_FD_HOOK_BYTES bytes in the hub's process-wide fd
+ * table: zeroed when made, aligned for any type, never moved or freed, so
+ * it may hold atomics that any thread reads.  With create 0 nothing is
+ * made: lock-free and async-signal-safe.  With create the table may grow
+ * (calloc).  NULL for a negative or too large fd (4M and up), with create
+ * 0 for an fd whose record does not exist yet, or without memory.
+ * libgreen never reads or clears it: the layer forgets fd itself when it
+ * is closed.  One layer per process may use it. */
+void *green_fd_hook_record(int fd, int create);
 
 #ifdef __cplusplus
 }

@@ -253,14 +253,31 @@ int green_hub_unref(green_hub_t *hub)
  * without a system call.  The table (src/fd_table.h) takes no lock. */
 #define TOKEN_UNCLAIMED 1u
 
-static fd_table_t fd_tokens = FD_TABLE_INIT(_Atomic uint64_t);
+/* One process-wide record per fd: the token, and the bytes kept for an
+ * interposition layer (green_fd_hook_record), so that the patch layer's
+ * per-fd state lives in this one table rather than in a table of its own. */
+struct fd_record {
+    _Atomic uint64_t token;
+    _Alignas(max_align_t) unsigned char hook[GREEN_FD_HOOK_BYTES];
+};
+
+static fd_table_t fd_records = FD_TABLE_INIT(struct fd_record);
 static _Atomic uint64_t next_token = TOKEN_UNCLAIMED + 1;
 
 /* fd's token word; NULL out of range, or if its chunk does not exist and
  * create is 0 (the fd was never managed), or without memory. */
 static _Atomic uint64_t *fd_token(int fd, int create)
 {
-    return fd_table_entry(&fd_tokens, fd, create);
+    struct fd_record *record = fd_table_entry(&fd_records, fd, create);
+
+    return record != NULL ? &record->token : NULL;
+}
+
+void *green_fd_hook_record(int fd, int create)
+{
+    struct fd_record *record = fd_table_entry(&fd_records, fd, create);
+
+    return record != NULL ? record->hook : NULL;
 }
 
 static uint64_t fd_token_get(int fd)

@@ -2,11 +2,12 @@
  * Per-descriptor state: whether the user asked for O_NONBLOCK, whether
  * libgreen set it underneath, and the socket timeouts.  Lock-free, because
  * hooks run in every thread and close() may be called from a signal
- * handler: the table is src/fd_table.h's.
+ * handler: each entry is the fd's record in the hub's process-wide table
+ * (green_fd_hook_record in green/hub_hooks.h).
  */
 #include "patch_internal.h"
 
-#include "hub/fd_table.h"
+#include <green/hub_hooks.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,12 +36,13 @@ struct fd_entry {
     _Atomic int64_t send_timeout_us;
 };
 
-static fd_table_t entries = FD_TABLE_INIT(struct fd_entry);
+_Static_assert(sizeof(struct fd_entry) <= GREEN_FD_HOOK_BYTES,
+               "an entry fits in the hub's per-fd record");
 
 /* fd's entry if it exists (the hot path of every hook). */
 static inline struct fd_entry *entry_if_any(int fd)
 {
-    return fd_table_entry(&entries, fd, 0);
+    return green_fd_hook_record(fd, 0);
 }
 
 /* fd's entry, made if needed (NULL: out of range or memory, or in a
@@ -48,7 +50,7 @@ static inline struct fd_entry *entry_if_any(int fd)
  * the table). */
 static struct fd_entry *entry_made(int fd)
 {
-    return fd_table_entry(&entries, fd, patch_handler_depth == 0);
+    return green_fd_hook_record(fd, patch_handler_depth == 0);
 }
 
 /* An entry's bits; none without an entry. */
