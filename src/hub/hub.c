@@ -8,6 +8,7 @@
  * EDEADLK (or green_hub_run() returns).
  */
 #define _GNU_SOURCE
+#include "fd_record.h"
 #include "fd_table.h"
 #include "hub_internal.h"
 
@@ -253,29 +254,28 @@ int green_hub_unref(green_hub_t *hub)
  * without a system call.  The table (src/fd_table.h) takes no lock. */
 #define TOKEN_UNCLAIMED 1u
 
-/* One process-wide record per fd: the token, and the bytes kept for an
- * interposition layer (green_fd_hook_record), so that the patch layer's
- * per-fd state lives in this one table rather than in a table of its own. */
-struct fd_record {
-    _Atomic uint64_t token;
-    _Alignas(max_align_t) unsigned char hook[GREEN_FD_HOOK_BYTES];
-};
-
-static fd_table_t fd_records = FD_TABLE_INIT(struct fd_record);
+/* The one process-wide per-fd table (fd_record.h): the token, io's
+ * settings and an interposition layer's state, in one record. */
+static fd_table_t fd_records = FD_TABLE_INIT(struct hub_fd_record);
 static _Atomic uint64_t next_token = TOKEN_UNCLAIMED + 1;
+
+struct hub_fd_record *hub_fd_record(int fd, int create)
+{
+    return fd_table_entry(&fd_records, fd, create);
+}
 
 /* fd's token word; NULL out of range, or if its chunk does not exist and
  * create is 0 (the fd was never managed), or without memory. */
 static _Atomic uint64_t *fd_token(int fd, int create)
 {
-    struct fd_record *record = fd_table_entry(&fd_records, fd, create);
+    struct hub_fd_record *record = hub_fd_record(fd, create);
 
     return record != NULL ? &record->token : NULL;
 }
 
 void *green_fd_hook_record(int fd, int create)
 {
-    struct fd_record *record = fd_table_entry(&fd_records, fd, create);
+    struct hub_fd_record *record = hub_fd_record(fd, create);
 
     return record != NULL ? record->hook : NULL;
 }

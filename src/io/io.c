@@ -7,6 +7,7 @@
 #include <green/io.h>
 
 #include "greenlet/sys.h"
+#include "hub/fd_record.h"
 #include "hub/fd_table.h"
 
 #include <errno.h>
@@ -19,27 +20,20 @@
 
 /* ---- Per-fd state ---------------------------------------------------- */
 
-/* Process-wide (src/fd_table.h): any hub thread may use any fd. */
-struct fd_state {
-    /* 0: no timeout; else the timeout in nanoseconds plus one, so that a
-     * zeroed entry means "no timeouts". */
-    _Atomic uint64_t timeout_ns_plus_one;
-    atomic_bool nonblocking; /* O_NONBLOCK is known to be set */
-};
-
-static fd_table_t fd_states = FD_TABLE_INIT(struct fd_state);
-
-/* The state of fd; NULL for an fd out of range, or when create is 0 and
- * the fd was never configured, or without memory. */
-static struct fd_state *fd_state(int fd, int create)
+/* Process-wide, in the hub's per-fd record (hub/fd_record.h): any hub
+ * thread may use any fd.  NULL for an fd out of range, or when create is
+ * 0 and the fd's record does not exist yet, or without memory. */
+static struct fd_io_state *fd_state(int fd, int create)
 {
-    return fd_table_entry(&fd_states, fd, create);
+    struct hub_fd_record *record = hub_fd_record(fd, create);
+
+    return record != NULL ? &record->io : NULL;
 }
 
 /* Forget what we knew about fd (it is new, or being closed). */
 static void fd_state_reset(int fd, int nonblocking)
 {
-    struct fd_state *state = fd_state(fd, nonblocking);
+    struct fd_io_state *state = fd_state(fd, nonblocking);
 
     if (state == NULL)
         return;
@@ -60,7 +54,7 @@ static void adopt_new_fd(int fd)
 
 int green_set_timeout(int fd, double seconds)
 {
-    struct fd_state *state;
+    struct fd_io_state *state;
     uint64_t encoded = 0;
 
     if (fd < 0)
@@ -79,7 +73,7 @@ int green_set_timeout(int fd, double seconds)
 
 double green_get_timeout(int fd)
 {
-    struct fd_state *state = fd_state(fd, 0);
+    struct fd_io_state *state = fd_state(fd, 0);
     uint64_t encoded;
 
     if (state == NULL)
@@ -92,7 +86,7 @@ double green_get_timeout(int fd)
 /* Calls that cannot use MSG_DONTWAIT need O_NONBLOCK on the fd itself. */
 static int ensure_nonblocking(int fd)
 {
-    struct fd_state *state = fd_state(fd, 1);
+    struct fd_io_state *state = fd_state(fd, 1);
     int flags;
 
     if (state != NULL &&
