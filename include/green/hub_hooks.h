@@ -33,7 +33,8 @@ extern "C" {
  * every loop pass.  One hook for the whole process (libgreen_patch sets
  * it when loaded); NULL removes it.  Returns the previous hook. */
 typedef void (*green_before_poll_fn)(void);
-green_before_poll_fn green_hub_set_before_poll(green_before_poll_fn hook);
+GREEN_EXTERN green_before_poll_fn
+green_hub_set_before_poll(green_before_poll_fn hook);
 
 /* green_wait_fd (green/hub.h) parked on the caller's waiter w, which the
  * call initialises and which must stay valid until it returns.  While the
@@ -42,7 +43,8 @@ green_before_poll_fn green_hub_set_before_poll(green_before_poll_fn hook);
  * its result, 0 meaning "ready, retry the operation"; the fd's other
  * waiters are not disturbed.  EINVAL for a NULL w; otherwise exactly
  * green_wait_fd's results. */
-int green_wait_fd_waiter(green_waiter_t *w, int fd, int events, double timeout);
+GREEN_EXTERN int green_wait_fd_waiter(green_waiter_t *w, int fd, int events,
+                                      double timeout);
 
 /* Bytes of per-fd state the hub keeps for an interposition layer. */
 #define GREEN_FD_HOOK_BYTES 48
@@ -55,7 +57,7 @@ int green_wait_fd_waiter(green_waiter_t *w, int fd, int events, double timeout);
  * 0 for an fd whose record does not exist yet, or without memory.
  * libgreen never reads or clears it: the layer forgets fd itself when it
  * is closed.  One layer per process may use it. */
-void *green_fd_hook_record(int fd, int create);
+GREEN_EXTERN void *green_fd_hook_record(int fd, int create);
 
 #ifdef __cplusplus
 }

@@ -77,9 +77,9 @@ typedef enum green_patch_cut {
     GREEN_PATCH_CUT_SHUTDOWN = 0,
     GREEN_PATCH_CUT_KEEP
 } green_patch_cut_t;
-int green_patch_set_cut(green_patch_cut_t policy);
+GREEN_EXTERN int green_patch_set_cut(green_patch_cut_t policy);
 /* The policy in force. */
-green_patch_cut_t green_patch_cut(void);
+GREEN_EXTERN green_patch_cut_t green_patch_cut(void);
 
 #ifdef __cplusplus
 }
