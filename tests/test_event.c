@@ -93,6 +93,8 @@ static void test_wait_after_send_returns_at_once(void **state)
     assert_ptr_equal(value, &payload);
     assert_int_equal(green_event_reset(event), 0);
     assert_false(green_event_ready(event));
+    /* As in eventlet, only a sent event can be reset. */
+    assert_int_equal(green_event_reset(event), EALREADY);
     assert_int_equal(green_event_wait(event, &value, 0.01), ETIMEDOUT);
     assert_null(value);
     assert_int_equal(green_event_send(event, NULL), 0);
@@ -145,6 +147,17 @@ static void test_timeout_and_kill(void **state)
     assert_int_equal(green_event_destroy(event), 0);
 }
 
+static void test_reset_of_unsent_event(void **state)
+{
+    green_event_t *event = event_or_fail();
+
+    (void)state;
+    assert_int_equal(green_event_reset(event), EALREADY);
+    assert_false(green_event_ready(event));
+    assert_int_equal(green_event_send(event, NULL), 0);
+    assert_int_equal(green_event_destroy(event), 0);
+}
+
 static void test_invalid_arguments(void **state)
 {
     (void)state;
@@ -164,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_wait_after_send_returns_at_once),
         cmocka_unit_test(test_send_error),
         cmocka_unit_test(test_timeout_and_kill),
+        cmocka_unit_test(test_reset_of_unsent_event),
         cmocka_unit_test(test_invalid_arguments),
     };
 

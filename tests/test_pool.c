@@ -606,6 +606,103 @@ static void test_pile_killed_member(void **state)
     assert_int_equal(green_event_destroy(r.never), 0);
 }
 
+/* Spawns that wait for a slot of a full pool keep their places: each
+ * result comes back once, in the order the spawns were requested. */
+struct pile_spawner {
+    green_pile_t *pile;
+    int value;
+    int err;
+};
+
+static void *spawn_into_pile(void *arg)
+{
+    struct pile_spawner *s = arg;
+
+    s->err = green_pile_spawn(s->pile, echo_after_sleep,
+                              TEST_INT_VALUE(s->value));
+    return NULL;
+}
+
+static void test_pile_spawners_wait_for_slots(void **state)
+{
+    enum { SPAWNERS = 7 };
+    green_pool_t *pool = pool_or_fail(1);
+    struct pile_spawner s[SPAWNERS];
+    green_thread_t *t[SPAWNERS];
+    green_pile_t *pile = NULL;
+    void *result;
+    int job_err;
+
+    (void)state;
+    assert_int_equal(green_pile_new(&pile, pool, 0), 0);
+    assert_int_equal(
+        green_pile_spawn(pile, echo_after_sleep, TEST_INT_VALUE(100)), 0);
+    for (int i = 0; i < SPAWNERS; i++) {
+        s[i] = (struct pile_spawner){.pile = pile, .value = i, .err = -1};
+        assert_int_equal(green_spawn(&t[i], spawn_into_pile, &s[i]), 0);
+    }
+    green_sleep(0);
+    assert_int_equal(green_pool_waiting(pool), SPAWNERS);
+    assert_int_equal(green_pile_pending(pile), SPAWNERS + 1);
+    assert_int_equal(green_pile_next(pile, &result, &job_err, GREEN_FOREVER),
+                     0);
+    assert_int_equal(TEST_VALUE_INT(result), 100);
+    for (int i = 0; i < SPAWNERS; i++) {
+        assert_int_equal(
+            green_pile_next(pile, &result, &job_err, GREEN_FOREVER), 0);
+        assert_int_equal(job_err, 0);
+        assert_int_equal(TEST_VALUE_INT(result), i);
+    }
+    assert_int_equal(green_pile_next(pile, &result, &job_err, 0), ENODATA);
+    for (int i = 0; i < SPAWNERS; i++) {
+        assert_int_equal(green_thread_wait(t[i], NULL), 0);
+        assert_int_equal(s[i].err, 0);
+        green_thread_release(t[i]);
+    }
+    assert_int_equal(green_pile_destroy(pile), 0);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+}
+
+/* A spawn counts from the moment it is requested: next() waits for a
+ * spawn still waiting for a slot instead of reporting the pile empty. */
+static void test_pile_next_waits_for_pending_spawn(void **state)
+{
+    green_pool_t *pool = pool_or_fail(1);
+    struct self_recorder r = {0};
+    struct pile_spawner s = {.value = 5, .err = -1};
+    green_thread_t *blocker = NULL, *t = NULL;
+    green_pile_t *pile = NULL;
+    void *result;
+    int job_err;
+
+    (void)state;
+    assert_int_equal(green_event_new(&r.never), 0);
+    assert_int_equal(green_pool_spawn(pool, &blocker, record_self_and_block, &r),
+                     0);
+    assert_int_equal(green_pile_new(&pile, pool, 0), 0);
+    s.pile = pile;
+    assert_int_equal(green_spawn(&t, spawn_into_pile, &s), 0);
+    green_sleep(0);
+    assert_int_equal(green_pool_waiting(pool), 1);
+    assert_int_equal(green_pile_pending(pile), 1);
+    assert_int_equal(green_pile_next(pile, &result, &job_err, 0.01), ETIMEDOUT);
+    /* The pile is busy while a spawn into it waits. */
+    assert_int_equal(green_pile_destroy(pile), EBUSY);
+    assert_int_equal(green_event_send(r.never, NULL), 0);
+    assert_int_equal(green_pile_next(pile, &result, &job_err, GREEN_FOREVER),
+                     0);
+    assert_int_equal(job_err, 0);
+    assert_int_equal(TEST_VALUE_INT(result), 5);
+    assert_int_equal(green_thread_wait(t, NULL), 0);
+    assert_int_equal(s.err, 0);
+    green_thread_release(t);
+    green_thread_release(blocker);
+    assert_int_equal(green_pile_next(pile, &result, &job_err, 0), ENODATA);
+    assert_int_equal(green_pile_destroy(pile), 0);
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+    assert_int_equal(green_event_destroy(r.never), 0);
+}
+
 static void test_invalid_arguments(void **state)
 {
     green_pool_t *pool = pool_or_fail(1);
@@ -645,6 +742,8 @@ int main(void)
         cmocka_unit_test(test_imap),
         cmocka_unit_test(test_imap_input_error),
         cmocka_unit_test(test_pile_killed_member),
+        cmocka_unit_test(test_pile_spawners_wait_for_slots),
+        cmocka_unit_test(test_pile_next_waits_for_pending_spawn),
         cmocka_unit_test(test_invalid_arguments),
     };
 

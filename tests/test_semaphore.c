@@ -139,7 +139,6 @@ static void test_capped(void **state)
 
     (void)state;
     assert_int_equal(green_semaphore_new_capped(&sem, 2, 1), EINVAL);
-    assert_int_equal(green_semaphore_new_capped(&sem, 0, 0), EINVAL);
     assert_int_equal(green_semaphore_new_capped(&sem, 1, 2), 0);
     assert_int_equal(green_semaphore_release(sem), 0);
     assert_int_equal(green_semaphore_value(sem), 2);
@@ -152,6 +151,35 @@ static void test_capped(void **state)
     assert_int_equal(green_semaphore_try_acquire(sem), 0);
     /* The acquire completed the blocked release. */
     assert_int_equal(green_semaphore_value(sem), 2);
+    wait_and_release(t);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(green_semaphore_destroy(sem), 0);
+}
+
+/* Limit 0 is legal: every release waits for an acquire, a rendezvous. */
+static void test_capped_limit_zero(void **state)
+{
+    green_semaphore_t *sem = NULL;
+    struct releaser r = {.err = -1};
+    green_thread_t *t = NULL;
+
+    (void)state;
+    assert_int_equal(green_semaphore_new_capped(&sem, 0, 0), 0);
+    assert_int_equal(green_semaphore_value(sem), 0);
+    assert_int_equal(green_semaphore_try_acquire(sem), EAGAIN);
+    r.sem = sem;
+    assert_int_equal(green_spawn(&t, releaser_run, &r), 0);
+    green_sleep(0);
+    assert_false(r.done);
+    /* The acquire takes the blocked release's permit. */
+    assert_int_equal(green_semaphore_acquire(sem, 1.0), 0);
+    assert_int_equal(green_semaphore_value(sem), 0);
+    wait_and_release(t);
+    assert_int_equal(r.err, 0);
+    /* An acquirer waiting: the release hands its permit over at once. */
+    r = (struct releaser){.sem = sem, .err = -1};
+    assert_int_equal(green_spawn(&t, releaser_run, &r), 0);
+    assert_int_equal(green_semaphore_acquire(sem, 1.0), 0);
     wait_and_release(t);
     assert_int_equal(r.err, 0);
     assert_int_equal(green_semaphore_destroy(sem), 0);
@@ -280,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_fifo_hand_off),
         cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_capped),
+        cmocka_unit_test(test_capped_limit_zero),
         cmocka_unit_test(test_fairness),
         cmocka_unit_test(test_timed_out_waiter_does_not_swallow),
         cmocka_unit_test(test_killed_waiter),

@@ -57,7 +57,9 @@ GREEN_EXTERN int green_event_wait(green_event_t *event, void **value,
                                   double timeout);
 /* 1 if the event is set (a wait would return at once), else 0. */
 GREEN_EXTERN int green_event_ready(const green_event_t *event);
-/* Make the event unset again so that it can be sent once more. */
+/* Make a set event unset again so that it can be sent once more.
+ * EALREADY if it is not set (never sent, or reset already): as in eventlet,
+ * resetting a fresh event is a mistake. */
 GREEN_EXTERN int green_event_reset(green_event_t *event);
 /* How many green threads are waiting. */
 GREEN_EXTERN size_t green_event_waiting(const green_event_t *event);
@@ -73,7 +75,8 @@ GREEN_EXTERN int green_semaphore_new(green_semaphore_t **out, unsigned value);
 GREEN_EXTERN int green_semaphore_new_bounded(green_semaphore_t **out,
                                              unsigned value);
 /* Capped: the count never exceeds `limit` (>= value, else EINVAL); a
- * release at the limit blocks until an acquire makes room. */
+ * release at the limit blocks until an acquire makes room.  Limit 0 is a
+ * rendezvous: every release waits for an acquire to take its permit. */
 GREEN_EXTERN int green_semaphore_new_capped(green_semaphore_t **out,
                                             unsigned value, unsigned limit);
 GREEN_EXTERN int green_semaphore_destroy(green_semaphore_t *sem);

@@ -95,6 +95,8 @@ int green_event_reset(green_event_t *event)
 {
     if (event == NULL)
         return EINVAL;
+    if (!event->set)
+        return EALREADY;
     event->set = 0;
     event->error = 0;
     event->value = NULL;

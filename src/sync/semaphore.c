@@ -60,9 +60,6 @@ int green_semaphore_new_bounded(green_semaphore_t **out, unsigned value)
 int green_semaphore_new_capped(green_semaphore_t **out, unsigned value,
                                unsigned limit)
 {
-    /* A limit of 0 would make every release wait forever. */
-    if (limit == 0)
-        return EINVAL;
     return semaphore_new(out, value, limit, SEMAPHORE_CAPPED);
 }
 
@@ -87,8 +84,10 @@ int green_semaphore_try_acquire(green_semaphore_t *sem)
 {
     if (sem == NULL)
         return EINVAL;
+    /* Limit 0: a blocked release hands its permit straight over. */
     if (sem->count == 0)
-        return EAGAIN;
+        return waitlist_wake_first(&sem->releasers, 0, NULL) != NULL ? 0
+                                                                      : EAGAIN;
     sem->count--;
     /* Room below the cap: complete the first blocked release. */
     if (waitlist_wake_first(&sem->releasers, 0, NULL) != NULL)
