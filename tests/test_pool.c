@@ -618,8 +618,8 @@ static void *spawn_into_pile(void *arg)
 {
     struct pile_spawner *s = arg;
 
-    s->err = green_pile_spawn(s->pile, echo_after_sleep,
-                              TEST_INT_VALUE(s->value));
+    s->err =
+        green_pile_spawn(s->pile, echo_after_sleep, TEST_INT_VALUE(s->value));
     return NULL;
 }
 
@@ -677,8 +677,8 @@ static void test_pile_next_waits_for_pending_spawn(void **state)
 
     (void)state;
     assert_int_equal(green_event_new(&r.never), 0);
-    assert_int_equal(green_pool_spawn(pool, &blocker, record_self_and_block, &r),
-                     0);
+    assert_int_equal(
+        green_pool_spawn(pool, &blocker, record_self_and_block, &r), 0);
     assert_int_equal(green_pile_new(&pile, pool, 0), 0);
     s.pile = pile;
     assert_int_equal(green_spawn(&t, spawn_into_pile, &s), 0);

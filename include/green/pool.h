@@ -84,10 +84,14 @@ typedef struct green_pile green_pile_t;
 GREEN_EXTERN int green_pile_new(green_pile_t **out, green_pool_t *pool,
                                 size_t size);
 /* Free the pile.  Members whose results were not taken are killed first
- * (the caller yields meanwhile); its own pool is destroyed. */
+ * (the caller yields meanwhile); its own pool is destroyed.  EBUSY while a
+ * spawn into it waits for a slot or a green thread waits in next(). */
 GREEN_EXTERN int green_pile_destroy(green_pile_t *pile);
 
-/* Spawn fn(arg) into the pile's pool (waiting for a slot if it is full). */
+/* Spawn fn(arg) into the pile's pool (waiting for a slot if it is full).
+ * The spawn takes its place in the pile's order when it is requested, as
+ * in eventlet: next() waits for it even while it still waits for a slot.
+ * If it fails, its place goes. */
 GREEN_EXTERN int green_pile_spawn(green_pile_t *pile, green_thread_fn fn,
                                   void *arg);
 /* Take the result of the oldest spawn whose result has not been taken,
@@ -97,7 +101,7 @@ GREEN_EXTERN int green_pile_spawn(green_pile_t *pile, green_thread_fn fn,
  * ETIMEDOUT/ECANCELED/..., after which the same result is still next. */
 GREEN_EXTERN int green_pile_next(green_pile_t *pile, void **result,
                                  int *job_err, double timeout);
-/* Spawned and not yet taken. */
+/* Spawns requested (also those waiting for a slot) and not yet taken. */
 GREEN_EXTERN size_t green_pile_pending(const green_pile_t *pile);
 
 /* ---- imap: an ordered map with bounded memory ---------------------------

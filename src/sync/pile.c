@@ -6,14 +6,25 @@
 #include <green/pool.h>
 #include <green/timeout.h>
 
+#include "waitlist.h"
+
 #include <errno.h>
 #include <stdlib.h>
+
+/* One requested spawn, from the request until its result is taken.  It
+ * holds its place in the order while its spawn waits for a pool slot. */
+typedef struct pile_entry {
+    struct pile_entry *prev, *next;
+    green_thread_t *thread; /* NULL while the spawn waits for a slot */
+} pile_entry_t;
 
 struct green_pile {
     green_pool_t *pool;
     int owns_pool;
-    green_thread_t **ring; /* handles not yet taken, oldest at head */
-    size_t head, count, capacity;
+    pile_entry_t *head, *tail; /* in request order, oldest at head */
+    size_t count;              /* entries */
+    size_t spawning;           /* entries whose spawn waits for a slot */
+    waitlist_t takers;         /* next() waiting for the head's spawn */
 };
 
 struct green_pool_imap {
@@ -39,6 +50,7 @@ int green_pile_new(green_pile_t **out, green_pool_t *pool, size_t size)
     if (pile == NULL)
         return ENOMEM;
     pile->pool = pool;
+    waitlist_init(&pile->takers);
     if (pool == NULL) {
         err = green_pool_new(&pile->pool, size);
         if (err != 0) {
@@ -51,13 +63,18 @@ int green_pile_new(green_pile_t **out, green_pool_t *pool, size_t size)
     return 0;
 }
 
-static green_thread_t *pile_pop(green_pile_t *pile)
+static void pile_unlink(green_pile_t *pile, pile_entry_t *entry)
 {
-    green_thread_t *thread = pile->ring[pile->head];
-
-    pile->head = (pile->head + 1) % pile->capacity;
+    if (entry->prev != NULL)
+        entry->prev->next = entry->next;
+    else
+        pile->head = entry->next;
+    if (entry->next != NULL)
+        entry->next->prev = entry->prev;
+    else
+        pile->tail = entry->prev;
     pile->count--;
-    return thread;
+    free(entry);
 }
 
 int green_pile_destroy(green_pile_t *pile)
@@ -66,55 +83,88 @@ int green_pile_destroy(green_pile_t *pile)
 
     if (pile == NULL)
         return EINVAL;
-    while (pile->count > 0) {
-        green_thread_t *thread = pile_pop(pile);
+    if (pile->spawning > 0 || pile->takers.count > 0)
+        return EBUSY;
+    while (pile->head != NULL) {
+        green_thread_t *thread = pile->head->thread;
 
+        pile_unlink(pile, pile->head);
         green_thread_kill(thread);
         green_thread_release(thread);
     }
     if (pile->owns_pool)
         err = green_pool_destroy(pile->pool, 1);
-    free(pile->ring);
     free(pile);
     return err;
 }
 
-static int pile_reserve(green_pile_t *pile)
-{
-    size_t capacity;
-    green_thread_t **ring;
-
-    if (pile->count < pile->capacity)
-        return 0;
-    capacity = pile->capacity > 0 ? pile->capacity * 2 : 8;
-    ring = malloc(capacity * sizeof(*ring));
-    if (ring == NULL)
-        return ENOMEM;
-    for (size_t i = 0; i < pile->count; i++)
-        ring[i] = pile->ring[(pile->head + i) % pile->capacity];
-    free(pile->ring);
-    pile->ring = ring;
-    pile->head = 0;
-    pile->capacity = capacity;
-    return 0;
-}
-
 int green_pile_spawn(green_pile_t *pile, green_thread_fn fn, void *arg)
 {
-    green_thread_t *thread;
+    pile_entry_t *entry;
     int err;
 
     if (pile == NULL || fn == NULL)
         return EINVAL;
-    /* Room first, so that a spawned member is never left without a place. */
-    err = pile_reserve(pile);
-    if (err != 0)
-        return err;
-    err = green_pool_spawn(pile->pool, &thread, fn, arg);
-    if (err != 0)
-        return err;
-    pile->ring[(pile->head + pile->count) % pile->capacity] = thread;
+    entry = calloc(1, sizeof(*entry));
+    if (entry == NULL)
+        return ENOMEM;
+    /* The place is taken now: the spawn counts from its request. */
+    entry->prev = pile->tail;
+    if (pile->tail != NULL)
+        pile->tail->next = entry;
+    else
+        pile->head = entry;
+    pile->tail = entry;
     pile->count++;
+    pile->spawning++;
+    err = green_pool_spawn(pile->pool, &entry->thread, fn, arg);
+    pile->spawning--;
+    if (err != 0)
+        pile_unlink(pile, entry);
+    waitlist_wake_all(&pile->takers, 0, NULL);
+    return err;
+}
+
+/* Take the head's result once its member is dead.  Another taker may take
+ * it meanwhile: the member is retained, and the head looked at again. */
+static int pile_take(green_pile_t *pile, void **result, int *job_err)
+{
+    waitlist_node_t node;
+    green_thread_t *thread;
+    void *value = NULL;
+    int err;
+
+    for (;;) {
+        if (pile->head == NULL)
+            return ENODATA;
+        if (pile->head->thread == NULL) {
+            waitlist_node_init(&node, NULL);
+            err = waitlist_park(&pile->takers, &node, GREEN_FOREVER, NULL);
+            if (err != 0)
+                return err;
+            continue;
+        }
+        thread = green_thread_retain(pile->head->thread);
+        err = green_thread_wait(thread, &value);
+        if (pile->head != NULL && pile->head->thread == thread)
+            break;
+        green_thread_release(thread);
+    }
+    /* green_thread_wait mixes the member's error with the caller's own:
+     * only a dead member's result is the member's. */
+    if (!green_thread_dead(thread)) {
+        green_thread_release(thread);
+        return err != 0 ? err : EAGAIN;
+    }
+    *job_err = green_thread_result(thread, &value);
+    if (err != 0 && err != *job_err) {
+        green_thread_release(thread);
+        return err;
+    }
+    *result = value;
+    pile_unlink(pile, pile->head);
+    green_thread_release(thread); /* the pile's */
+    green_thread_release(thread); /* ours */
     return 0;
 }
 
@@ -122,33 +172,21 @@ int green_pile_next(green_pile_t *pile, void **result, int *job_err,
                     double timeout)
 {
     green_timeout_t scope;
-    green_thread_t *thread;
-    void *value = NULL;
     int err;
 
     if (pile == NULL || result == NULL || job_err == NULL)
         return EINVAL;
-    if (pile->count == 0)
+    if (pile->head == NULL)
         return ENODATA;
-    thread = pile->ring[pile->head];
     if (timeout >= 0) {
         err = green_timeout_start(&scope, timeout);
         if (err != 0)
             return err;
     }
-    err = green_thread_wait(thread, &value);
+    err = pile_take(pile, result, job_err);
     if (timeout >= 0)
         green_timeout_cancel(&scope);
-    /* green_thread_wait mixes the member's error with the caller's own:
-     * only a dead member's result is the member's. */
-    if (!green_thread_dead(thread))
-        return err != 0 ? err : EAGAIN;
-    *job_err = green_thread_result(thread, &value);
-    if (err != 0 && err != *job_err)
-        return err;
-    *result = value;
-    green_thread_release(pile_pop(pile));
-    return 0;
+    return err;
 }
 
 size_t green_pile_pending(const green_pile_t *pile)

@@ -87,7 +87,7 @@ int green_semaphore_try_acquire(green_semaphore_t *sem)
     /* Limit 0: a blocked release hands its permit straight over. */
     if (sem->count == 0)
         return waitlist_wake_first(&sem->releasers, 0, NULL) != NULL ? 0
-                                                                      : EAGAIN;
+                                                                     : EAGAIN;
     sem->count--;
     /* Room below the cap: complete the first blocked release. */
     if (waitlist_wake_first(&sem->releasers, 0, NULL) != NULL)
