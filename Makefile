@@ -39,7 +39,7 @@ BUILD ?= build
 # Tests (ctest -R regex) that make aarch64 runs under qemu; "." runs all.
 # Left out: the patch tests (qemu-user's signal delivery and fd handling
 # differ from a kernel's) and examples_sync (it execs aarch64 binaries).
-AARCH64_TESTS ?= ^(greenlet|hub|exports|headers|thread|timer|timeout|watchdog|event|semaphore|lock|queue|pool|sync_stress|io|net|tpool|dns|multihub|http_fuzz)|install_consumer|demos
+AARCH64_TESTS ?= ^(greenlet|hub|exports|headers|thread|timer|timeout|watchdog|event|semaphore|lock|queue|pool|sync_stress|handles|io|net|tpool|dns|multihub|http_fuzz)|install_consumer|demos
 
 # --fair-sched: valgrind runs one thread at a time, and its default lock lets
 # a spinning green thread starve the watchdog's monitor thread.
@@ -50,6 +50,7 @@ VALGRIND_WRAPPER := valgrind;--fair-sched=yes;--error-exitcode=1;--leak-check=fu
 # directory never keeps a setting from an earlier configure.
 configure = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) \
 	-DGREEN_WERROR=$(WERROR) -DGREEN_SANITIZE=OFF -DGREEN_VALGRIND=OFF \
+	-DGREEN_NO_RECYCLE=OFF \
 	-DGREEN_TEST_WRAPPER= -DGREEN_BUILD_BENCH=OFF -DGREEN_BUILD_TESTS=ON \
 	$(3) $(CMAKE_ARGS)
 build_dir = $(CMAKE) --build $(1) --parallel $(JOBS)

@@ -87,7 +87,9 @@ GREEN_EXTERN int greenlet_new(greenlet_t **out, greenlet_run_fn run,
  *    returned (nothing is freed and nothing else leaks).
  *  - The current greenlet or a main greenlet: refused with EPERM.
  * The memory of a dead greenlet stays valid while live children still name
- * it as parent; the handle itself must not be used after a 0 return. */
+ * it as parent; the handle itself must not be used after a 0 return: a
+ * second destroy is refused with EINVAL and a message on stderr while the
+ * memory was not reused (docs/building.md, handle tags). */
 GREEN_EXTERN int greenlet_destroy(greenlet_t *g);
 
 /* ---- Switching ----------------------------------------------------- */

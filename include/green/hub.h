@@ -111,7 +111,9 @@ typedef struct green_timer green_timer_t;
 GREEN_EXTERN int green_timer_start(green_timer_t **out, double seconds,
                                    void (*fn)(void *), void *arg);
 /* Cancel and free a timer whose callback has not started (O(log n)).
- * Calling it once the callback started is invalid (the handle is freed).
+ * Calling it once the callback started is invalid (the handle is freed):
+ * that, or a second cancel, is refused with EINVAL and a message on stderr
+ * while the memory was not reused (see handle tags in docs/building.md).
  * EINVAL for NULL, EPERM from another OS thread. */
 GREEN_EXTERN int green_timer_cancel(green_timer_t *timer);
 

@@ -17,7 +17,9 @@
  * Every function returns 0 or a positive errno code (EINVAL for NULL or
  * invalid arguments).  Blocking calls obey green_timeout scopes and return
  * ETIMEDOUT, ECANCELED (caller killed), EDEADLK or EPERM like hub.h says.
- * Pools belong to the OS thread that made them.
+ * As in sync.h: pools, piles and maps belong to the OS thread that made
+ * them (EPERM from any other, counts read 0 there), and a destroyed or
+ * garbage handle gives EINVAL with a message on stderr.
  */
 #ifndef GREEN_POOL_H
 #define GREEN_POOL_H

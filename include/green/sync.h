@@ -7,7 +7,9 @@
  *  - Objects are opaque, made with *_new() and freed with *_destroy().
  *    Destroying an object that still has parked waiters is refused (EBUSY).
  *  - Every function returns 0 or a positive errno code; NULL or invalid
- *    arguments give EINVAL.
+ *    arguments give EINVAL.  A destroyed (not yet reused), garbage or
+ *    other-type handle also gives EINVAL, with a one-line message on
+ *    stderr, rather than corrupting memory.
  *  - Blocking calls take a timeout in seconds (GREEN_FOREVER: none) and
  *    also obey enclosing green_timeout scopes.  They return ETIMEDOUT when
  *    the time is up, ECANCELED when the calling green thread is killed,
@@ -22,8 +24,11 @@
  *    green_hub_call_threadsafe functions).
  *  - Waking never switches: the woken green threads run on a later hub
  *    pass, once the waker blocks or yields.
- *  - Objects belong to the OS thread whose green threads use them; they are
- *    not safe across OS threads.
+ *  - An object belongs to the OS thread that made it: the green threads
+ *    (and the main greenlet) of that thread's hub, whichever hub it runs,
+ *    also after green_hub_destroy().  Any call from another OS thread
+ *    returns EPERM and does nothing; the counts and flags (size, waiting,
+ *    ready, ...) read 0 there.  Use green_xqueue for work across threads.
  */
 #ifndef GREEN_SYNC_H
 #define GREEN_SYNC_H

@@ -9,7 +9,12 @@
  * holding one reference.  The hub holds its own reference while the thread
  * lives, so a handle may be released at any time — before, during or after
  * the thread runs — with green_thread_release().  Every handle must be
- * released exactly once; green_thread_wait() does not release it.
+ * released exactly once; green_thread_wait() does not release it.  A
+ * handle whose thread struct is freed or waits for reuse is refused by
+ * every function here (EINVAL, or nothing done, with a message on stderr);
+ * once a new spawn reuses the struct, a stale handle cannot be told from
+ * the new one, and builds that recycle nothing leave that to the
+ * sanitizers (docs/building.md).
  *
  * Results: a green thread's function returns a void * result, or ends with
  * an error by calling green_thread_exit(err, NULL).  A thread that was
@@ -116,7 +121,8 @@ GREEN_EXTERN int green_thread_unlink(green_thread_t *t, green_link_fn fn,
 
 /* Release a handle from green_spawn*(). */
 GREEN_EXTERN void green_thread_release(green_thread_t *t);
-/* Take another reference (released with green_thread_release). */
+/* Take another reference (released with green_thread_release).  NULL
+ * for a refused handle. */
 GREEN_EXTERN green_thread_t *green_thread_retain(green_thread_t *t);
 
 /* The running green thread, or NULL in the main greenlet or the hub. */

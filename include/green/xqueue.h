@@ -36,7 +36,8 @@ typedef struct green_xqueue green_xqueue_t;
  * stored).  EINVAL for NULL or 0, ENOMEM. */
 GREEN_EXTERN int green_xqueue_new(green_xqueue_t **out, size_t maxsize);
 /* Free the queue; EBUSY while getters or putters wait.  Items still queued
- * are dropped (the queue does not own them). */
+ * are dropped (the queue does not own them).  A destroyed handle is refused
+ * (EINVAL and a message on stderr) while its memory was not reused. */
 GREEN_EXTERN int green_xqueue_destroy(green_xqueue_t *queue);
 /* Append item, waiting up to timeout seconds while the queue is full
  * (GREEN_FOREVER: no limit; 0: EAGAIN at once if full).  ENOMEM, EPIPE if

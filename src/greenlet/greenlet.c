@@ -48,6 +48,7 @@ static struct green_tstate *tstate_create(void)
     ts->main.state = GREENLET_ACTIVE;
     ts->main.is_main = 1;
     ts->main.refs = 1;
+    ts->main.tag = TAG_GREENLET;
     ts->current = &ts->main;
     if (pthread_setspecific(tstate_key, ts) != 0) {
         free(ts);
@@ -89,9 +90,9 @@ static void thread_list_remove(struct green_tstate *ts, greenlet_t *g)
 }
 
 /* Spare structs are kept per thread, so that a create/destroy cycle does
- * not go through malloc.  ASan builds skip them to keep catching uses
- * after free. */
-#if defined(GREEN_ASAN)
+ * not go through malloc.  Builds made to catch misuse skip them to keep
+ * catching uses after free (GREEN_NO_RECYCLE, docs/building.md). */
+#if defined(GREEN_NO_RECYCLE)
 #define SPARE_STRUCTS_MAX 0
 #else
 #define SPARE_STRUCTS_MAX 256
@@ -478,6 +479,7 @@ int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
     g->is_main = 0;
     g->refs = 1;
     g->userdata = NULL;
+    g->tag = TAG_GREENLET;
 #if defined(GREEN_ASAN)
     g->asan_fake_stack = NULL;
     g->asan_bottom = g->stack.lo;
@@ -495,7 +497,7 @@ int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
 
 int greenlet_destroy(greenlet_t *g)
 {
-    if (!g)
+    if (!g || tag_check(g, g->tag, TAG_GREENLET, __func__))
         return EINVAL;
     if (g->is_main)
         return EPERM;
@@ -507,6 +509,7 @@ int greenlet_destroy(greenlet_t *g)
             return EPERM;
         /* Its thread exited: it never runs again and holds no stack. */
         pthread_mutex_lock(&orphan_lock);
+        g->tag = 0;
         greenlet_unref(g);
         pthread_mutex_unlock(&orphan_lock);
         return 0;
@@ -516,6 +519,7 @@ int greenlet_destroy(greenlet_t *g)
     /* Unstarted: it dies without running; suspended: its cleanup runs. */
     if (g->state != GREENLET_DEAD && greenlet_kill(g) != 0)
         return EBUSY;
+    g->tag = 0;
     greenlet_unref(g);
     return 0;
 }

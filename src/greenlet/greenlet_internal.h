@@ -10,6 +10,7 @@
 #include "greenlet_layout.h"
 #include "sanitizer.h"
 #include "stack.h"
+#include "tag.h"
 
 #include <stdatomic.h>
 
@@ -41,6 +42,7 @@ struct greenlet {
     const void *asan_bottom; /* learned at the first switch for mains */
     size_t asan_size;
 #endif
+    uint32_t tag; /* TAG_GREENLET until greenlet_destroy() */
 };
 
 /* Per-OS-thread state, made on first use. */

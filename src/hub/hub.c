@@ -583,11 +583,18 @@ static void run_before_poll_hook(void)
 /* ---- Timers -------------------------------------------------------- */
 
 struct green_timer {
+    uint32_t tag; /* TAG_TIMER until it fires or is cancelled */
     timer_node_t node;
     green_hub_t *hub;
     void (*fn)(void *);
     void *arg;
 };
+
+static void public_timer_free(struct green_timer *timer)
+{
+    timer->tag = 0;
+    free(timer);
+}
 
 static void public_timer_fire(timer_node_t *node)
 {
@@ -595,7 +602,7 @@ static void public_timer_fire(timer_node_t *node)
     void (*fn)(void *) = timer->fn;
     void *arg = timer->arg;
 
-    free(timer);
+    public_timer_free(timer);
     fn(arg);
 }
 
@@ -614,6 +621,7 @@ int green_timer_start(green_timer_t **out, double seconds, void (*fn)(void *),
     if (timer == NULL)
         return ENOMEM;
     timer_node_init(&timer->node, public_timer_fire);
+    timer->tag = TAG_TIMER;
     timer->hub = hub;
     timer->fn = fn;
     timer->arg = arg;
@@ -629,10 +637,12 @@ int green_timer_cancel(green_timer_t *timer)
 {
     if (timer == NULL)
         return EINVAL;
+    if (tag_check(timer, timer->tag, TAG_TIMER, __func__) != 0)
+        return EINVAL;
     if (timer->hub != green_tls_hub)
         return EPERM;
     timer_heap_remove(&timer->hub->timers, &timer->node);
-    free(timer);
+    public_timer_free(timer);
     return 0;
 }
 
@@ -843,10 +853,7 @@ static void resume(green_hub_t *hub, task_t *task)
     hub->current = NULL;
     watchdog_mark(hub, NULL);
     if (greenlet_dead(g)) {
-        if (hub->exiting_worker == g)
-            hub->exiting_worker = NULL;
-        else
-            thread_abandoned(hub, (green_thread_t *)task, err);
+        thread_worker_died(hub, (green_thread_t *)task, g, err);
         greenlet_destroy(g);
     }
 }
@@ -947,11 +954,7 @@ static int hub_restart(green_hub_t *hub)
     if (greenlet_new(&fresh, hub_loop, hub->main_greenlet, &attr) != 0)
         return ENOMEM;
     hub->greenlet = fresh;
-    for (green_thread_t *t = hub->live; t != NULL; t = t->live_next)
-        if (t->task.greenlet != NULL)
-            greenlet_set_parent(t->task.greenlet, fresh);
-    for (size_t i = 0; i < hub->idle_count; i++)
-        greenlet_set_parent(hub->idle_workers[i], fresh);
+    thread_hub_reparent(hub, fresh);
     greenlet_destroy(old);
     return 0;
 }
@@ -1145,7 +1148,10 @@ static green_hub_t *hub_create(void)
         free(hub);
         return NULL;
     }
-    if (greenlet_new(&hub->greenlet, hub_loop, main_greenlet, &attr) != 0) {
+    hub->threads = thread_hub_new();
+    if (hub->threads == NULL ||
+        greenlet_new(&hub->greenlet, hub_loop, main_greenlet, &attr) != 0) {
+        free(hub->threads);
         close_wake_fds(hub);
         hub->backend->destroy(hub->poller);
         free(hub);
@@ -1162,7 +1168,6 @@ static green_hub_t *hub_create(void)
     timer_heap_init(&hub->timers);
     pthread_mutex_init(&hub->calls_lock, NULL);
     hub->error_hook = default_error_hook;
-    hub->next_thread_id = 1;
 
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&hubs_lock);
@@ -1199,7 +1204,7 @@ static void free_pending_timers(green_hub_t *hub)
         timer_node_t *node = hub->timers.entries[i].node;
 
         if (node->fire == public_timer_fire)
-            free(container_of(node, struct green_timer, node));
+            public_timer_free(container_of(node, struct green_timer, node));
         else
             node->index = TIMER_DETACHED;
     }
@@ -1241,6 +1246,7 @@ static void hub_destroy(green_hub_t *hub)
     free_pending_timers(hub);
     hub->backend->destroy(hub->poller);
     close_wake_fds(hub);
+    free(hub->threads);
     free(hub->fds);
     free(hub->dirty_fds);
     pthread_mutex_destroy(&hub->calls_lock);

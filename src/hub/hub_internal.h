@@ -14,6 +14,7 @@
 #include <green/thread.h>
 #include <green/timeout.h>
 
+#include "greenlet/tag.h"
 #include "poll.h"
 #include "timer.h"
 
@@ -42,6 +43,7 @@ typedef enum task_block {
 #define PARK_OWN_TIMEOUT (-2)
 
 typedef struct task {
+    uint32_t tag; /* TAG_THREAD in a green thread's task, else 0 */
     struct task *ready_prev, *ready_next; /* ready queue, NULL if not in it */
     greenlet_t *greenlet;                 /* NULL until a green thread starts */
     green_hub_t *hub;
@@ -134,15 +136,9 @@ struct green_hub {
     atomic_int wake_pending;   /* set under calls_lock, read without */
     int keepalive;             /* green_hub_ref count */
 
-    /* Green threads. */
-    green_thread_t *live; /* registry of threads not dead */
-    size_t live_count;
-    green_thread_t *free_threads; /* recycled structs, linked by live_next */
-    size_t free_count;
-    greenlet_t **idle_workers; /* finished worker greenlets, reusable */
-    size_t idle_count, idle_capacity;
-    greenlet_t *exiting_worker; /* a worker returning for good */
-    uint64_t next_thread_id;
+    /* Green threads: thread.c's state (its registry and what it
+     * recycles), opaque to the rest of the hub. */
+    struct thread_hub *threads;
 
     green_error_hook_fn error_hook;
     green_waiter_t *run_waiter; /* main's waiter in green_hub_run() */
@@ -194,13 +190,22 @@ void hub_report_error(green_hub_t *hub, const char *name, int err);
 
 /* ---- thread.c ------------------------------------------------------ */
 
+/* The green-thread state of a new hub, or NULL.  free() it while no
+ * thread was spawned, or after thread_hub_teardown(). */
+struct thread_hub *thread_hub_new(void);
+
 /* Give a THREAD_NEW thread a worker greenlet, from the hub greenlet; the
  * hub then switches to it with the thread as the value.  On failure the
  * thread is finished with the error, which is returned. */
 int thread_launch(green_hub_t *hub, green_thread_t *t);
-/* A worker greenlet died before finishing its thread (the body called
- * greenlet_exit() directly): finish the thread with err. */
-void thread_abandoned(green_hub_t *hub, green_thread_t *t, int err);
+/* Worker greenlet g, last running t, is dead (the hub then destroys g):
+ * either it ended for good after finishing t, or t's body left it with
+ * greenlet_exit() and t is finished here with err. */
+void thread_worker_died(green_hub_t *hub, green_thread_t *t, greenlet_t *g,
+                        int err);
+/* Give every thread's and idle worker's greenlet the new hub greenlet as
+ * parent. */
+void thread_hub_reparent(green_hub_t *hub, greenlet_t *hub_greenlet);
 /* Kill and finish every live thread; free the recycling caches. */
 void thread_hub_teardown(green_hub_t *hub);
 /* The thread's display name into buf. */

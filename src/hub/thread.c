@@ -17,9 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Idle workers kept per hub, and recycled thread structs. */
+/* Idle workers kept per hub, and recycled thread structs.  Builds made
+ * to catch misuse recycle nothing, so that a use after the end is a use
+ * after free to the sanitizers (docs/building.md). */
+#if defined(GREEN_NO_RECYCLE)
+#define IDLE_WORKERS_MAX 0
+#define FREE_THREADS_MAX 0
+#else
 #define IDLE_WORKERS_MAX 64
 #define FREE_THREADS_MAX 4096
+#endif
 
 struct thread_link {
     thread_link_t *next;
@@ -27,15 +34,45 @@ struct thread_link {
     void *arg;
 };
 
+/* A hub's green threads: the registry, and what it recycles. */
+struct thread_hub {
+    green_thread_t *live; /* threads not dead, newest first */
+    size_t live_count;
+    green_thread_t *free_threads; /* recycled structs, linked by live_next */
+    size_t free_count;
+    greenlet_t **idle_workers; /* finished worker greenlets, reusable */
+    size_t idle_count, idle_capacity;
+    greenlet_t *exiting_worker; /* a worker returning for good */
+    uint64_t next_id;
+};
+
+struct thread_hub *thread_hub_new(void)
+{
+    struct thread_hub *threads = calloc(1, sizeof(*threads));
+
+    if (threads != NULL)
+        threads->next_id = 1;
+    return threads;
+}
+
+/* 0 if t is a live green thread handle; EINVAL for NULL, or (reported on
+ * stderr) for a released, garbage or foreign handle. */
+static int thread_check(const green_thread_t *t, const char *fn)
+{
+    return t == NULL ? EINVAL : tag_check(t, t->task.tag, TAG_THREAD, fn);
+}
+
+#define thread_enter(t) thread_check(t, __func__)
+
 /* ---- Structs: allocation, registry, references ---------------------- */
 
-static green_thread_t *thread_alloc(green_hub_t *hub)
+static green_thread_t *thread_alloc(struct thread_hub *threads)
 {
-    green_thread_t *t = hub->free_threads;
+    green_thread_t *t = threads->free_threads;
 
     if (t != NULL) {
-        hub->free_threads = t->live_next;
-        hub->free_count--;
+        threads->free_threads = t->live_next;
+        threads->free_count--;
     } else {
         t = malloc(sizeof(*t));
         if (t == NULL)
@@ -50,40 +87,51 @@ static void thread_free(green_thread_t *t)
     green_hub_t *hub = t->task.hub;
 
     free(t->name);
+    t->task.tag = 0;
     /* Structs of a destroyed hub, or released on another OS thread, go
      * back to malloc. */
     if (hub != NULL && hub == hub_existing() && !hub->stopping &&
-        hub->free_count < FREE_THREADS_MAX) {
-        t->live_next = hub->free_threads;
-        hub->free_threads = t;
-        hub->free_count++;
+        hub->threads->free_count < FREE_THREADS_MAX) {
+        t->live_next = hub->threads->free_threads;
+        hub->threads->free_threads = t;
+        hub->threads->free_count++;
     } else {
         free(t);
     }
 }
 
-static void registry_remove(green_hub_t *hub, green_thread_t *t)
+static void registry_add(struct thread_hub *threads, green_thread_t *t)
+{
+    t->live_next = threads->live;
+    if (threads->live != NULL)
+        threads->live->live_prev = t;
+    threads->live = t;
+    threads->live_count++;
+}
+
+static void registry_remove(struct thread_hub *threads, green_thread_t *t)
 {
     if (t->live_prev != NULL)
         t->live_prev->live_next = t->live_next;
     else
-        hub->live = t->live_next;
+        threads->live = t->live_next;
     if (t->live_next != NULL)
         t->live_next->live_prev = t->live_prev;
     t->live_prev = t->live_next = NULL;
-    hub->live_count--;
+    threads->live_count--;
 }
 
 green_thread_t *green_thread_retain(green_thread_t *t)
 {
-    if (t != NULL)
-        t->refs++;
+    if (thread_enter(t) != 0)
+        return NULL;
+    t->refs++;
     return t;
 }
 
 void green_thread_release(green_thread_t *t)
 {
-    if (t != NULL && t->refs > 0 && --t->refs == 0)
+    if (thread_enter(t) == 0 && t->refs > 0 && --t->refs == 0)
         thread_free(t);
 }
 
@@ -112,7 +160,7 @@ static void thread_finish(green_thread_t *t, int err, void *value)
     t->state = THREAD_DEAD;
     t->task.timeouts = NULL;
     t->task.greenlet = NULL;
-    registry_remove(hub, t);
+    registry_remove(hub->threads, t);
     while ((joiner = t->joiners) != NULL) {
         t->joiners = joiner->next;
         joiner->prev = joiner->next = NULL;
@@ -145,27 +193,29 @@ static void thread_finish(green_thread_t *t, int err, void *value)
 static green_thread_t *worker_next(green_hub_t *hub, greenlet_t *self,
                                    int reusable)
 {
+    struct thread_hub *threads = hub->threads;
     void *next = NULL;
 
     if (hub->stopping)
         return NULL;
-    if (!reusable || hub->idle_count >= IDLE_WORKERS_MAX) {
-        hub->exiting_worker = self;
+    if (!reusable || threads->idle_count >= IDLE_WORKERS_MAX) {
+        threads->exiting_worker = self;
         return NULL;
     }
-    if (hub->idle_count == hub->idle_capacity) {
-        size_t capacity = hub->idle_capacity ? hub->idle_capacity * 2 : 8;
+    if (threads->idle_count == threads->idle_capacity) {
+        size_t capacity =
+            threads->idle_capacity ? threads->idle_capacity * 2 : 8;
         greenlet_t **idle =
-            realloc(hub->idle_workers, capacity * sizeof(*idle));
+            realloc(threads->idle_workers, capacity * sizeof(*idle));
 
         if (idle == NULL) {
-            hub->exiting_worker = self;
+            threads->exiting_worker = self;
             return NULL;
         }
-        hub->idle_workers = idle;
-        hub->idle_capacity = capacity;
+        threads->idle_workers = idle;
+        threads->idle_capacity = capacity;
     }
-    hub->idle_workers[hub->idle_count++] = self;
+    threads->idle_workers[threads->idle_count++] = self;
     /* An error here is the kill of green_hub_destroy(). */
     if (greenlet_switch(hub->greenlet, NULL, &next) != 0)
         return NULL;
@@ -189,10 +239,11 @@ static void *worker_main(void *value)
 
 int thread_launch(green_hub_t *hub, green_thread_t *t)
 {
+    struct thread_hub *threads = hub->threads;
     greenlet_t *g;
 
-    if (t->stack_size == 0 && hub->idle_count > 0) {
-        g = hub->idle_workers[--hub->idle_count];
+    if (t->stack_size == 0 && threads->idle_count > 0) {
+        g = threads->idle_workers[--threads->idle_count];
     } else {
         greenlet_attr_t attr = {.stack_size = t->stack_size, .name = NULL};
         int err = greenlet_new(&g, worker_main, hub->greenlet, &attr);
@@ -212,11 +263,24 @@ int thread_launch(green_hub_t *hub, green_thread_t *t)
     return 0;
 }
 
-void thread_abandoned(green_hub_t *hub, green_thread_t *t, int err)
+void thread_worker_died(green_hub_t *hub, green_thread_t *t, greenlet_t *g,
+                        int err)
 {
-    (void)hub;
-    if (t->state != THREAD_DEAD)
+    if (hub->threads->exiting_worker == g)
+        hub->threads->exiting_worker = NULL;
+    else if (t->state != THREAD_DEAD)
         thread_finish(t, err, NULL);
+}
+
+void thread_hub_reparent(green_hub_t *hub, greenlet_t *hub_greenlet)
+{
+    struct thread_hub *threads = hub->threads;
+
+    for (green_thread_t *t = threads->live; t != NULL; t = t->live_next)
+        if (t->task.greenlet != NULL)
+            greenlet_set_parent(t->task.greenlet, hub_greenlet);
+    for (size_t i = 0; i < threads->idle_count; i++)
+        greenlet_set_parent(threads->idle_workers[i], hub_greenlet);
 }
 
 /* ---- Spawning -------------------------------------------------------- */
@@ -239,15 +303,16 @@ static int spawn(green_thread_t **out, const green_thread_attr_t *attr,
     hub = hub_get();
     if (hub == NULL)
         return ENOMEM;
-    t = thread_alloc(hub);
+    t = thread_alloc(hub->threads);
     if (t == NULL)
         return ENOMEM;
+    t->task.tag = TAG_THREAD;
     t->task.hub = hub;
     timer_node_init(&t->task.timer, thread_start_due);
     t->fn = fn;
     t->arg = arg;
     t->state = THREAD_NEW;
-    t->id = hub->next_thread_id++;
+    t->id = hub->threads->next_id++;
     t->handle_less = out == NULL;
     t->refs = out == NULL ? 1 : 2;
     if (attr != NULL) {
@@ -266,11 +331,7 @@ static int spawn(green_thread_t **out, const green_thread_attr_t *attr,
     } else {
         hub_ready_push(hub, &t->task);
     }
-    t->live_next = hub->live;
-    if (hub->live != NULL)
-        hub->live->live_prev = t;
-    hub->live = t;
-    hub->live_count++;
+    registry_add(hub->threads, t);
     if (out != NULL)
         *out = t;
     return 0;
@@ -344,9 +405,9 @@ int green_thread_wait(green_thread_t *t, void **result)
 
     if (result != NULL)
         *result = NULL;
-    if (t == NULL)
-        return EINVAL;
-    err = hub_caller(&hub, &task);
+    err = thread_enter(t);
+    if (err == 0)
+        err = hub_caller(&hub, &task);
     if (err != 0)
         return err;
     if (t->task.hub != hub)
@@ -388,8 +449,10 @@ static void cancel_unstarted(green_thread_t *t)
 
 int green_thread_cancel(green_thread_t *t)
 {
-    if (t == NULL)
-        return EINVAL;
+    int err = thread_enter(t);
+
+    if (err != 0)
+        return err;
     if (t->task.hub != hub_existing())
         return EPERM;
     if (t->state != THREAD_NEW)
@@ -403,10 +466,10 @@ int green_thread_kill(green_thread_t *t)
     green_hub_t *hub;
     green_waiter_t *w;
     task_t *self;
-    int err;
+    int err = thread_enter(t);
 
-    if (t == NULL)
-        return EINVAL;
+    if (err != 0)
+        return err;
     if (t->state == THREAD_DEAD)
         return 0;
     hub = t->task.hub;
@@ -451,7 +514,7 @@ int green_thread_exit(int err, void *value)
         return EPERM;
     thread_finish((green_thread_t *)task, err, value);
     if (!hub->stopping)
-        hub->exiting_worker = greenlet_current();
+        hub->threads->exiting_worker = greenlet_current();
     greenlet_exit(0, NULL);
     return EPERM;
 }
@@ -461,8 +524,11 @@ int green_thread_exit(int err, void *value)
 int green_thread_link(green_thread_t *t, green_link_fn fn, void *arg)
 {
     thread_link_t *link;
+    int err = thread_enter(t);
 
-    if (t == NULL || fn == NULL)
+    if (err != 0)
+        return err;
+    if (fn == NULL)
         return EINVAL;
     if (t->state == THREAD_DEAD) {
         fn(t, arg);
@@ -485,8 +551,11 @@ int green_thread_link(green_thread_t *t, green_link_fn fn, void *arg)
 int green_thread_unlink(green_thread_t *t, green_link_fn fn, void *arg)
 {
     thread_link_t *prev = NULL;
+    int err = thread_enter(t);
 
-    if (t == NULL || fn == NULL)
+    if (err != 0)
+        return err;
+    if (fn == NULL)
         return EINVAL;
     for (thread_link_t *link = t->links; link != NULL;
          prev = link, link = link->next) {
@@ -519,18 +588,20 @@ green_thread_t *green_thread_self(void)
 
 int green_thread_dead(const green_thread_t *t)
 {
-    return t != NULL && t->state == THREAD_DEAD;
+    return thread_enter(t) == 0 && t->state == THREAD_DEAD;
 }
 
 int green_thread_started(const green_thread_t *t)
 {
-    return t != NULL && t->state != THREAD_NEW;
+    return thread_enter(t) == 0 && t->state != THREAD_NEW;
 }
 
 int green_thread_result(const green_thread_t *t, void **result)
 {
-    if (t == NULL)
-        return EINVAL;
+    int err = thread_enter(t);
+
+    if (err != 0)
+        return err;
     if (t->state != THREAD_DEAD)
         return EAGAIN;
     if (result != NULL)
@@ -540,15 +611,16 @@ int green_thread_result(const green_thread_t *t, void **result)
 
 const char *green_thread_name(const green_thread_t *t)
 {
-    return t != NULL && t->name != NULL ? t->name : "";
+    return thread_enter(t) == 0 && t->name != NULL ? t->name : "";
 }
 
 int green_thread_set_name(green_thread_t *t, const char *name)
 {
     char *copy = NULL;
+    int err = thread_enter(t);
 
-    if (t == NULL)
-        return EINVAL;
+    if (err != 0)
+        return err;
     if (name != NULL && (copy = strdup(name)) == NULL)
         return ENOMEM;
     free(t->name);
@@ -558,7 +630,7 @@ int green_thread_set_name(green_thread_t *t, const char *name)
 
 greenlet_t *green_thread_greenlet(green_thread_t *t)
 {
-    return t != NULL ? t->task.greenlet : NULL;
+    return thread_enter(t) == 0 ? t->task.greenlet : NULL;
 }
 
 static const char *block_name(const task_t *task, char *buf, size_t size)
@@ -618,10 +690,10 @@ void green_threads_dump(FILE *out)
     if (hub == NULL || out == NULL)
         return;
     fprintf(out, "hub (%s): %zu green threads\n", hub->backend->name,
-            hub->live_count);
+            hub->threads->live_count);
     dump_task(out, hub, &hub->main_task, 0, "main", now);
     /* The registry is newest first; list the oldest first. */
-    oldest = hub->live;
+    oldest = hub->threads->live;
     while (oldest != NULL && oldest->live_next != NULL)
         oldest = oldest->live_next;
     for (green_thread_t *t = oldest; t != NULL; t = t->live_prev) {
@@ -636,11 +708,12 @@ void green_threads_dump(FILE *out)
 
 void thread_hub_teardown(green_hub_t *hub)
 {
+    struct thread_hub *threads = hub->threads;
     green_thread_t *t;
 
-    for (t = hub->live; t != NULL; t = t->live_next)
+    for (t = threads->live; t != NULL; t = t->live_next)
         t->task.killed = 1;
-    while ((t = hub->live) != NULL) {
+    while ((t = threads->live) != NULL) {
         greenlet_t *g = t->task.greenlet;
 
         green_thread_retain(t);
@@ -663,14 +736,12 @@ void thread_hub_teardown(green_hub_t *hub)
         }
         green_thread_release(t);
     }
-    while (hub->idle_count > 0)
-        greenlet_destroy(hub->idle_workers[--hub->idle_count]);
-    free(hub->idle_workers);
-    hub->idle_workers = NULL;
-    hub->idle_capacity = 0;
-    while ((t = hub->free_threads) != NULL) {
-        hub->free_threads = t->live_next;
+    while (threads->idle_count > 0)
+        greenlet_destroy(threads->idle_workers[--threads->idle_count]);
+    free(threads->idle_workers);
+    while ((t = threads->free_threads) != NULL) {
+        threads->free_threads = t->live_next;
         free(t);
     }
-    hub->free_count = 0;
+    threads->free_count = 0;
 }

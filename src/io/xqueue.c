@@ -8,6 +8,7 @@
  */
 #include <green/xqueue.h>
 
+#include "greenlet/tag.h"
 #include "xwake.h"
 
 #include <errno.h>
@@ -32,6 +33,7 @@ struct xqueue_waiters {
 };
 
 struct green_xqueue {
+    uint32_t tag; /* TAG_XQUEUE until destroyed */
     pthread_mutex_t lock;
     void **items; /* ring buffer */
     size_t capacity, first, count, maxsize;
@@ -41,6 +43,12 @@ struct green_xqueue {
 
 /* Handed to getters woken by green_xqueue_close instead of an item. */
 static char closed_marker;
+
+/* 1 if queue is a live xqueue handle (a bad one is reported). */
+static int xqueue_valid(const green_xqueue_t *queue, const char *fn)
+{
+    return queue != NULL && tag_check(queue, queue->tag, TAG_XQUEUE, fn) == 0;
+}
 
 int green_xqueue_new(green_xqueue_t **out, size_t maxsize)
 {
@@ -57,6 +65,7 @@ int green_xqueue_new(green_xqueue_t **out, size_t maxsize)
         return ENOMEM;
     }
     queue->capacity = XQUEUE_INITIAL_CAPACITY;
+    queue->tag = TAG_XQUEUE;
     queue->maxsize = maxsize;
     pthread_mutex_init(&queue->lock, NULL);
     *out = queue;
@@ -65,7 +74,7 @@ int green_xqueue_new(green_xqueue_t **out, size_t maxsize)
 
 int green_xqueue_destroy(green_xqueue_t *queue)
 {
-    if (queue == NULL)
+    if (!xqueue_valid(queue, __func__))
         return EINVAL;
     pthread_mutex_lock(&queue->lock);
     if (queue->getters.count > 0 || queue->putters.count > 0) {
@@ -75,6 +84,7 @@ int green_xqueue_destroy(green_xqueue_t *queue)
     pthread_mutex_unlock(&queue->lock);
     pthread_mutex_destroy(&queue->lock);
     free(queue->items);
+    queue->tag = 0;
     free(queue);
     return 0;
 }
@@ -193,7 +203,7 @@ int green_xqueue_put(green_xqueue_t *queue, void *item, double timeout)
     int parked = 0;
     int err;
 
-    if (queue == NULL)
+    if (!xqueue_valid(queue, __func__))
         return EINVAL;
     pthread_mutex_lock(&queue->lock);
     if (queue->closed)
@@ -251,7 +261,7 @@ int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout)
     void *value;
     int err;
 
-    if (queue == NULL || item == NULL)
+    if (!xqueue_valid(queue, __func__) || item == NULL)
         return EINVAL;
     pthread_mutex_lock(&queue->lock);
     if (queue->count > 0) {
@@ -297,7 +307,7 @@ void green_xqueue_close(green_xqueue_t *queue)
     struct xqueue_waiter *putter;
     xwake_t *wake;
 
-    if (queue == NULL)
+    if (!xqueue_valid(queue, __func__))
         return;
     pthread_mutex_lock(&queue->lock);
     queue->closed = 1;
@@ -317,7 +327,7 @@ size_t green_xqueue_size(green_xqueue_t *queue)
 {
     size_t count;
 
-    if (queue == NULL)
+    if (!xqueue_valid(queue, __func__))
         return 0;
     pthread_mutex_lock(&queue->lock);
     count = queue->count;

@@ -3,12 +3,14 @@
  */
 #include <green/sync.h>
 
+#include "handle.h"
 #include "waitlist.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 struct green_event {
+    sync_handle_t handle; /* first */
     int set;
     int error;
     void *value;
@@ -24,6 +26,7 @@ int green_event_new(green_event_t **out)
     event = calloc(1, sizeof(*event));
     if (event == NULL)
         return ENOMEM;
+    sync_handle_init(&event->handle, TAG_EVENT);
     waitlist_init(&event->waiters);
     *out = event;
     return 0;
@@ -31,18 +34,19 @@ int green_event_new(green_event_t **out)
 
 int green_event_destroy(green_event_t *event)
 {
-    if (event == NULL)
-        return EINVAL;
+    int err = sync_enter(event, TAG_EVENT);
+
+    if (err != 0)
+        return err;
     if (event->waiters.count > 0)
         return EBUSY;
+    sync_handle_clear(&event->handle);
     free(event);
     return 0;
 }
 
 static int event_set(green_event_t *event, int error, void *value)
 {
-    if (event == NULL)
-        return EINVAL;
     if (event->set)
         return EALREADY;
     event->set = 1;
@@ -54,11 +58,17 @@ static int event_set(green_event_t *event, int error, void *value)
 
 int green_event_send(green_event_t *event, void *value)
 {
-    return event_set(event, 0, value);
+    int err = sync_enter(event, TAG_EVENT);
+
+    return err != 0 ? err : event_set(event, 0, value);
 }
 
 int green_event_send_error(green_event_t *event, int err)
 {
+    int check = sync_enter(event, TAG_EVENT);
+
+    if (check != 0)
+        return check;
     if (err == 0)
         return EINVAL;
     return event_set(event, err, NULL);
@@ -68,10 +78,10 @@ int green_event_wait(green_event_t *event, void **value, double timeout)
 {
     waitlist_node_t node;
     void *received = NULL;
-    int err;
+    int err = sync_enter(event, TAG_EVENT);
 
-    if (event == NULL)
-        return EINVAL;
+    if (err != 0)
+        return err;
     if (event->set) {
         received = event->value;
         err = event->error;
@@ -88,13 +98,15 @@ int green_event_wait(green_event_t *event, void **value, double timeout)
 
 int green_event_ready(const green_event_t *event)
 {
-    return event != NULL && event->set;
+    return sync_enter(event, TAG_EVENT) == 0 && event->set;
 }
 
 int green_event_reset(green_event_t *event)
 {
-    if (event == NULL)
-        return EINVAL;
+    int err = sync_enter(event, TAG_EVENT);
+
+    if (err != 0)
+        return err;
     if (!event->set)
         return EALREADY;
     event->set = 0;
@@ -105,5 +117,5 @@ int green_event_reset(green_event_t *event)
 
 size_t green_event_waiting(const green_event_t *event)
 {
-    return event != NULL ? event->waiters.count : 0;
+    return sync_enter(event, TAG_EVENT) == 0 ? event->waiters.count : 0;
 }

@@ -8,17 +8,20 @@
 #include <green/sync.h>
 #include <green/thread.h>
 
+#include "handle.h"
 #include "waitlist.h"
 
 #include <errno.h>
 #include <stdlib.h>
 
 struct green_lock {
-    const void *owner; /* caller_identity() of the holder; NULL when free */
+    sync_handle_t handle; /* first */
+    const void *owner;    /* caller_identity() of the holder; NULL when free */
     waitlist_t waiters;
 };
 
 struct green_cond {
+    sync_handle_t handle; /* first */
     waitlist_t waiters;
 };
 
@@ -31,6 +34,7 @@ int green_lock_new(green_lock_t **out)
     lock = calloc(1, sizeof(*lock));
     if (lock == NULL)
         return ENOMEM;
+    sync_handle_init(&lock->handle, TAG_LOCK);
     waitlist_init(&lock->waiters);
     *out = lock;
     return 0;
@@ -38,10 +42,13 @@ int green_lock_new(green_lock_t **out)
 
 int green_lock_destroy(green_lock_t *lock)
 {
-    if (lock == NULL)
-        return EINVAL;
+    int err = sync_enter(lock, TAG_LOCK);
+
+    if (err != 0)
+        return err;
     if (lock->owner != NULL || lock->waiters.count > 0)
         return EBUSY;
+    sync_handle_clear(&lock->handle);
     free(lock);
     return 0;
 }
@@ -67,9 +74,13 @@ static void lock_pass_on(green_lock_t *lock)
 
 int green_lock_try_acquire(green_lock_t *lock)
 {
-    const void *self = caller_identity();
+    const void *self;
+    int err = sync_enter(lock, TAG_LOCK);
 
-    if (lock == NULL || self == NULL)
+    if (err != 0)
+        return err;
+    self = caller_identity();
+    if (self == NULL)
         return EINVAL;
     if (lock->owner == self)
         return EDEADLK;
@@ -96,8 +107,10 @@ int green_lock_acquire(green_lock_t *lock, double timeout)
 
 int green_lock_release(green_lock_t *lock)
 {
-    if (lock == NULL)
-        return EINVAL;
+    int err = sync_enter(lock, TAG_LOCK);
+
+    if (err != 0)
+        return err;
     if (lock->owner == NULL || lock->owner != caller_identity())
         return EPERM;
     lock_pass_on(lock);
@@ -106,12 +119,12 @@ int green_lock_release(green_lock_t *lock)
 
 int green_lock_locked(const green_lock_t *lock)
 {
-    return lock != NULL && lock->owner != NULL;
+    return sync_enter(lock, TAG_LOCK) == 0 && lock->owner != NULL;
 }
 
 int green_lock_owned(const green_lock_t *lock)
 {
-    return lock != NULL && lock->owner != NULL &&
+    return sync_enter(lock, TAG_LOCK) == 0 && lock->owner != NULL &&
            lock->owner == caller_identity();
 }
 
@@ -124,6 +137,7 @@ int green_cond_new(green_cond_t **out)
     cond = calloc(1, sizeof(*cond));
     if (cond == NULL)
         return ENOMEM;
+    sync_handle_init(&cond->handle, TAG_COND);
     waitlist_init(&cond->waiters);
     *out = cond;
     return 0;
@@ -131,10 +145,13 @@ int green_cond_new(green_cond_t **out)
 
 int green_cond_destroy(green_cond_t *cond)
 {
-    if (cond == NULL)
-        return EINVAL;
+    int err = sync_enter(cond, TAG_COND);
+
+    if (err != 0)
+        return err;
     if (cond->waiters.count > 0)
         return EBUSY;
+    sync_handle_clear(&cond->handle);
     free(cond);
     return 0;
 }
@@ -144,8 +161,11 @@ int green_cond_wait(green_cond_t *cond, green_lock_t *lock, double timeout)
     waitlist_node_t node;
     int err, relock_err;
 
-    if (cond == NULL || lock == NULL)
-        return EINVAL;
+    err = sync_enter(cond, TAG_COND);
+    if (err == 0)
+        err = sync_enter(lock, TAG_LOCK);
+    if (err != 0)
+        return err;
     if (!green_lock_owned(lock))
         return EPERM;
     /* Releasing never switches, so no notify can slip in before we park. */
@@ -160,16 +180,20 @@ int green_cond_wait(green_cond_t *cond, green_lock_t *lock, double timeout)
 
 int green_cond_notify(green_cond_t *cond)
 {
-    if (cond == NULL)
-        return EINVAL;
+    int err = sync_enter(cond, TAG_COND);
+
+    if (err != 0)
+        return err;
     waitlist_wake_first(&cond->waiters, 0, NULL);
     return 0;
 }
 
 int green_cond_notify_all(green_cond_t *cond)
 {
-    if (cond == NULL)
-        return EINVAL;
+    int err = sync_enter(cond, TAG_COND);
+
+    if (err != 0)
+        return err;
     waitlist_wake_all(&cond->waiters, 0, NULL);
     return 0;
 }

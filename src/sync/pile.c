@@ -6,6 +6,7 @@
 #include <green/pool.h>
 #include <green/timeout.h>
 
+#include "handle.h"
 #include "waitlist.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@ typedef struct pile_entry {
 } pile_entry_t;
 
 struct green_pile {
+    sync_handle_t handle; /* first */
     green_pool_t *pool;
     int owns_pool;
     pile_entry_t *head, *tail; /* in request order, oldest at head */
@@ -28,6 +30,7 @@ struct green_pile {
 };
 
 struct green_pool_imap {
+    sync_handle_t handle; /* first */
     green_pile_t *pile;
     size_t limit; /* spawned and not yet taken, at most */
     green_thread_fn fn;
@@ -46,9 +49,13 @@ int green_pile_new(green_pile_t **out, green_pool_t *pool, size_t size)
 
     if (out == NULL)
         return EINVAL;
+    /* Only a handle at the start of the pool is read: it stays opaque. */
+    if (pool != NULL && (err = sync_enter(pool, TAG_POOL)) != 0)
+        return err;
     pile = calloc(1, sizeof(*pile));
     if (pile == NULL)
         return ENOMEM;
+    sync_handle_init(&pile->handle, TAG_PILE);
     pile->pool = pool;
     waitlist_init(&pile->takers);
     if (pool == NULL) {
@@ -79,10 +86,10 @@ static void pile_unlink(green_pile_t *pile, pile_entry_t *entry)
 
 int green_pile_destroy(green_pile_t *pile)
 {
-    int err = 0;
+    int err = sync_enter(pile, TAG_PILE);
 
-    if (pile == NULL)
-        return EINVAL;
+    if (err != 0)
+        return err;
     if (pile->spawning > 0 || pile->takers.count > 0)
         return EBUSY;
     while (pile->head != NULL) {
@@ -94,6 +101,7 @@ int green_pile_destroy(green_pile_t *pile)
     }
     if (pile->owns_pool)
         err = green_pool_destroy(pile->pool, 1);
+    sync_handle_clear(&pile->handle);
     free(pile);
     return err;
 }
@@ -101,9 +109,11 @@ int green_pile_destroy(green_pile_t *pile)
 int green_pile_spawn(green_pile_t *pile, green_thread_fn fn, void *arg)
 {
     pile_entry_t *entry;
-    int err;
+    int err = sync_enter(pile, TAG_PILE);
 
-    if (pile == NULL || fn == NULL)
+    if (err != 0)
+        return err;
+    if (fn == NULL)
         return EINVAL;
     entry = calloc(1, sizeof(*entry));
     if (entry == NULL)
@@ -172,9 +182,11 @@ int green_pile_next(green_pile_t *pile, void **result, int *job_err,
                     double timeout)
 {
     green_timeout_t scope;
-    int err;
+    int err = sync_enter(pile, TAG_PILE);
 
-    if (pile == NULL || result == NULL || job_err == NULL)
+    if (err != 0)
+        return err;
+    if (result == NULL || job_err == NULL)
         return EINVAL;
     if (pile->head == NULL)
         return ENODATA;
@@ -191,7 +203,7 @@ int green_pile_next(green_pile_t *pile, void **result, int *job_err,
 
 size_t green_pile_pending(const green_pile_t *pile)
 {
-    return pile != NULL ? pile->count : 0;
+    return sync_enter(pile, TAG_PILE) == 0 ? pile->count : 0;
 }
 
 /* ---- imap --------------------------------------------------------------- */
@@ -213,6 +225,7 @@ int green_pool_imap(green_pool_imap_t **out, green_pool_t *pool,
         free(map);
         return err;
     }
+    sync_handle_init(&map->handle, TAG_IMAP);
     map->limit = green_pool_size(pool) > 0 ? green_pool_size(pool) : 1;
     map->fn = fn;
     map->next_input = next_input;
@@ -250,9 +263,11 @@ static int imap_fill(green_pool_imap_t *map)
 int green_pool_imap_next(green_pool_imap_t *map, void **result, int *job_err,
                          double timeout)
 {
-    int err;
+    int err = sync_enter(map, TAG_IMAP);
 
-    if (map == NULL || result == NULL || job_err == NULL)
+    if (err != 0)
+        return err;
+    if (result == NULL || job_err == NULL)
         return EINVAL;
     err = imap_fill(map);
     if (err != 0)
@@ -267,11 +282,12 @@ int green_pool_imap_next(green_pool_imap_t *map, void **result, int *job_err,
 
 int green_pool_imap_destroy(green_pool_imap_t *map)
 {
-    int err;
+    int err = sync_enter(map, TAG_IMAP);
 
-    if (map == NULL)
-        return EINVAL;
+    if (err != 0)
+        return err;
     err = green_pile_destroy(map->pile);
+    sync_handle_clear(&map->handle);
     free(map);
     return err;
 }

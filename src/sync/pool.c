@@ -9,6 +9,7 @@
  */
 #include <green/pool.h>
 
+#include "handle.h"
 #include "waitlist.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@ typedef struct pool_member {
 } pool_member_t;
 
 struct green_pool {
+    sync_handle_t handle; /* first */
     size_t size;
     size_t running;
     pool_member_t *members; /* doubly linked, newest first */
@@ -37,6 +39,7 @@ int green_pool_new(green_pool_t **out, size_t size)
     pool = calloc(1, sizeof(*pool));
     if (pool == NULL)
         return ENOMEM;
+    sync_handle_init(&pool->handle, TAG_POOL);
     pool->size = size;
     waitlist_init(&pool->spawners);
     waitlist_init(&pool->waitall);
@@ -60,8 +63,10 @@ static int pool_is_member(const green_pool_t *pool)
 
 int green_pool_destroy(green_pool_t *pool, int kill_members)
 {
-    if (pool == NULL)
-        return EINVAL;
+    int err = sync_enter(pool, TAG_POOL);
+
+    if (err != 0)
+        return err;
     if (pool->spawners.count > 0 || pool->waitall.count > 0)
         return EBUSY;
     if (pool->members != NULL) {
@@ -73,12 +78,14 @@ int green_pool_destroy(green_pool_t *pool, int kill_members)
     /* Each kill yields, and the member's link unlinks it meanwhile. */
     while (pool->members != NULL) {
         green_thread_t *thread = green_thread_retain(pool->members->thread);
-        int err = green_thread_kill(thread);
+
+        err = green_thread_kill(thread);
 
         green_thread_release(thread);
         if (err != 0)
             return err;
     }
+    sync_handle_clear(&pool->handle);
     free(pool);
     return 0;
 }
@@ -173,9 +180,11 @@ static int pool_spawn(green_pool_t *pool, green_thread_t **out,
 {
     green_thread_t *thread;
     void *result;
-    int err;
+    int err = sync_enter(pool, TAG_POOL);
 
-    if (pool == NULL || fn == NULL)
+    if (err != 0)
+        return err;
+    if (fn == NULL)
         return EINVAL;
     err = pool_take_slot(pool);
     if (err == EDEADLK) {
@@ -217,9 +226,10 @@ int green_pool_spawn_n(green_pool_t *pool, green_thread_fn fn, void *arg)
 int green_pool_waitall(green_pool_t *pool, double timeout)
 {
     waitlist_node_t node;
+    int err = sync_enter(pool, TAG_POOL);
 
-    if (pool == NULL)
-        return EINVAL;
+    if (err != 0)
+        return err;
     if (pool_is_member(pool))
         return EDEADLK;
     if (pool->running == 0)
@@ -230,8 +240,10 @@ int green_pool_waitall(green_pool_t *pool, double timeout)
 
 int green_pool_resize(green_pool_t *pool, size_t size)
 {
-    if (pool == NULL)
-        return EINVAL;
+    int err = sync_enter(pool, TAG_POOL);
+
+    if (err != 0)
+        return err;
     pool->size = size;
     while (pool->running < pool->size &&
            waitlist_wake_first(&pool->spawners, 0, NULL) != NULL)
@@ -241,22 +253,22 @@ int green_pool_resize(green_pool_t *pool, size_t size)
 
 size_t green_pool_size(const green_pool_t *pool)
 {
-    return pool != NULL ? pool->size : 0;
+    return sync_enter(pool, TAG_POOL) == 0 ? pool->size : 0;
 }
 
 size_t green_pool_running(const green_pool_t *pool)
 {
-    return pool != NULL ? pool->running : 0;
+    return sync_enter(pool, TAG_POOL) == 0 ? pool->running : 0;
 }
 
 size_t green_pool_available(const green_pool_t *pool)
 {
-    if (pool == NULL || pool->running >= pool->size)
+    if (sync_enter(pool, TAG_POOL) != 0 || pool->running >= pool->size)
         return 0;
     return pool->size - pool->running;
 }
 
 size_t green_pool_waiting(const green_pool_t *pool)
 {
-    return pool != NULL ? pool->spawners.count : 0;
+    return sync_enter(pool, TAG_POOL) == 0 ? pool->spawners.count : 0;
 }

@@ -16,6 +16,7 @@
  */
 #include <green/sync.h>
 
+#include "handle.h"
 #include "waitlist.h"
 
 #include <errno.h>
@@ -28,6 +29,7 @@ typedef struct queue_entry {
 } queue_entry_t;
 
 struct green_queue {
+    sync_handle_t handle; /* first */
     size_t maxsize;
     green_queue_order_t order;
     green_queue_cmp_fn cmp;
@@ -51,6 +53,7 @@ int green_queue_new(green_queue_t **out, size_t maxsize,
     queue = calloc(1, sizeof(*queue));
     if (queue == NULL)
         return ENOMEM;
+    sync_handle_init(&queue->handle, TAG_QUEUE);
     queue->maxsize = maxsize;
     queue->order = order;
     queue->cmp = cmp;
@@ -64,8 +67,10 @@ int green_queue_new(green_queue_t **out, size_t maxsize,
 
 int green_queue_destroy(green_queue_t *queue, void (*free_item)(void *item))
 {
-    if (queue == NULL)
-        return EINVAL;
+    int err = sync_enter(queue, TAG_QUEUE);
+
+    if (err != 0)
+        return err;
     if (queue->getters.count > 0 || queue->putters.count > 0 ||
         queue->joiners.count > 0)
         return EBUSY;
@@ -74,6 +79,7 @@ int green_queue_destroy(green_queue_t *queue, void (*free_item)(void *item))
             free_item(queue->heap[i].item);
     }
     free(queue->heap);
+    sync_handle_clear(&queue->handle);
     free(queue);
     return 0;
 }
@@ -206,10 +212,10 @@ static int queue_give_back(green_queue_t *queue, void *item)
 
 int green_queue_try_put(green_queue_t *queue, void *item)
 {
-    int err;
+    int err = sync_enter(queue, TAG_QUEUE);
 
-    if (queue == NULL)
-        return EINVAL;
+    if (err != 0)
+        return err;
     if (waitlist_wake_first(&queue->getters, 0, item) == NULL) {
         if (!queue_has_room(queue))
             return EAGAIN;
@@ -239,8 +245,11 @@ int green_queue_put(green_queue_t *queue, void *item, double timeout)
 int green_queue_try_get(green_queue_t *queue, void **item)
 {
     waitlist_node_t *putter;
+    int err = sync_enter(queue, TAG_QUEUE);
 
-    if (queue == NULL || item == NULL)
+    if (err != 0)
+        return err;
+    if (item == NULL)
         return EINVAL;
     if (queue->count > 0) {
         *item = queue_pop(queue);
@@ -283,8 +292,10 @@ int green_queue_get(green_queue_t *queue, void **item, double timeout)
 
 int green_queue_resize(green_queue_t *queue, size_t maxsize)
 {
-    if (queue == NULL)
-        return EINVAL;
+    int err = sync_enter(queue, TAG_QUEUE);
+
+    if (err != 0)
+        return err;
     queue->maxsize = maxsize;
     queue_admit_putters(queue);
     return 0;
@@ -292,7 +303,11 @@ int green_queue_resize(green_queue_t *queue, size_t maxsize)
 
 int green_queue_task_done(green_queue_t *queue)
 {
-    if (queue == NULL || queue->unfinished == 0)
+    int err = sync_enter(queue, TAG_QUEUE);
+
+    if (err != 0)
+        return err;
+    if (queue->unfinished == 0)
         return EINVAL;
     if (--queue->unfinished == 0)
         waitlist_wake_all(&queue->joiners, 0, NULL);
@@ -302,9 +317,10 @@ int green_queue_task_done(green_queue_t *queue)
 int green_queue_join(green_queue_t *queue, double timeout)
 {
     waitlist_node_t node;
+    int err = sync_enter(queue, TAG_QUEUE);
 
-    if (queue == NULL)
-        return EINVAL;
+    if (err != 0)
+        return err;
     if (queue->unfinished == 0)
         return 0;
     waitlist_node_init(&node, NULL);
@@ -313,25 +329,25 @@ int green_queue_join(green_queue_t *queue, double timeout)
 
 size_t green_queue_size(const green_queue_t *queue)
 {
-    return queue != NULL ? queue->count : 0;
+    return sync_enter(queue, TAG_QUEUE) == 0 ? queue->count : 0;
 }
 
 size_t green_queue_maxsize(const green_queue_t *queue)
 {
-    return queue != NULL ? queue->maxsize : 0;
+    return sync_enter(queue, TAG_QUEUE) == 0 ? queue->maxsize : 0;
 }
 
 size_t green_queue_getters(const green_queue_t *queue)
 {
-    return queue != NULL ? queue->getters.count : 0;
+    return sync_enter(queue, TAG_QUEUE) == 0 ? queue->getters.count : 0;
 }
 
 size_t green_queue_putters(const green_queue_t *queue)
 {
-    return queue != NULL ? queue->putters.count : 0;
+    return sync_enter(queue, TAG_QUEUE) == 0 ? queue->putters.count : 0;
 }
 
 size_t green_queue_unfinished(const green_queue_t *queue)
 {
-    return queue != NULL ? queue->unfinished : 0;
+    return sync_enter(queue, TAG_QUEUE) == 0 ? queue->unfinished : 0;
 }

@@ -8,6 +8,7 @@
  */
 #include <green/sync.h>
 
+#include "handle.h"
 #include "waitlist.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@ typedef enum semaphore_kind {
 } semaphore_kind_t;
 
 struct green_semaphore {
+    sync_handle_t handle; /* first */
     unsigned count;
     unsigned limit;
     semaphore_kind_t kind;
@@ -38,6 +40,7 @@ static int semaphore_new(green_semaphore_t **out, unsigned value,
     sem = calloc(1, sizeof(*sem));
     if (sem == NULL)
         return ENOMEM;
+    sync_handle_init(&sem->handle, TAG_SEMAPHORE);
     sem->count = value;
     sem->limit = limit;
     sem->kind = kind;
@@ -65,10 +68,13 @@ int green_semaphore_new_capped(green_semaphore_t **out, unsigned value,
 
 int green_semaphore_destroy(green_semaphore_t *sem)
 {
-    if (sem == NULL)
-        return EINVAL;
+    int err = sync_enter(sem, TAG_SEMAPHORE);
+
+    if (err != 0)
+        return err;
     if (sem->acquirers.count > 0 || sem->releasers.count > 0)
         return EBUSY;
+    sync_handle_clear(&sem->handle);
     free(sem);
     return 0;
 }
@@ -82,8 +88,10 @@ static void semaphore_add_permit(green_semaphore_t *sem)
 
 int green_semaphore_try_acquire(green_semaphore_t *sem)
 {
-    if (sem == NULL)
-        return EINVAL;
+    int err = sync_enter(sem, TAG_SEMAPHORE);
+
+    if (err != 0)
+        return err;
     /* Limit 0: a blocked release hands its permit straight over. */
     if (sem->count == 0)
         return waitlist_wake_first(&sem->releasers, 0, NULL) != NULL ? 0
@@ -113,10 +121,10 @@ int green_semaphore_acquire(green_semaphore_t *sem, double timeout)
 int green_semaphore_release(green_semaphore_t *sem)
 {
     waitlist_node_t node;
-    int err;
+    int err = sync_enter(sem, TAG_SEMAPHORE);
 
-    if (sem == NULL)
-        return EINVAL;
+    if (err != 0)
+        return err;
     if (waitlist_wake_first(&sem->acquirers, 0, NULL) != NULL)
         return 0;
     if (sem->count < sem->limit) {
@@ -133,10 +141,10 @@ int green_semaphore_release(green_semaphore_t *sem)
 
 unsigned green_semaphore_value(const green_semaphore_t *sem)
 {
-    return sem != NULL ? sem->count : 0;
+    return sync_enter(sem, TAG_SEMAPHORE) == 0 ? sem->count : 0;
 }
 
 size_t green_semaphore_waiting(const green_semaphore_t *sem)
 {
-    return sem != NULL ? sem->acquirers.count : 0;
+    return sync_enter(sem, TAG_SEMAPHORE) == 0 ? sem->acquirers.count : 0;
 }
