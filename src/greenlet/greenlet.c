@@ -509,7 +509,7 @@ int greenlet_destroy(greenlet_t *g)
             return EPERM;
         /* Its thread exited: it never runs again and holds no stack. */
         pthread_mutex_lock(&orphan_lock);
-        g->tag = 0;
+        tag_clear(&g->tag);
         greenlet_unref(g);
         pthread_mutex_unlock(&orphan_lock);
         return 0;
@@ -519,7 +519,7 @@ int greenlet_destroy(greenlet_t *g)
     /* Unstarted: it dies without running; suspended: its cleanup runs. */
     if (g->state != GREENLET_DEAD && greenlet_kill(g) != 0)
         return EBUSY;
-    g->tag = 0;
+    tag_clear(&g->tag);
     greenlet_unref(g);
     return 0;
 }

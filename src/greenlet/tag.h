@@ -30,6 +30,13 @@ typedef enum tag {
     TAG_XQUEUE = 0x47585155     /* GXQU */
 } tag_t;
 
+/* Clear the tag of an object being destroyed.  Volatile: the compiler
+ * would drop a plain store to memory that is freed next. */
+static inline void tag_clear(uint32_t *tag)
+{
+    *(volatile uint32_t *)tag = 0;
+}
+
 /* Print "libgreen: fn(handle): ..." on stderr; returns EINVAL. */
 int tag_refuse(const char *fn, const void *handle)
     __attribute__((cold, visibility("hidden")));

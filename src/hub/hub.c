@@ -592,7 +592,7 @@ struct green_timer {
 
 static void public_timer_free(struct green_timer *timer)
 {
-    timer->tag = 0;
+    tag_clear(&timer->tag);
     free(timer);
 }
 

@@ -20,12 +20,12 @@
 /* Idle workers kept per hub, and recycled thread structs.  Builds made
  * to catch misuse recycle nothing, so that a use after the end is a use
  * after free to the sanitizers (docs/building.md). */
-#if defined(GREEN_NO_RECYCLE)
-#define IDLE_WORKERS_MAX 0
-#define FREE_THREADS_MAX 0
-#else
 #define IDLE_WORKERS_MAX 64
 #define FREE_THREADS_MAX 4096
+#if defined(GREEN_NO_RECYCLE)
+#define THREAD_RECYCLE 0
+#else
+#define THREAD_RECYCLE 1
 #endif
 
 struct thread_link {
@@ -87,11 +87,11 @@ static void thread_free(green_thread_t *t)
     green_hub_t *hub = t->task.hub;
 
     free(t->name);
-    t->task.tag = 0;
+    tag_clear(&t->task.tag);
     /* Structs of a destroyed hub, or released on another OS thread, go
      * back to malloc. */
-    if (hub != NULL && hub == hub_existing() && !hub->stopping &&
-        hub->threads->free_count < FREE_THREADS_MAX) {
+    if (THREAD_RECYCLE && hub != NULL && hub == hub_existing() &&
+        !hub->stopping && hub->threads->free_count < FREE_THREADS_MAX) {
         t->live_next = hub->threads->free_threads;
         hub->threads->free_threads = t;
         hub->threads->free_count++;
@@ -198,7 +198,8 @@ static green_thread_t *worker_next(green_hub_t *hub, greenlet_t *self,
 
     if (hub->stopping)
         return NULL;
-    if (!reusable || threads->idle_count >= IDLE_WORKERS_MAX) {
+    if (!THREAD_RECYCLE || !reusable ||
+        threads->idle_count >= IDLE_WORKERS_MAX) {
         threads->exiting_worker = self;
         return NULL;
     }

@@ -84,7 +84,7 @@ int green_xqueue_destroy(green_xqueue_t *queue)
     pthread_mutex_unlock(&queue->lock);
     pthread_mutex_destroy(&queue->lock);
     free(queue->items);
-    queue->tag = 0;
+    tag_clear(&queue->tag);
     free(queue);
     return 0;
 }

@@ -37,7 +37,7 @@ static inline void sync_handle_init(sync_handle_t *handle, tag_t tag)
 /* Clear the tag of an object about to be freed. */
 static inline void sync_handle_clear(sync_handle_t *handle)
 {
-    handle->tag = 0;
+    tag_clear(&handle->tag);
 }
 
 /* 0 if object is a live `tag` object of the calling OS thread; EINVAL for
