@@ -738,11 +738,20 @@ static void test_call_threadsafe_many_and_after_destroy(void **state)
         assert_int_equal(green_hub_call_threadsafe(hub, count_call, &count), 0);
     assert_int_equal(green_sleep(0), 0);
     assert_int_equal(count, 100);
-    /* Queued calls of a destroyed hub are dropped, later ones refused. */
+    /* Calls still queued run while the hub is destroyed; later ones are
+     * refused (the reference keeps the handle). */
     assert_int_equal(green_hub_call_threadsafe(hub, count_call, &count), 0);
+    assert_int_equal(green_hub_retain(hub), 0);
     assert_int_equal(green_hub_destroy(), 0);
+    assert_int_equal(count, 101);
     assert_int_equal(green_hub_call_threadsafe(hub, count_call, &count), EPIPE);
-    assert_int_equal(count, 100);
+    assert_null(green_hub_greenlet(hub));
+    assert_int_equal(green_hub_release(hub), 0);
+    assert_int_equal(count, 101);
+    assert_int_equal(green_hub_retain(NULL), EINVAL);
+    assert_int_equal(green_hub_release(NULL), EINVAL);
+    /* The thread's own use needs no reference, and has none to drop. */
+    assert_int_equal(green_hub_release(green_hub_current()), EINVAL);
 }
 
 /* A hub per OS thread: a second thread runs its own green threads. */

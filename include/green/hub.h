@@ -63,13 +63,33 @@ GREEN_EXTERN greenlet_t *green_hub_greenlet(green_hub_t *hub);
  * (typically the main greenlet).  Returns 0, or EPERM from the hub. */
 GREEN_EXTERN int green_hub_run(void);
 
-/* Run fn(arg) in the hub's OS thread on its next loop pass.  Safe to call
- * from any OS thread, and wakes the target hub.  ENOMEM on allocation
- * failure; EPIPE if the hub has been destroyed (its thread exited);
- * EINVAL for a NULL hub or fn.  fn runs in the hub greenlet: it must not
- * block (green_unpark() is the way to hand a result to a green thread). */
+/* Run fn(arg) in the hub's OS thread, from any OS thread; wakes the hub.
+ * A call accepted (0) runs exactly once, in the order accepted:
+ *  - on the hub's next loop pass, in the hub greenlet: fn must not block
+ *    (green_unpark() is the way to hand a result to a green thread);
+ *  - or, if the hub is destroyed first (green_hub_destroy(), or its thread
+ *    exits), during that teardown: in the same OS thread (inside
+ *    green_hub_destroy, or the thread-exit destructor), once every green
+ *    thread of the hub has ended.  fn must then not block, nor start green
+ *    threads or timers (they would never run); no green thread is left
+ *    for it to unpark.
+ * EPIPE once teardown has reached that point: the call was not accepted
+ * (so also for calls that such a teardown fn makes to its own hub).
+ * ENOMEM on allocation failure; EINVAL for a NULL hub or fn.  From another
+ * OS thread, hub must be retained (green_hub_retain). */
 GREEN_EXTERN int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *),
                                            void *arg);
+
+/* References for other OS threads.  A hub pointer is valid in its own
+ * thread until the hub is destroyed; any other thread may use it only
+ * while it holds a reference.  green_hub_retain takes one (from a thread
+ * where the pointer is valid); green_hub_release drops it, from any
+ * thread.  A reference keeps the handle, not the hub: once the hub is
+ * destroyed, calls to it fail with EPIPE, and no new hub gets its address
+ * while it is retained, so a call never reaches a successor.  EINVAL for
+ * NULL, and for a release without a retain left to match it. */
+GREEN_EXTERN int green_hub_retain(green_hub_t *hub);
+GREEN_EXTERN int green_hub_release(green_hub_t *hub);
 
 /* Keepalive.  While the count is above zero the hub assumes an outside
  * wake-up (typically a green_hub_call_threadsafe from a worker thread) is
@@ -81,8 +101,10 @@ GREEN_EXTERN int green_hub_ref(green_hub_t *hub);
 GREEN_EXTERN int green_hub_unref(green_hub_t *hub);
 
 /* Destroy the calling thread's hub: every live green thread is killed (its
- * blocking call returns ECANCELED, it runs its cleanup, links fire), and
- * all memory is freed.  Handles still held stay valid for
+ * blocking call returns ECANCELED, it runs its cleanup, links fire), the
+ * cross-thread calls it accepted run (see green_hub_call_threadsafe), and
+ * all memory is freed (the hub handle itself once no green_hub_retain
+ * reference remains).  Handles still held stay valid for
  * green_thread_release() and the read-only getters.  A later green call
  * makes a fresh hub.  EPERM unless called from the main greenlet; EBUSY if
  * a green thread would not die.  A hub is also destroyed when its OS

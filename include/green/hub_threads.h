@@ -28,7 +28,10 @@ GREEN_EXTERN int green_hub_threads_new(green_hub_threads_t **out, size_t n,
 /* Number of threads in the group. */
 GREEN_EXTERN size_t green_hub_threads_count(const green_hub_threads_t *threads);
 /* Hub of thread i, once it runs (waits for it to start; NULL if i is out
- * of range), e.g. for green_hub_call_threadsafe. */
+ * of range or the hub could not be made), e.g. for
+ * green_hub_call_threadsafe.  The group holds a reference to it until
+ * green_hub_threads_destroy (green_hub_retain it to keep it longer); once
+ * the thread has ended, calls to it fail with EPIPE. */
 GREEN_EXTERN green_hub_t *green_hub_threads_hub(green_hub_threads_t *threads,
                                                 size_t i);
 /* Wait (green: only the caller parks) until every thread of the group has

@@ -35,8 +35,8 @@
 __thread green_hub_t *green_tls_hub;
 static __thread green_backend_t tls_backend_choice;
 
-/* Every live hub, so that green_hub_call_threadsafe() never touches a
- * destroyed one.  Lock order: hubs_lock, then a hub's calls_lock. */
+/* Every live hub, for fork's child.  Lock order: hubs_lock, then a hub's
+ * calls_lock. */
 static pthread_mutex_t hubs_lock = PTHREAD_MUTEX_INITIALIZER;
 static green_hub_t *hubs;
 
@@ -179,7 +179,6 @@ static void wake_hub(green_hub_t *hub)
 int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *), void *arg)
 {
     hub_call_t *call;
-    green_hub_t *live;
     int need_wake;
 
     if (hub == NULL || fn == NULL)
@@ -190,15 +189,12 @@ int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *), void *arg)
     call->next = NULL;
     call->fn = fn;
     call->arg = arg;
-    pthread_mutex_lock(&hubs_lock);
-    for (live = hubs; live != NULL && live != hub; live = live->list_next)
-        ;
-    if (live == NULL) {
-        pthread_mutex_unlock(&hubs_lock);
+    pthread_mutex_lock(&hub->calls_lock);
+    if (hub->calls_closed) {
+        pthread_mutex_unlock(&hub->calls_lock);
         free(call);
         return EPIPE;
     }
-    pthread_mutex_lock(&hub->calls_lock);
     if (hub->calls_tail != NULL)
         hub->calls_tail->next = call;
     else
@@ -206,13 +202,68 @@ int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *), void *arg)
     hub->calls_tail = call;
     need_wake =
         !atomic_exchange_explicit(&hub->wake_pending, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&hub->calls_lock);
     /* The hub's own thread is not sleeping in the kernel: it sees the
-     * flag before it polls.  Written under hubs_lock: the fd is alive. */
-    if (need_wake && !pthread_equal(hub->os_thread, pthread_self()))
+     * flag before it polls.  Written under the lock, which teardown takes
+     * to close calls before it closes the fd. */
+    if (need_wake && hub != green_tls_hub)
         wake_hub(hub);
-    pthread_mutex_unlock(&hubs_lock);
+    pthread_mutex_unlock(&hub->calls_lock);
     return 0;
+}
+
+/* Teardown: refuse further calls, then run the accepted ones, oldest
+ * first, in the exiting thread. */
+static void close_calls(green_hub_t *hub)
+{
+    hub_call_t **tail = &hub->calls_running;
+
+    pthread_mutex_lock(&hub->calls_lock);
+    hub->calls_closed = 1;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = hub->calls;
+    hub->calls = hub->calls_tail = NULL;
+    pthread_mutex_unlock(&hub->calls_lock);
+    run_pending_calls(hub);
+}
+
+int green_hub_retain(green_hub_t *hub)
+{
+    if (hub == NULL)
+        return EINVAL;
+    pthread_mutex_lock(&hub->calls_lock);
+    hub->retains++;
+    pthread_mutex_unlock(&hub->calls_lock);
+    return 0;
+}
+
+/* Drop a reference: the owner's (owner != 0, from hub_destroy) or a
+ * green_hub_retain one.  The last one frees the struct. */
+static int hub_drop(green_hub_t *hub, int owner)
+{
+    int last;
+
+    pthread_mutex_lock(&hub->calls_lock);
+    if (!owner && hub->retains == 0) {
+        pthread_mutex_unlock(&hub->calls_lock);
+        return EINVAL;
+    }
+    if (owner)
+        hub->owner_gone = 1;
+    else
+        hub->retains--;
+    last = hub->owner_gone && hub->retains == 0;
+    pthread_mutex_unlock(&hub->calls_lock);
+    if (last) {
+        pthread_mutex_destroy(&hub->calls_lock);
+        free(hub);
+    }
+    return 0;
+}
+
+int green_hub_release(green_hub_t *hub)
+{
+    return hub != NULL ? hub_drop(hub, 0) : EINVAL;
 }
 
 static int calls_pending(green_hub_t *hub)
@@ -225,7 +276,7 @@ int green_hub_ref(green_hub_t *hub)
 {
     if (hub == NULL)
         return EINVAL;
-    if (!pthread_equal(hub->os_thread, pthread_self()))
+    if (hub != green_tls_hub)
         return EPERM;
     hub->keepalive++;
     return 0;
@@ -235,7 +286,7 @@ int green_hub_unref(green_hub_t *hub)
 {
     if (hub == NULL)
         return EINVAL;
-    if (!pthread_equal(hub->os_thread, pthread_self()))
+    if (hub != green_tls_hub)
         return EPERM;
     if (hub->keepalive == 0)
         return EINVAL;
@@ -1215,7 +1266,6 @@ static void free_pending_timers(green_hub_t *hub)
 static void hub_destroy(green_hub_t *hub)
 {
     green_hub_t **link;
-    hub_call_t *call;
 
     pthread_mutex_lock(&hubs_lock);
     for (link = &hubs; *link != NULL && *link != hub;
@@ -1232,30 +1282,20 @@ static void hub_destroy(green_hub_t *hub)
      * makes its loop see `stopping` and return. */
     hub->current = &hub->main_task;
     greenlet_destroy(hub->greenlet);
-
-    pthread_mutex_lock(&hub->calls_lock);
-    while ((call = hub->calls) != NULL) {
-        hub->calls = call->next;
-        free(call);
-    }
-    pthread_mutex_unlock(&hub->calls_lock);
-    while ((call = hub->calls_running) != NULL) {
-        hub->calls_running = call->next;
-        free(call);
-    }
+    hub->greenlet = NULL;
+    close_calls(hub);
     free_pending_timers(hub);
     hub->backend->destroy(hub->poller);
     close_wake_fds(hub);
     free(hub->threads);
     free(hub->fds);
     free(hub->dirty_fds);
-    pthread_mutex_destroy(&hub->calls_lock);
     if (green_tls_hub == hub) {
         green_tls_hub = NULL;
         if (hub_key_made)
             pthread_setspecific(hub_key, NULL);
     }
-    free(hub);
+    hub_drop(hub, 1);
 }
 
 int green_hub_destroy(void)

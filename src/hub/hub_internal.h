@@ -126,8 +126,7 @@ struct green_hub {
     size_t dirty_count, dirty_capacity;
     size_t fd_waiters;
 
-    /* Cross-thread calls: pushed under calls_lock (and the global hub
-     * list lock, which guarantees the hub is alive), drained by the hub. */
+    /* Cross-thread calls: pushed under calls_lock, drained by the hub. */
     pthread_mutex_t calls_lock;
     hub_call_t *calls, *calls_tail;
     hub_call_t *calls_running; /* taken from calls, not yet run */
@@ -135,6 +134,13 @@ struct green_hub {
     int wake_write_fd;         /* the same eventfd, or the write end */
     atomic_int wake_pending;   /* set under calls_lock, read without */
     int keepalive;             /* green_hub_ref count */
+
+    /* Under calls_lock.  The struct outlives the hub while green_hub_retain
+     * references remain, so that calls to it fail instead of reaching a
+     * later hub at the same address. */
+    unsigned char calls_closed; /* teardown began: calls get EPIPE */
+    unsigned char owner_gone;   /* the hub itself is destroyed */
+    size_t retains;             /* green_hub_retain references */
 
     /* Green threads: thread.c's state (its registry and what it
      * recycles), opaque to the rest of the hub. */

@@ -15,7 +15,7 @@ struct hub_thread {
     green_hub_threads_t *group;
     size_t index;
     pthread_t thread;
-    green_hub_t *hub; /* set once the thread runs */
+    green_hub_t *hub; /* set once the thread runs; retained */
 };
 
 struct green_hub_threads {
@@ -39,6 +39,8 @@ static void *hub_thread_main(void *arg)
 
     green_hub_set_backend(group->backend);
     hub = green_hub_current();
+    if (hub != NULL)
+        green_hub_retain(hub); /* for green_hub_threads_hub's callers */
     pthread_mutex_lock(&group->lock);
     self->hub = hub;
     pthread_cond_broadcast(&group->hub_ready);
@@ -172,8 +174,11 @@ int green_hub_threads_destroy(green_hub_threads_t *threads)
     }
 
     /* Every thread has finished its body; joining only reaps them. */
-    for (size_t i = 0; i < threads->count; i++)
+    for (size_t i = 0; i < threads->count; i++) {
         pthread_join(threads->threads[i].thread, NULL);
+        if (threads->threads[i].hub != NULL)
+            green_hub_release(threads->threads[i].hub);
+    }
     pthread_cond_destroy(&threads->hub_ready);
     pthread_mutex_destroy(&threads->lock);
     free(threads);

@@ -23,10 +23,16 @@ struct xwake {
 
 /* ---- Wake-ups ------------------------------------------------------ */
 
+static void xwake_free(xwake_t *w)
+{
+    green_hub_release(w->hub);
+    free(w);
+}
+
 static void xwake_unref(xwake_t *w)
 {
     if (atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) == 1)
-        free(w);
+        xwake_free(w);
 }
 
 static void xwake_discard(xwake_t *w)
@@ -46,6 +52,8 @@ int xwake_new(xwake_t **out, xwake_undelivered_fn undelivered, void *context)
     if (w == NULL)
         return ENOMEM;
     atomic_init(&w->refs, 2);
+    /* Signallers in other threads address the hub: it must stay itself. */
+    green_hub_retain(hub);
     w->hub = hub;
     w->hub_thread = pthread_self();
     w->undelivered = undelivered;
@@ -103,11 +111,14 @@ void xwake_signal(xwake_t *w, void *value)
 {
     w->value = value;
     /* On the waiter's own thread, deliver now: cheaper than a round trip
-     * through the hub's call queue. */
+     * through the hub's call queue.  (A later thread that got the same id
+     * finds the waiter abandoned by the exit: it only discards.) */
     if (pthread_equal(w->hub_thread, pthread_self())) {
         xwake_deliver(w);
         return;
     }
+    /* Accepted, the delivery runs exactly once, at the latest while the
+     * hub is torn down (with the waiter gone: the value is discarded). */
     if (green_hub_call_threadsafe(w->hub, xwake_deliver, w) != 0) {
         /* The hub is gone (its thread exited), or no memory for the call:
          * nobody can receive the value. */
@@ -123,5 +134,5 @@ void xwake_drop_signal(xwake_t *w)
 
 void xwake_free_unused(xwake_t *w)
 {
-    free(w);
+    xwake_free(w);
 }

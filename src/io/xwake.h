@@ -18,13 +18,15 @@
 #include <green/hub.h>
 
 /* Receives a signalled value that no waiter took.  Runs in the waiter's
- * hub thread, or in the signaller's thread if the hub is gone. */
+ * hub thread (during the hub's teardown if the waiter was killed by it),
+ * or in the signaller's thread if the hub is gone. */
 typedef void (*xwake_undelivered_fn)(void *context, void *value);
 
 typedef struct xwake xwake_t;
 
-/* A wake-up for the calling greenlet on the calling thread's hub.
- * undelivered may be NULL when values need no cleanup. */
+/* A wake-up for the calling greenlet on the calling thread's hub (which it
+ * retains until freed).  undelivered may be NULL when values need no
+ * cleanup. */
 int xwake_new(xwake_t **out, xwake_undelivered_fn undelivered, void *context);
 
 /* Park until signalled (0, *value set; value may be NULL) or until
