@@ -248,7 +248,7 @@ static void run_four_hubs(size_t maxsize)
     assert_int_equal(doubled, 0);
     assert_int_equal(atomic_load(&h.taken), total);
     assert_int_equal(green_xqueue_size(h.queue), 0);
-    assert_int_equal(green_xqueue_destroy(h.queue), 0);
+    assert_int_equal(green_xqueue_destroy(h.queue, NULL), 0);
     free(h.seen);
 }
 
@@ -334,13 +334,13 @@ static void test_xqueue_timeouts_race_handoffs(void **state)
     assert_int_equal(green_hub_threads_new(&threads, 2, racing_body, &r), 0);
     assert_int_equal(green_hub_threads_destroy(threads), 0);
     /* What the getters left (given back or never taken) is still here. */
-    while (green_xqueue_get(r.queue, &item, 0) == 0)
+    while (green_xqueue_try_get(r.queue, &item) == 0)
         mark_seen(&r, item);
     for (size_t i = 0; i < r.items; i++)
         missing += atomic_load(&r.seen[i]) == 0;
     assert_int_equal(atomic_load(&r.errors), 0);
     assert_int_equal(missing, 0);
-    assert_int_equal(green_xqueue_destroy(r.queue), 0);
+    assert_int_equal(green_xqueue_destroy(r.queue, NULL), 0);
     free(r.seen);
 }
 
@@ -426,8 +426,8 @@ static void test_bounded_xqueue_put_timeouts_race_admissions(void **state)
         missing += atomic_load(&h.seen[i]) == 0;
     assert_int_equal(atomic_load(&h.errors), 0);
     assert_int_equal(missing, 0);
-    assert_int_equal(green_xqueue_get(h.queue, &item, 0), EAGAIN);
-    assert_int_equal(green_xqueue_destroy(h.queue), 0);
+    assert_int_equal(green_xqueue_try_get(h.queue, &item), EAGAIN);
+    assert_int_equal(green_xqueue_destroy(h.queue, NULL), 0);
     free(h.seen);
 }
 
@@ -454,7 +454,7 @@ static void test_getter_woken_from_other_hub(void **state)
     assert_int_equal(green_xqueue_get(queue, &item, 10.0), 0);
     assert_int_equal((uintptr_t)item, 1234);
     assert_int_equal(green_hub_threads_destroy(threads), 0);
-    assert_int_equal(green_xqueue_destroy(queue), 0);
+    assert_int_equal(green_xqueue_destroy(queue, NULL), 0);
 }
 
 static void test_xqueue_timeouts_and_close(void **state)
@@ -465,7 +465,8 @@ static void test_xqueue_timeouts_and_close(void **state)
 
     (void)state;
     assert_int_equal(green_xqueue_new(&queue, GREEN_XQUEUE_UNBOUNDED), 0);
-    assert_int_equal(green_xqueue_get(queue, &item, 0), EAGAIN);
+    assert_int_equal(green_xqueue_try_get(queue, &item), EAGAIN);
+    assert_int_equal(green_xqueue_get(queue, &item, 0), ETIMEDOUT);
     start = green_now();
     assert_int_equal(green_xqueue_get(queue, &item, 0.02), ETIMEDOUT);
     assert_true(green_now() - start >= 0.015);
@@ -480,10 +481,12 @@ static void test_xqueue_timeouts_and_close(void **state)
     assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
     assert_ptr_equal(item, queue);
     assert_int_equal(green_xqueue_get(queue, &item, 1.0), EPIPE);
-    assert_int_equal(green_xqueue_destroy(queue), 0);
+    assert_int_equal(green_xqueue_destroy(queue, NULL), 0);
     assert_int_equal(green_xqueue_new(NULL, 1), EINVAL);
-    assert_int_equal(green_xqueue_new(&queue, 0), EINVAL);
     assert_int_equal(green_xqueue_put(NULL, NULL, 0), EINVAL);
+    assert_int_equal(green_xqueue_try_put(NULL, NULL), EINVAL);
+    assert_int_equal(green_xqueue_try_get(NULL, &item), EINVAL);
+    assert_int_equal(green_xqueue_destroy(NULL, NULL), EINVAL);
 }
 
 /* ---- A bounded xqueue: full puts park, a get lets the oldest in -------- */
@@ -518,7 +521,9 @@ static void test_bounded_xqueue_parks_full_puts(void **state)
     late.queue = later.queue = queue;
     assert_int_equal(green_xqueue_put(queue, (void *)1, 0), 0);
     assert_int_equal(green_xqueue_put(queue, (void *)2, 0), 0);
-    assert_int_equal(green_xqueue_put(queue, (void *)9, 0), EAGAIN);
+    assert_int_equal(green_xqueue_try_put(queue, (void *)9), EAGAIN);
+    assert_int_equal(green_xqueue_put(queue, (void *)9, 0), ETIMEDOUT);
+    assert_int_equal(green_xqueue_maxsize(queue), 2);
     start = green_now();
     assert_int_equal(green_xqueue_put(queue, (void *)9, 0.02), ETIMEDOUT);
     assert_true(green_now() - start >= 0.015);
@@ -530,7 +535,7 @@ static void test_bounded_xqueue_parks_full_puts(void **state)
     assert_int_equal(green_spawn_n(put_one, &later), 0);
     green_sleep(0.01);
     assert_int_equal(late.rc, -1);
-    assert_int_equal(green_xqueue_destroy(queue), EBUSY);
+    assert_int_equal(green_xqueue_destroy(queue, NULL), EBUSY);
     for (uintptr_t expected = 1; expected <= 4; expected++) {
         assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
         assert_int_equal((uintptr_t)item, expected);
@@ -539,8 +544,8 @@ static void test_bounded_xqueue_parks_full_puts(void **state)
     }
     assert_int_equal(late.rc, 0);
     assert_int_equal(later.rc, 0);
-    assert_int_equal(green_xqueue_get(queue, &item, 0), EAGAIN);
-    assert_int_equal(green_xqueue_destroy(queue), 0);
+    assert_int_equal(green_xqueue_try_get(queue, &item), EAGAIN);
+    assert_int_equal(green_xqueue_destroy(queue, NULL), 0);
 }
 
 static void test_bounded_xqueue_close_refuses_parked_puts(void **state)
@@ -563,7 +568,7 @@ static void test_bounded_xqueue_close_refuses_parked_puts(void **state)
     assert_int_equal(green_xqueue_get(queue, &item, 0), 0);
     assert_int_equal((uintptr_t)item, 1);
     assert_int_equal(green_xqueue_get(queue, &item, 0), EPIPE);
-    assert_int_equal(green_xqueue_destroy(queue), 0);
+    assert_int_equal(green_xqueue_destroy(queue, NULL), 0);
 }
 
 /* A putter on another hub, parked on a full queue, let in by a get here. */
@@ -591,7 +596,7 @@ static void test_bounded_xqueue_putter_on_other_hub(void **state)
     assert_int_equal(green_xqueue_get(queue, &item, 10.0), 0);
     assert_int_equal((uintptr_t)item, 2);
     assert_int_equal(green_hub_threads_destroy(threads), 0);
-    assert_int_equal(green_xqueue_destroy(queue), 0);
+    assert_int_equal(green_xqueue_destroy(queue, NULL), 0);
 }
 
 /* ---- SO_REUSEPORT: one listener and server per hub -------------------- */

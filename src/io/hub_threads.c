@@ -58,7 +58,7 @@ static void *hub_thread_main(void *arg)
     pthread_cond_broadcast(&group->hub_ready); /* a hub that never came */
     pthread_mutex_unlock(&group->lock);
     if (joiner != NULL)
-        xwake_signal(joiner, NULL);
+        xwake_signal(joiner, NULL, 0);
     return NULL;
 }
 

@@ -97,7 +97,7 @@ static void *worker_main(void *arg)
             pool.queued--;
             pthread_mutex_unlock(&pool.lock);
             job->result = job->fn(job->arg);
-            xwake_signal(job->wake, job);
+            xwake_signal(job->wake, job, 0);
             pthread_mutex_lock(&pool.lock);
         } else if (pool.stopping) {
             break;
@@ -181,11 +181,12 @@ static int submit(struct tpool_job *job)
 }
 
 /* xwake undelivered function: the caller gave up on the job. */
-static void job_abandoned(void *context, void *value)
+static void job_abandoned(void *context, void *value, uint64_t tag)
 {
     struct tpool_job *job = value;
 
     (void)context;
+    (void)tag;
     if (job->abandoned != NULL)
         job->abandoned(job->arg, job->result);
     free(job);

@@ -3,8 +3,15 @@
  * guards the items and the lists of parked getters and putters.  A put
  * hands its item straight to the oldest getter and wakes it on its own hub
  * through an xwake (green_hub_call_threadsafe + green_unpark); a get from
- * a full bounded queue moves the oldest parked putter's item in and wakes
- * that putter the same way.
+ * a full bounded queue moves the oldest parked putter's item in, a get
+ * from a channel takes it straight from that putter, and either wakes the
+ * putter the same way.
+ *
+ * Every item gets a sequence number when it enters the queue (or a
+ * getter's hands).  An item that a getter could not take comes back with
+ * its number and is stored in its place, ahead of every later item, so
+ * the order holds whichever hand-offs fail and in whatever order they
+ * come back.
  */
 #include <green/xqueue.h>
 
@@ -13,6 +20,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #define XQUEUE_INITIAL_CAPACITY 16
@@ -24,7 +32,7 @@ struct xqueue_waiter {
     xwake_t *wake;
     int linked;
     void *item;  /* a putter's */
-    int outcome; /* a putter's, once unlinked: 0 put, EPIPE closed */
+    int outcome; /* a putter's, once unlinked: 0 taken, EPIPE closed */
 };
 
 struct xqueue_waiters {
@@ -32,11 +40,17 @@ struct xqueue_waiters {
     size_t count;
 };
 
+struct xqueue_entry {
+    void *item;
+    uint64_t seq;
+};
+
 struct green_xqueue {
     uint32_t tag; /* TAG_XQUEUE until destroyed */
     pthread_mutex_t lock;
-    void **items; /* ring buffer */
+    struct xqueue_entry *entries; /* ring buffer, in sequence order */
     size_t capacity, first, count, maxsize;
+    uint64_t next_seq;
     struct xqueue_waiters getters, putters;
     int closed;
 };
@@ -54,13 +68,13 @@ int green_xqueue_new(green_xqueue_t **out, size_t maxsize)
 {
     green_xqueue_t *queue;
 
-    if (out == NULL || maxsize == 0)
+    if (out == NULL)
         return EINVAL;
     queue = calloc(1, sizeof(*queue));
     if (queue == NULL)
         return ENOMEM;
-    queue->items = malloc(XQUEUE_INITIAL_CAPACITY * sizeof(void *));
-    if (queue->items == NULL) {
+    queue->entries = malloc(XQUEUE_INITIAL_CAPACITY * sizeof(*queue->entries));
+    if (queue->entries == NULL) {
         free(queue);
         return ENOMEM;
     }
@@ -72,7 +86,7 @@ int green_xqueue_new(green_xqueue_t **out, size_t maxsize)
     return 0;
 }
 
-int green_xqueue_destroy(green_xqueue_t *queue)
+int green_xqueue_destroy(green_xqueue_t *queue, void (*free_item)(void *item))
 {
     if (!xqueue_valid(queue, __func__))
         return EINVAL;
@@ -82,8 +96,10 @@ int green_xqueue_destroy(green_xqueue_t *queue)
         return EBUSY;
     }
     pthread_mutex_unlock(&queue->lock);
+    for (size_t i = 0; free_item != NULL && i < queue->count; i++)
+        free_item(queue->entries[(queue->first + i) % queue->capacity].item);
     pthread_mutex_destroy(&queue->lock);
-    free(queue->items);
+    free(queue->entries);
     tag_clear(&queue->tag);
     free(queue);
     return 0;
@@ -120,217 +136,322 @@ static void waiter_unlink(struct xqueue_waiters *list,
     list->count--;
 }
 
-/* Pop the oldest getter's wake-up, or NULL. */
-static xwake_t *take_getter(green_xqueue_t *queue)
+/* Pop the oldest waiter of list, or NULL. */
+static struct xqueue_waiter *waiter_pop(struct xqueue_waiters *list)
 {
-    struct xqueue_waiter *getter = queue->getters.head;
+    struct xqueue_waiter *waiter = list->head;
 
-    if (getter == NULL)
-        return NULL;
-    waiter_unlink(&queue->getters, getter);
-    return getter->wake;
+    if (waiter != NULL)
+        waiter_unlink(list, waiter);
+    return waiter;
 }
 
 static int full(const green_xqueue_t *queue)
 {
-    return queue->count >= queue->maxsize;
+    return queue->count >= queue->maxsize; /* never when unbounded */
+}
+
+static struct xqueue_entry *entry_at(green_xqueue_t *queue, size_t i)
+{
+    return &queue->entries[(queue->first + i) % queue->capacity];
 }
 
 static int grow(green_xqueue_t *queue)
 {
     size_t capacity = queue->capacity * 2;
-    void **items = malloc(capacity * sizeof(void *));
+    struct xqueue_entry *entries = malloc(capacity * sizeof(*entries));
 
-    if (items == NULL)
+    if (entries == NULL)
         return ENOMEM;
     for (size_t i = 0; i < queue->count; i++)
-        items[i] = queue->items[(queue->first + i) % queue->capacity];
-    free(queue->items);
-    queue->items = items;
+        entries[i] = *entry_at(queue, i);
+    free(queue->entries);
+    queue->entries = entries;
     queue->capacity = capacity;
     queue->first = 0;
     return 0;
 }
 
-/* Store item at the back, or at the front for an item coming back from a
- * getter that gave up; ENOMEM if the ring cannot grow. */
-static int store(green_xqueue_t *queue, void *item, int at_front)
+/* Store item in sequence order: at the back when new, after the items
+ * that came back before it when it comes back from a getter.  ENOMEM if
+ * the ring cannot grow. */
+static int store(green_xqueue_t *queue, void *item, uint64_t seq)
 {
+    size_t at = queue->count;
     int err;
 
     if (queue->count == queue->capacity && (err = grow(queue)) != 0)
         return err;
-    if (at_front) {
+    if (at > 0 && entry_at(queue, at - 1)->seq > seq) {
+        /* A comeback: it belongs near the front, so the front moves. */
+        for (at = 0; entry_at(queue, at)->seq < seq; at++)
+            ;
         queue->first = (queue->first + queue->capacity - 1) % queue->capacity;
-        queue->items[queue->first] = item;
-    } else {
-        queue->items[(queue->first + queue->count) % queue->capacity] = item;
+        for (size_t i = 0; i < at; i++)
+            *entry_at(queue, i) = *entry_at(queue, i + 1);
     }
+    *entry_at(queue, at) = (struct xqueue_entry){item, seq};
     queue->count++;
     return 0;
 }
 
-/* Give item to a waiting getter, else store it.  Returns the getter to
- * wake after unlocking through *wake. */
-static int offer(green_xqueue_t *queue, void *item, int at_front,
-                 xwake_t **wake)
+static void *take_first(green_xqueue_t *queue)
 {
-    *wake = take_getter(queue);
-    return *wake != NULL ? 0 : store(queue, item, at_front);
+    void *item = entry_at(queue, 0)->item;
+
+    queue->first = (queue->first + 1) % queue->capacity;
+    queue->count--;
+    return item;
 }
 
-/* After a get made room: move the oldest parked putter's item in.
- * Returns that putter's wake-up, to signal after unlocking, or NULL. */
-static xwake_t *admit_putter(green_xqueue_t *queue)
-{
-    struct xqueue_waiter *putter = queue->putters.head;
+/* Wake-ups to send once the lock is released. */
+struct xqueue_wakes {
+    xwake_t *getter; /* gets item, tagged seq */
+    void *item;
+    uint64_t seq;
+    xwake_t *putter; /* its item was taken */
+};
 
-    /* Getters never wait while items are stored, so the item is stored. */
-    if (putter == NULL || full(queue) || store(queue, putter->item, 0) != 0)
-        return NULL; /* with no memory to grow, it stays parked */
-    waiter_unlink(&queue->putters, putter);
-    putter->outcome = 0;
-    return putter->wake;
+static void send_wakes(const struct xqueue_wakes *wakes)
+{
+    if (wakes->getter != NULL)
+        xwake_signal(wakes->getter, wakes->item, wakes->seq);
+    if (wakes->putter != NULL)
+        xwake_signal(wakes->putter, NULL, 0);
 }
 
-/* ---- Operations ---------------------------------------------------- */
-
-int green_xqueue_put(green_xqueue_t *queue, void *item, double timeout)
+/* Give item to the oldest waiting getter, else store it. */
+static int offer(green_xqueue_t *queue, void *item, uint64_t seq,
+                 struct xqueue_wakes *wakes)
 {
-    struct xqueue_waiter putter = {.item = item};
-    xwake_t *wake = NULL;
-    void *unused;
-    int parked = 0;
+    struct xqueue_waiter *getter = waiter_pop(&queue->getters);
+
+    if (getter == NULL)
+        return store(queue, item, seq);
+    wakes->getter = getter->wake;
+    wakes->item = item;
+    wakes->seq = seq;
+    return 0;
+}
+
+/* Put without waiting: 0, EPIPE, ENOMEM, or EAGAIN if the put must wait. */
+static int put_now(green_xqueue_t *queue, void *item,
+                   struct xqueue_wakes *wakes)
+{
+    if (queue->closed)
+        return EPIPE;
+    /* Getters only wait while nothing is stored, so one is next. */
+    if (queue->getters.count == 0 && full(queue))
+        return EAGAIN;
+    return offer(queue, item, queue->next_seq++, wakes);
+}
+
+/* The oldest parked putter, whose item is being taken (stored or got). */
+static struct xqueue_waiter *pop_putter(green_xqueue_t *queue)
+{
+    struct xqueue_waiter *putter = waiter_pop(&queue->putters);
+
+    if (putter != NULL)
+        putter->outcome = 0;
+    return putter;
+}
+
+/* Get without waiting: 0, EPIPE, or EAGAIN if the get must wait. */
+static int get_now(green_xqueue_t *queue, void **item,
+                   struct xqueue_wakes *wakes)
+{
+    struct xqueue_waiter *putter;
+
+    if (queue->count > 0) {
+        *item = take_first(queue);
+        /* Room made: the oldest parked putter's item moves in (with no
+         * memory to grow, it stays parked). */
+        putter = queue->putters.head;
+        if (putter != NULL && !full(queue) &&
+            store(queue, putter->item, queue->next_seq++) == 0)
+            wakes->putter = pop_putter(queue)->wake;
+        return 0;
+    }
+    /* A channel (or a bounded queue that could not store): straight from
+     * the oldest putter. */
+    putter = pop_putter(queue);
+    if (putter != NULL) {
+        *item = putter->item;
+        wakes->putter = putter->wake;
+        return 0;
+    }
+    return queue->closed ? EPIPE : EAGAIN;
+}
+
+/* Park as waiter on list (unlocking); once woken, take it off the list if
+ * nobody did.  Returns the wait's result and, in *linked, whether it was
+ * still linked (then no signal came nor will come). */
+static int park(green_xqueue_t *queue, struct xqueue_waiters *list,
+                struct xqueue_waiter *waiter, double timeout, void **value,
+                int *linked)
+{
     int err;
 
-    if (!xqueue_valid(queue, __func__))
-        return EINVAL;
-    pthread_mutex_lock(&queue->lock);
-    if (queue->closed)
-        err = EPIPE;
-    else if (queue->getters.count > 0 || !full(queue))
-        err = offer(queue, item, 0, &wake);
-    else if (timeout == 0)
-        err = EAGAIN;
-    else if ((err = xwake_new(&putter.wake, NULL, NULL)) == 0) {
-        waiter_link(&queue->putters, &putter);
-        parked = 1;
-    }
+    waiter_link(list, waiter);
     pthread_mutex_unlock(&queue->lock);
-    if (!parked) {
-        if (wake != NULL)
-            xwake_signal(wake, item);
-        return err;
-    }
-
-    /* Parked: a get moves the item in, or close refuses it.  Which one
-     * happened is decided under the lock, whatever the wait returned: a
-     * putter still linked was neither, and its item was not put. */
-    err = xwake_wait(putter.wake, timeout, &unused);
+    err = xwake_wait(waiter->wake, timeout, value);
     pthread_mutex_lock(&queue->lock);
-    if (putter.linked) {
-        waiter_unlink(&queue->putters, &putter);
-        xwake_drop_signal(putter.wake);
-    } else {
-        err = putter.outcome;
+    *linked = waiter->linked;
+    if (waiter->linked) {
+        waiter_unlink(list, waiter);
+        xwake_drop_signal(waiter->wake);
     }
     pthread_mutex_unlock(&queue->lock);
     return err;
 }
 
-/* xwake undelivered function: a getter timed out or was killed just as an
- * item was handed to it; the item goes back to the front. */
-static void item_returned(void *context, void *item)
+/* ---- Operations ---------------------------------------------------- */
+
+int green_xqueue_try_put(green_xqueue_t *queue, void *item)
+{
+    struct xqueue_wakes wakes = {0};
+    int err;
+
+    if (!xqueue_valid(queue, __func__))
+        return EINVAL;
+    pthread_mutex_lock(&queue->lock);
+    err = put_now(queue, item, &wakes);
+    pthread_mutex_unlock(&queue->lock);
+    send_wakes(&wakes);
+    return err;
+}
+
+int green_xqueue_put(green_xqueue_t *queue, void *item, double timeout)
+{
+    struct xqueue_waiter putter = {.item = item};
+    struct xqueue_wakes wakes = {0};
+    void *unused;
+    int err, linked;
+
+    if (!xqueue_valid(queue, __func__))
+        return EINVAL;
+    pthread_mutex_lock(&queue->lock);
+    err = put_now(queue, item, &wakes);
+    if (err == EAGAIN && (err = xwake_new(&putter.wake, NULL, NULL)) == 0) {
+        /* Parked: a get takes the item, or close refuses it.  Which one
+         * happened is decided under the lock, whatever the wait returned:
+         * a putter still linked was neither, and its item was not put. */
+        err = park(queue, &queue->putters, &putter, timeout, &unused, &linked);
+        return linked ? err : putter.outcome;
+    }
+    pthread_mutex_unlock(&queue->lock);
+    send_wakes(&wakes);
+    return err;
+}
+
+/* xwake undelivered function: a getter timed out, was killed or lost its
+ * hub just as an item was handed to it; the item goes back in its
+ * place. */
+static void item_returned(void *context, void *item, uint64_t seq)
 {
     green_xqueue_t *queue = context;
-    xwake_t *wake;
-    int err;
+    struct xqueue_wakes wakes = {0};
 
     if (item == &closed_marker)
         return;
     pthread_mutex_lock(&queue->lock);
-    err = offer(queue, item, 1, &wake);
+    offer(queue, item, seq, &wakes); /* ENOMEM: nowhere left to keep it */
     pthread_mutex_unlock(&queue->lock);
-    if (err == 0 && wake != NULL)
-        xwake_signal(wake, item);
+    send_wakes(&wakes);
 }
 
-int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout)
+int green_xqueue_try_get(green_xqueue_t *queue, void **item)
 {
-    struct xqueue_waiter getter;
-    void *value;
+    struct xqueue_wakes wakes = {0};
     int err;
 
     if (!xqueue_valid(queue, __func__) || item == NULL)
         return EINVAL;
     pthread_mutex_lock(&queue->lock);
-    if (queue->count > 0) {
-        xwake_t *admitted;
-        *item = queue->items[queue->first];
-        queue->first = (queue->first + 1) % queue->capacity;
-        queue->count--;
-        admitted = admit_putter(queue);
-        pthread_mutex_unlock(&queue->lock);
-        if (admitted != NULL)
-            xwake_signal(admitted, NULL);
+    err = get_now(queue, item, &wakes);
+    pthread_mutex_unlock(&queue->lock);
+    send_wakes(&wakes);
+    return err;
+}
+
+int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout)
+{
+    struct xqueue_waiter getter = {0};
+    struct xqueue_wakes wakes = {0};
+    void *value;
+    int err, linked;
+
+    if (!xqueue_valid(queue, __func__) || item == NULL)
+        return EINVAL;
+    pthread_mutex_lock(&queue->lock);
+    err = get_now(queue, item, &wakes);
+    if (err == EAGAIN &&
+        (err = xwake_new(&getter.wake, item_returned, queue)) == 0) {
+        /* An error with the getter unlinked: the item handed to it went
+         * to item_returned. */
+        err = park(queue, &queue->getters, &getter, timeout, &value, &linked);
+        if (err != 0)
+            return err;
+        if (value == &closed_marker)
+            return EPIPE;
+        *item = value;
         return 0;
     }
-    err = queue->closed ? EPIPE : timeout == 0 ? EAGAIN : 0;
-    if (err == 0)
-        err = xwake_new(&getter.wake, item_returned, queue);
-    if (err != 0) {
-        pthread_mutex_unlock(&queue->lock);
-        return err;
-    }
-    waiter_link(&queue->getters, &getter);
     pthread_mutex_unlock(&queue->lock);
-
-    err = xwake_wait(getter.wake, timeout, &value);
-    if (err != 0) {
-        pthread_mutex_lock(&queue->lock);
-        if (getter.linked) {
-            /* Nobody picked this getter: no signal will ever come. */
-            waiter_unlink(&queue->getters, &getter);
-            xwake_drop_signal(getter.wake);
-        }
-        pthread_mutex_unlock(&queue->lock);
-        return err;
-    }
-    if (value == &closed_marker)
-        return EPIPE;
-    *item = value;
-    return 0;
+    send_wakes(&wakes);
+    return err;
 }
 
 void green_xqueue_close(green_xqueue_t *queue)
 {
-    struct xqueue_waiter *putter;
-    xwake_t *wake;
+    struct xqueue_waiter *waiter;
 
     if (!xqueue_valid(queue, __func__))
         return;
     pthread_mutex_lock(&queue->lock);
     queue->closed = 1;
-    /* Getters only wait while the queue is empty, so all of them get the
-     * marker. */
-    while ((wake = take_getter(queue)) != NULL)
-        xwake_signal(wake, &closed_marker);
-    while ((putter = queue->putters.head) != NULL) {
-        waiter_unlink(&queue->putters, putter);
-        putter->outcome = EPIPE;
-        xwake_signal(putter->wake, NULL);
+    /* Getters only wait while nothing is stored: all get the marker. */
+    while ((waiter = waiter_pop(&queue->getters)) != NULL)
+        xwake_signal(waiter->wake, &closed_marker, 0);
+    while ((waiter = waiter_pop(&queue->putters)) != NULL) {
+        waiter->outcome = EPIPE;
+        xwake_signal(waiter->wake, NULL, 0);
     }
     pthread_mutex_unlock(&queue->lock);
 }
 
+/* One field read under the lock. */
+static size_t read_locked(green_xqueue_t *queue, const size_t *field)
+{
+    size_t value;
+
+    pthread_mutex_lock(&queue->lock);
+    value = *field;
+    pthread_mutex_unlock(&queue->lock);
+    return value;
+}
+
 size_t green_xqueue_size(green_xqueue_t *queue)
 {
-    size_t count;
+    return xqueue_valid(queue, __func__) ? read_locked(queue, &queue->count)
+                                         : 0;
+}
 
-    if (!xqueue_valid(queue, __func__))
-        return 0;
-    pthread_mutex_lock(&queue->lock);
-    count = queue->count;
-    pthread_mutex_unlock(&queue->lock);
-    return count;
+size_t green_xqueue_maxsize(green_xqueue_t *queue)
+{
+    return xqueue_valid(queue, __func__) ? queue->maxsize : 0;
+}
+
+size_t green_xqueue_getters(green_xqueue_t *queue)
+{
+    return xqueue_valid(queue, __func__)
+               ? read_locked(queue, &queue->getters.count)
+               : 0;
+}
+
+size_t green_xqueue_putters(green_xqueue_t *queue)
+{
+    return xqueue_valid(queue, __func__)
+               ? read_locked(queue, &queue->putters.count)
+               : 0;
 }

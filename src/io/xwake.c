@@ -15,6 +15,7 @@ struct xwake {
     xwake_undelivered_fn undelivered;
     void *context;
     void *value; /* written by the signaller before delivery */
+    uint64_t tag;
     /* The fields below belong to the waiter's hub thread. */
     green_waiter_t *waiter; /* set while parked */
     int signalled;          /* the delivery ran */
@@ -38,7 +39,7 @@ static void xwake_unref(xwake_t *w)
 static void xwake_discard(xwake_t *w)
 {
     if (w->undelivered != NULL)
-        w->undelivered(w->context, w->value);
+        w->undelivered(w->context, w->value, w->tag);
 }
 
 int xwake_new(xwake_t **out, xwake_undelivered_fn undelivered, void *context)
@@ -107,9 +108,10 @@ int xwake_wait(xwake_t *w, double timeout, void **value)
     return err;
 }
 
-void xwake_signal(xwake_t *w, void *value)
+void xwake_signal(xwake_t *w, void *value, uint64_t tag)
 {
     w->value = value;
+    w->tag = tag;
     /* On the waiter's own thread, deliver now: cheaper than a round trip
      * through the hub's call queue.  (A later thread that got the same id
      * finds the waiter abandoned by the exit: it only discards.) */

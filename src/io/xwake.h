@@ -17,10 +17,12 @@
 
 #include <green/hub.h>
 
+#include <stdint.h>
+
 /* Receives a signalled value that no waiter took.  Runs in the waiter's
  * hub thread (during the hub's teardown if the waiter was killed by it),
  * or in the signaller's thread if the hub is gone. */
-typedef void (*xwake_undelivered_fn)(void *context, void *value);
+typedef void (*xwake_undelivered_fn)(void *context, void *value, uint64_t tag);
 
 typedef struct xwake xwake_t;
 
@@ -37,8 +39,9 @@ int xwake_wait(xwake_t *w, double timeout, void **value);
 
 /* Deliver value to the waiter, from any thread (on the waiter's own thread
  * at once, so not from inside code that must not see the waiter woken or
- * `undelivered` run).  Drops the signaller's reference. */
-void xwake_signal(xwake_t *w, void *value);
+ * `undelivered` run).  tag only goes to `undelivered`, with the value.
+ * Drops the signaller's reference. */
+void xwake_signal(xwake_t *w, void *value, uint64_t tag);
 
 /* Drop the signaller's reference without signalling (the waiter gave up
  * before anyone could signal it).  Any thread. */
