@@ -223,14 +223,14 @@ static void *xqueue_ended(void)
 {
     green_xqueue_t *queue;
 
-    if (green_xqueue_new(&queue, 4) != 0 || green_xqueue_destroy(queue) != 0)
+    if (green_xqueue_new(&queue, 4) != 0 || green_xqueue_destroy(queue, NULL) != 0)
         return NULL;
     return queue;
 }
 
 static int xqueue_destroy(void *handle)
 {
-    return green_xqueue_destroy(handle);
+    return green_xqueue_destroy(handle, NULL);
 }
 
 static void *greenlet_ended(void)
