@@ -27,7 +27,7 @@
 #define CACHE_DEFAULT_LIMIT 64u
 
 struct green_stack_slab {
-    struct green_stack_slab *prev, *next; /* slabs with free slots */
+    struct green_stack_slab *prev, *next; /* on slabs_with_room or slabs_full */
     char *base;
     size_t slot_bytes; /* guard + usable */
     unsigned nslots;
@@ -38,6 +38,10 @@ struct green_stack_slab {
 /* Process-wide slab registry; only the slow path takes its lock. */
 static pthread_mutex_t slab_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct green_stack_slab *slabs_with_room;
+/* Full slabs are listed too: a slab whose slots are all cached is else
+ * referenced only from inside its own mapping, which LeakSanitizer does
+ * not scan, and would be reported as leaked. */
+static struct green_stack_slab *slabs_full;
 static int guards_by_mprotect; /* set once MADV_GUARD_INSTALL is refused */
 
 /* A cached stack keeps its own descriptor in its top bytes, so the cache
@@ -121,21 +125,23 @@ static int guard_install(char *guard, size_t len)
     return mprotect(guard, len, PROT_NONE) == 0 ? 0 : errno;
 }
 
-static void slab_link(struct green_stack_slab *slab)
+static void slab_link(struct green_stack_slab **list,
+                      struct green_stack_slab *slab)
 {
     slab->prev = NULL;
-    slab->next = slabs_with_room;
-    if (slabs_with_room)
-        slabs_with_room->prev = slab;
-    slabs_with_room = slab;
+    slab->next = *list;
+    if (*list)
+        (*list)->prev = slab;
+    *list = slab;
 }
 
-static void slab_unlink(struct green_stack_slab *slab)
+static void slab_unlink(struct green_stack_slab **list,
+                        struct green_stack_slab *slab)
 {
     if (slab->prev)
         slab->prev->next = slab->next;
     else
-        slabs_with_room = slab->next;
+        *list = slab->next;
     if (slab->next)
         slab->next->prev = slab->prev;
 }
@@ -193,12 +199,14 @@ static __attribute__((noinline)) int slab_take(size_t usable,
     if (!slab) {
         err = slab_new(slot_bytes, &slab);
         if (!err)
-            slab_link(slab);
+            slab_link(&slabs_with_room, slab);
     }
     if (!err) {
         unsigned slot = slab->free_slots[--slab->nfree];
-        if (slab->nfree == 0)
-            slab_unlink(slab);
+        if (slab->nfree == 0) {
+            slab_unlink(&slabs_with_room, slab);
+            slab_link(&slabs_full, slab);
+        }
         stack->slab = slab;
         stack->slot = slot;
         stack->lo = slab->base + slot * slot_bytes + page_size();
@@ -226,10 +234,12 @@ void green_stack_release_to_slab(struct green_stack *stack)
 
     pthread_mutex_lock(&slab_lock);
     slab->free_slots[slab->nfree++] = stack->slot;
-    if (slab->nfree == 1)
-        slab_link(slab);
+    if (slab->nfree == 1) {
+        slab_unlink(&slabs_full, slab);
+        slab_link(&slabs_with_room, slab);
+    }
     if (slab->nfree == slab->nslots) {
-        slab_unlink(slab);
+        slab_unlink(&slabs_with_room, slab);
         munmap(slab->base, slab->slot_bytes * slab->nslots);
         free(slab);
     }
