@@ -11,12 +11,15 @@
 #include <green/greenlet.h>
 #include <green/hub.h>
 #include <green/hub_hooks.h>
+#include <green/bufio.h>
 #include <green/dns.h>
 #include <green/hub_threads.h>
 #include <green/io.h>
 #include <green/net.h>
 #include <green/patch.h>
 #include <green/pool.h>
+#include <green/process.h>
+#include <green/signal.h>
 #include <green/sync.h>
 #include <green/thread.h>
 #include <green/timeout.h>

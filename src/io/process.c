@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -155,14 +156,22 @@ static int process_start(green_process_t *process, const char *path,
     return err;
 }
 
+/* Set once pidfd_open reported ENOSYS: it is not tried again. */
+static atomic_bool process_no_pidfd;
+
 /* The pid cannot be reused before we reap it, so a pidfd opened after the
  * spawn is the child's.  Without pidfd_open, waits poll instead. */
 static int process_open_pidfd(green_process_t *process)
 {
-    process->pidfd = pidfd_open(process->pid, 0);
-    if (process->pidfd >= 0 || errno == ENOSYS)
+    if (atomic_load_explicit(&process_no_pidfd, memory_order_relaxed))
         return 0;
-    return errno;
+    process->pidfd = pidfd_open(process->pid, 0);
+    if (process->pidfd >= 0)
+        return 0;
+    if (errno != ENOSYS)
+        return errno;
+    atomic_store_explicit(&process_no_pidfd, 1, memory_order_relaxed);
+    return 0;
 }
 
 static void process_close_pipes(green_process_t *process)
