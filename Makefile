@@ -38,8 +38,9 @@ CTEST_ARGS ?=
 BUILD ?= build
 # Tests (ctest -R regex) that make aarch64 runs under qemu; "." runs all.
 # Left out: the patch tests (qemu-user's signal delivery and fd handling
-# differ from a kernel's) and examples_sync (it execs aarch64 binaries).
-AARCH64_TESTS ?= ^(greenlet|hub|exports|headers|thread|timer|timeout|watchdog|event|semaphore|lock|queue|pool|sync_stress|handles|io|net|tpool|dns|multihub|http_fuzz)|install_consumer|demos
+# differ from a kernel's), examples_sync and graceful_server (they exec
+# aarch64 binaries).
+AARCH64_TESTS ?= ^(greenlet|hub|exports|headers|thread|timer|timeout|watchdog|event|semaphore|lock|queue|pool|sync_stress|handles|io|net|tpool|dns|multihub|http_fuzz|bufio|process|signal)|install_consumer|demos
 
 # --fair-sched: valgrind runs one thread at a time, and its default lock lets
 # a spinning green thread starve the watchdog's monitor thread.
