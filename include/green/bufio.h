@@ -40,10 +40,10 @@ typedef struct green_bufio green_bufio_t;
  * buffer grows beyond a chunk only as far as a call needs (a long line, a
  * peek).  EINVAL for a NULL out or a negative fd; ENOMEM; fcntl's error
  * if fd cannot be made nonblocking (EBADF). */
-int green_bufio_new(green_bufio_t **out, int fd, size_t chunk);
+GREEN_EXTERN int green_bufio_new(green_bufio_t **out, int fd, size_t chunk);
 /* Free the reader and its buffered bytes; the fd stays open.  EINVAL for
  * NULL. */
-int green_bufio_destroy(green_bufio_t *reader);
+GREEN_EXTERN int green_bufio_destroy(green_bufio_t *reader);
 
 /* Read one line, up to and including its '\n', into line[0..size-1] and
  * NUL-terminate it; *out_len (may be NULL) gets its length without the
@@ -54,32 +54,32 @@ int green_bufio_destroy(green_bufio_t *reader);
  *    consumed: those bytes stay readable by green_bufio_read (to skip or
  *    keep the long line), or by a read_line with a larger size.
  *  - EINVAL for a NULL reader or line, or size < 2. */
-int green_bufio_read_line(green_bufio_t *reader, char *line, size_t size,
-                          size_t *out_len);
+GREEN_EXTERN int green_bufio_read_line(green_bufio_t *reader, char *line,
+                                       size_t size, size_t *out_len);
 
 /* Read exactly len bytes into buf, or fewer only at EOF: then 0 is
  * returned with *out_len < len, those bytes consumed (as green_recv_all).
  * Bytes beyond what is buffered are read straight into buf, so a large
  * read costs no extra copy.  EINVAL for a NULL buf with len > 0. */
-int green_bufio_read_exact(green_bufio_t *reader, void *buf, size_t len,
-                           size_t *out_len);
+GREEN_EXTERN int green_bufio_read_exact(green_bufio_t *reader, void *buf,
+                                        size_t len, size_t *out_len);
 
 /* Read at most len bytes: the buffered ones if any, else one read of the
  * fd (blocking until something arrives).  *out_len == 0 means EOF (or len
  * was 0). */
-int green_bufio_read(green_bufio_t *reader, void *buf, size_t len,
-                     size_t *out_len);
+GREEN_EXTERN int green_bufio_read(green_bufio_t *reader, void *buf, size_t len,
+                                  size_t *out_len);
 
 /* Look at the next len bytes without consuming them: waits until len
  * bytes are buffered, or EOF (then *out_len < len).  *out_data points into
  * the reader's buffer and stays valid until the next call on the reader.
  * EINVAL for a NULL reader or out parameter; ENOMEM. */
-int green_bufio_peek(green_bufio_t *reader, size_t len, const void **out_data,
-                     size_t *out_len);
+GREEN_EXTERN int green_bufio_peek(green_bufio_t *reader, size_t len,
+                                  const void **out_data, size_t *out_len);
 
 /* The number of bytes buffered now (readable without touching the fd);
  * 0 for NULL. */
-size_t green_bufio_buffered(const green_bufio_t *reader);
+GREEN_EXTERN size_t green_bufio_buffered(const green_bufio_t *reader);
 
 #ifdef __cplusplus
 }

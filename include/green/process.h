@@ -56,11 +56,11 @@ typedef struct green_process_attr {
  * before the spawn); posix_spawn's errors; ENOMEM; EINVAL for a NULL out,
  * argv or argv[0], or a bad stdio value.  On success the process must be
  * freed with green_process_destroy. */
-int green_process_spawn(green_process_t **out, char *const argv[],
-                        const green_process_attr_t *attr);
+GREEN_EXTERN int green_process_spawn(green_process_t **out, char *const argv[],
+                                     const green_process_attr_t *attr);
 
 /* The child's pid; -1 for NULL. */
-pid_t green_process_pid(const green_process_t *process);
+GREEN_EXTERN pid_t green_process_pid(const green_process_t *process);
 
 /* The parent's end of the pipe to the child's fd child_fd (0, 1 or 2):
  * nonblocking, close-on-exec, for green_write (fd 0) or green_read and
@@ -69,10 +69,10 @@ pid_t green_process_pid(const green_process_t *process);
  * Writing to the child's stdin after it exited raises SIGPIPE, as write(2)
  * does, unless SIGPIPE is ignored or blocked; green_process_communicate
  * never does. */
-int green_process_fd(const green_process_t *process, int child_fd);
+GREEN_EXTERN int green_process_fd(const green_process_t *process, int child_fd);
 /* Close the parent's end of a pipe (fd 0: the child reads EOF), waking a
  * green thread blocked on it with EBADF.  EBADF if not open; EINVAL. */
-int green_process_close_fd(green_process_t *process, int child_fd);
+GREEN_EXTERN int green_process_close_fd(green_process_t *process, int child_fd);
 
 /* Wait for the child to end, up to timeout seconds (GREEN_FOREVER: no
  * limit).  *status (may be NULL) gets its wait status, as from waitpid:
@@ -80,11 +80,12 @@ int green_process_close_fd(green_process_t *process, int child_fd);
  * zombie remains); later calls return the same status at once.  On
  * ETIMEDOUT the child runs on.  EBUSY if another green thread is waiting
  * for the same child. */
-int green_process_wait(green_process_t *process, double timeout, int *status);
+GREEN_EXTERN int green_process_wait(green_process_t *process, double timeout,
+                                    int *status);
 
 /* Send signal sig to the child (kill(2)).  ESRCH once it has been reaped;
  * EINVAL for NULL or a bad signal. */
-int green_process_kill(green_process_t *process, int sig);
+GREEN_EXTERN int green_process_kill(green_process_t *process, int sig);
 
 /* What green_process_communicate collected. */
 typedef struct green_process_output {
@@ -107,16 +108,17 @@ typedef struct green_process_output {
  * NULL process or
  * output, a NULL input with input_len > 0, or input without a stdin pipe;
  * ENOMEM. */
-int green_process_communicate(green_process_t *process, const void *input,
-                              size_t input_len, green_process_output_t *output,
-                              double timeout);
+GREEN_EXTERN int green_process_communicate(green_process_t *process,
+                                           const void *input, size_t input_len,
+                                           green_process_output_t *output,
+                                           double timeout);
 
 /* Close the pipes and free the process.  A child still running is killed
  * with SIGKILL and reaped first, so that no zombie remains: that wait for
  * the kernel blocks the OS thread (briefly: SIGKILL cannot be caught).
  * Never parks, so a killed green thread may call it while unwinding.
  * EINVAL for NULL. */
-int green_process_destroy(green_process_t *process);
+GREEN_EXTERN int green_process_destroy(green_process_t *process);
 
 #ifdef __cplusplus
 }

@@ -36,6 +36,7 @@
 #include <green/io.h>
 
 #include <signal.h>
+#include <sys/select.h> /* sigset_t, under -std=c99 too (POSIX) */
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,7 +44,7 @@ extern "C" {
 
 /* Add set to the calling thread's blocked signals (pthread_sigmask
  * SIG_BLOCK).  0, or EINVAL for NULL. */
-int green_signal_block(const sigset_t *set);
+GREEN_EXTERN int green_signal_block(const sigset_t *set);
 
 /* Park the calling green thread until one of the signals in set is
  * pending for the process or the calling thread, take it (it is then not
@@ -53,7 +54,8 @@ int green_signal_block(const sigset_t *set);
  * EINVAL for a NULL set or signo, an empty set, or a set with a signal not
  * blocked in the calling thread (SIGKILL and SIGSTOP never are); EMFILE,
  * ENOMEM from signalfd(2). */
-int green_signal_wait(const sigset_t *set, int *signo, double timeout);
+GREEN_EXTERN int green_signal_wait(const sigset_t *set, int *signo,
+                                   double timeout);
 
 #ifdef __cplusplus
 }
