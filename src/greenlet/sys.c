@@ -49,7 +49,7 @@ static const struct sys_entry entries[] = {
     SYS_ENTRY(sendto),     SYS_ENTRY(accept4),     SYS_ENTRY(connect),
     SYS_ENTRY(socket),     SYS_ENTRY(getsockopt),  SYS_ENTRY(setsockopt),
     SYS_ENTRY(fcntl),      SYS_ENTRY(close),       SYS_ENTRY(pipe),
-    SYS_ENTRY(poll),
+    SYS_ENTRY(pipe2),      SYS_ENTRY(poll),
 #ifdef __linux__
     SYS_ENTRY(epoll_wait),
 #endif

@@ -39,6 +39,7 @@ struct sys_libc {
     int (*fcntl)(int, int, ...);
     int (*close)(int);
     int (*pipe)(int[2]);
+    int (*pipe2)(int[2], int);
     int (*poll)(struct pollfd *, nfds_t, int);
 #ifdef __linux__
     int (*epoll_wait)(int, struct epoll_event *, int, int);

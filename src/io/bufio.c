@@ -5,6 +5,8 @@
  */
 #include <green/bufio.h>
 
+#include "greenlet/sys.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -54,8 +56,8 @@ int green_bufio_new(green_bufio_t **out, int fd, size_t chunk)
 
     if (out == NULL || fd < 0)
         return EINVAL;
-    flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    flags = sys_libc()->fcntl(fd, F_GETFL);
+    if (flags < 0 || sys_libc()->fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return errno;
     reader = calloc(1, sizeof(*reader));
     if (reader == NULL)
@@ -118,7 +120,7 @@ static ssize_t bufio_attempt_read(int fd, void *op)
 {
     struct bufio_span *span = op;
 
-    return read(fd, span->buf, span->len);
+    return sys_libc()->read(fd, span->buf, span->len);
 }
 
 /* One read(2) of the fd into buf, within the call's deadline; *got == 0

@@ -7,6 +7,8 @@
 
 #include <green/thread.h>
 
+#include "greenlet/sys.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -70,19 +72,19 @@ static int process_pipe(green_process_t *process, int child_fd, int *child_end)
 {
     int ends[2], mine = child_fd == 0 ? 1 : 0;
 
-    if (pipe2(ends, O_CLOEXEC) < 0)
+    if (sys_libc()->pipe2(ends, O_CLOEXEC) < 0)
         return errno;
     process->fds[child_fd] = ends[mine];
     *child_end = ends[1 - mine];
     if (*child_end < 3) {
-        int moved = fcntl(*child_end, F_DUPFD_CLOEXEC, 3);
+        int moved = sys_libc()->fcntl(*child_end, F_DUPFD_CLOEXEC, 3);
 
-        close(*child_end);
+        sys_libc()->close(*child_end);
         *child_end = moved;
         if (moved < 0)
             return errno;
     }
-    return fcntl(ends[mine], F_SETFL, O_NONBLOCK) == 0 ? 0 : errno;
+    return sys_libc()->fcntl(ends[mine], F_SETFL, O_NONBLOCK) == 0 ? 0 : errno;
 }
 
 /* The file actions that give the child its fds 0-2. */
@@ -213,7 +215,7 @@ int green_process_spawn(green_process_t **out, char *const argv[],
     err = process_start(process, path, argv, attr, child_ends);
     for (int fd = 0; fd < 3; fd++)
         if (child_ends[fd] >= 0)
-            close(child_ends[fd]);
+            sys_libc()->close(child_ends[fd]);
     if (err == 0 && (err = process_open_pidfd(process)) != 0)
         green_process_destroy(process); /* kills and reaps the child */
     else if (err != 0) {
@@ -374,7 +376,7 @@ static ssize_t process_write_quietly(int fd, const void *buf, size_t len)
     pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
     sigpending(&pending);
     was_pending = sigismember(&pending, SIGPIPE);
-    written = write(fd, buf, len);
+    written = sys_libc()->write(fd, buf, len);
     saved_errno = errno;
     if (written < 0 && saved_errno == EPIPE && !was_pending)
         sigtimedwait(&pipe_only, NULL, &now);
@@ -439,8 +441,8 @@ static int process_drain(green_process_t *process, int child_fd,
 
         if (err != 0)
             return err;
-        got = read(process->fds[child_fd], *sink->data + *sink->len,
-                   sink->capacity - *sink->len - 1);
+        got = sys_libc()->read(process->fds[child_fd], *sink->data + *sink->len,
+                               sink->capacity - *sink->len - 1);
         if (got > 0) {
             *sink->len += (size_t)got;
             (*sink->data)[*sink->len] = '\0';
@@ -504,7 +506,7 @@ static int process_talk_loop(struct process_talk *talk, int epoll_fd, double at)
 
     while (err == 0 && process_pipes_open(talk->process)) {
         struct epoll_event events[3];
-        int count = epoll_wait(epoll_fd, events, 3, 0);
+        int count = sys_libc()->epoll_wait(epoll_fd, events, 3, 0);
 
         if (count < 0 && errno != EINTR)
             return errno;

@@ -4,6 +4,8 @@
  */
 #include <green/signal.h>
 
+#include "greenlet/sys.h"
+
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -39,7 +41,7 @@ static int signal_check_blocked(const sigset_t *set)
 static ssize_t signal_attempt_read(int fd, void *op)
 {
     struct signalfd_siginfo info;
-    ssize_t got = read(fd, &info, sizeof(info));
+    ssize_t got = sys_libc()->read(fd, &info, sizeof(info));
 
     if (got == (ssize_t)sizeof(info))
         *(int *)op = (int)info.ssi_signo;
