@@ -7,6 +7,17 @@
  * the rest of libgreen.  Blocking calls park only the calling green thread
  * (green_park): the hub keeps running the others, timeout scopes apply,
  * and a killed caller gets ECANCELED.
+ *
+ * Exit: nothing waits for the pool.  exit() joins no worker, so a job
+ * blocked in user code (a read() that never returns) cannot keep the
+ * process alive; jobs still running or queued when the process ends are
+ * cut off where they are (fn does not return, abandoned is not called).
+ *
+ * fork: the child has no worker (but the forking thread, if a job forked);
+ * workers start again on demand, with the size inherited.  Every job
+ * queued or running at fork stays the parent's: in the child, its call
+ * fails with EOWNERDEAD and abandoned gets the child's copy of arg (result
+ * NULL), during fork().  A job whose fn had returned delivers in both.
  */
 #ifndef GREEN_TPOOL_H
 #define GREEN_TPOOL_H
@@ -27,9 +38,10 @@ typedef void *(*green_tpool_fn)(void *arg);
 /* Run fn(arg) in a pool worker (an OS thread) and park the calling green
  * thread until it returns; *result (may be NULL) gets its return value.
  * The pool is made on first use.  Returns 0, ENOMEM/EAGAIN if the pool
- * cannot be made, or the caller's ETIMEDOUT/ECANCELED: then the call
- * returns at once while fn goes on in its worker, and its late result is
- * dropped — so fn and arg must not point into the caller's stack (see
+ * cannot be made, EOWNERDEAD in a child forked during the call (see
+ * above), or the caller's ETIMEDOUT/ECANCELED: then the call returns at
+ * once while fn goes on in its worker, and its late result is dropped —
+ * so fn and arg must not point into the caller's stack (see
  * green_tpool_execute_ex to free them).  With a pool size of 0, fn runs
  * inline in the calling OS thread. */
 GREEN_EXTERN int green_tpool_execute(green_tpool_fn fn, void *arg,
@@ -56,8 +68,8 @@ GREEN_EXTERN int green_tpool_set_size(size_t workers);
 GREEN_EXTERN size_t green_tpool_size(void);
 
 /* Let queued jobs finish, then join every worker.  The pool is made again
- * by the next green_tpool_execute.  Also runs at process exit.  Must not be
- * called from a pool worker (EDEADLK). */
+ * by the next green_tpool_execute.  Must not be called from a pool worker
+ * (EDEADLK). */
 GREEN_EXTERN int green_tpool_shutdown(void);
 
 #ifdef __cplusplus

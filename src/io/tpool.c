@@ -6,6 +6,10 @@
  * xwake, so a caller that timed out or was killed can return at once: the
  * worker finishes later and the job (and fn's result) go to the
  * `abandoned` function instead of to the caller's long-gone stack.
+ *
+ * Nothing joins the workers at exit: a job blocked in user code must not
+ * keep the process alive.  In a child of fork the workers do not exist:
+ * the pool starts afresh, and the jobs it held fail (see tpool.h).
  */
 #include <green/tpool.h>
 
@@ -25,6 +29,7 @@ struct tpool_job {
     void *result;
     green_tpool_abandon_fn abandoned;
     xwake_t *wake;
+    int err; /* EOWNERDEAD: a parent's job, failed in the forked child */
 };
 
 enum worker_state { WORKER_NONE, WORKER_RUNNING, WORKER_EXITED };
@@ -32,6 +37,7 @@ enum worker_state { WORKER_NONE, WORKER_RUNNING, WORKER_EXITED };
 struct tpool_worker {
     pthread_t thread;
     enum worker_state state;
+    struct tpool_job *job; /* the job it runs, for fork */
 };
 
 static struct {
@@ -44,7 +50,6 @@ static struct {
     size_t size;    /* wanted number of workers */
     int size_known; /* size was set or read from the environment */
     int stopping;
-    int exit_hook;
     struct tpool_worker workers[TPOOL_MAX_WORKERS];
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
 
@@ -77,6 +82,7 @@ static void *worker_main(void *arg)
     size_t index = (size_t)(self - pool.workers);
     sigset_t all;
     struct tpool_job *job;
+    void *result;
 
     /* Signals belong to the program's own threads, not to the pool. */
     sigfillset(&all);
@@ -95,10 +101,15 @@ static void *worker_main(void *arg)
             if (pool.head == NULL)
                 pool.tail = NULL;
             pool.queued--;
+            self->job = job;
             pthread_mutex_unlock(&pool.lock);
-            job->result = job->fn(job->arg);
-            xwake_signal(job->wake, job, 0);
+            result = job->fn(job->arg);
+            /* Under the lock, so that a fork finds the job either still
+             * here or handed to its hub. */
             pthread_mutex_lock(&pool.lock);
+            job->result = result;
+            self->job = NULL;
+            xwake_signal(job->wake, job, 0);
         } else if (pool.stopping) {
             break;
         } else {
@@ -138,20 +149,79 @@ static int start_worker_locked(void)
     return EAGAIN;
 }
 
-static void exit_shutdown(void)
+/* ---- fork ------------------------------------------------------------ */
+
+/* Registered after the hub's handlers (a job needs a hub first), so in
+ * the child the hub registry is already reset when tpool_child runs. */
+static void tpool_prepare(void)
 {
-    green_tpool_shutdown();
+    pthread_mutex_lock(&pool.lock);
+}
+
+static void tpool_parent(void)
+{
+    pthread_mutex_unlock(&pool.lock);
+}
+
+/* Detach the child's copy of every job from a worker that does not exist
+ * here, and reset the counts: workers start again on demand.  The forking
+ * thread stays a worker if it is one (a job that forked). */
+static struct tpool_job *reset_pool_locked(void)
+{
+    struct tpool_job *orphans = pool.head;
+
+    pool.head = pool.tail = NULL;
+    pool.queued = pool.idle = pool.running = 0;
+    pool.stopping = 0;
+    for (size_t i = 0; i < TPOOL_MAX_WORKERS; i++) {
+        struct tpool_worker *worker = &pool.workers[i];
+
+        if (worker->state == WORKER_RUNNING &&
+            pthread_equal(worker->thread, pthread_self())) {
+            pool.running = 1;
+            continue;
+        }
+        if (worker->state == WORKER_RUNNING && worker->job != NULL) {
+            worker->job->next = orphans;
+            orphans = worker->job;
+        }
+        /* No join: the thread is not ours, and its stack is reclaimed. */
+        worker->state = WORKER_NONE;
+        worker->job = NULL;
+    }
+    return orphans;
+}
+
+static void tpool_child(void)
+{
+    struct tpool_job *orphans = reset_pool_locked();
+
+    /* Waiters of workers that are gone would make signal block. */
+    pthread_cond_init(&pool.work, NULL);
+    pthread_mutex_unlock(&pool.lock);
+    while (orphans != NULL) {
+        struct tpool_job *job = orphans;
+
+        orphans = job->next;
+        job->err = EOWNERDEAD;
+        xwake_signal(job->wake, job, 0);
+    }
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(tpool_prepare, tpool_parent, tpool_child);
 }
 
 /* Queue job, starting a worker if none is free.  0 once a worker will run
  * it, or EAGAIN if no worker exists and none can be started. */
 static int submit(struct tpool_job *job)
 {
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
     int err = 0;
 
+    pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&pool.lock);
-    if (!pool.exit_hook && atexit(exit_shutdown) == 0)
-        pool.exit_hook = 1;
     job->next = NULL;
     if (pool.tail != NULL)
         pool.tail->next = job;
@@ -244,6 +314,11 @@ int green_tpool_execute_ex(green_tpool_fn fn, void *arg,
     err = xwake_wait(job->wake, timeout, &delivered);
     if (err != 0)
         return err;
+    if (job->err != 0) {
+        err = job->err;
+        free(job);
+        return fail_unrun(err, abandoned, arg);
+    }
     if (result != NULL)
         *result = job->result;
     free(job);
