@@ -8,10 +8,11 @@
  * (green_park): the hub keeps running the others, timeout scopes apply,
  * and a killed caller gets ECANCELED.
  *
- * Exit: nothing waits for the pool.  exit() joins no worker, so a job
- * blocked in user code (a read() that never returns) cannot keep the
- * process alive; jobs still running or queued when the process ends are
- * cut off where they are (fn does not return, abandoned is not called).
+ * Exit: exit() joins only the idle workers, so a job blocked in user code
+ * (a read() that never returns) cannot keep the process alive.  Queued
+ * jobs do not start, and running ones are cut off with the process (fn
+ * does not return, abandoned is not called); calls made after that (from
+ * atexit handlers) run inline.
  *
  * fork: the child has no worker (but the forking thread, if a job forked);
  * workers start again on demand, with the size inherited.  Every job

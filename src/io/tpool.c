@@ -7,9 +7,10 @@
  * worker finishes later and the job (and fn's result) go to the
  * `abandoned` function instead of to the caller's long-gone stack.
  *
- * Nothing joins the workers at exit: a job blocked in user code must not
- * keep the process alive.  In a child of fork the workers do not exist:
- * the pool starts afresh, and the jobs it held fail (see tpool.h).
+ * Exit joins only the workers that are not running a job: a job blocked
+ * in user code must not keep the process alive.  In a child of fork the workers
+ * do not exist: the pool starts afresh, and the jobs it held fail (see
+ * tpool.h).
  */
 #include <green/tpool.h>
 
@@ -50,6 +51,7 @@ static struct {
     size_t size;    /* wanted number of workers */
     int size_known; /* size was set or read from the environment */
     int stopping;
+    int exiting; /* the process exits: no job starts any more */
     struct tpool_worker workers[TPOOL_MAX_WORKERS];
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER};
 
@@ -93,7 +95,8 @@ static void *worker_main(void *arg)
     for (;;) {
         /* A worker beyond the size leaves at once, except to drain the
          * queue of a pool shrunk to 0, which no other worker would run. */
-        if (index >= pool.size && !(pool.size == 0 && pool.head != NULL))
+        if (pool.exiting ||
+            (index >= pool.size && !(pool.size == 0 && pool.head != NULL)))
             break;
         if (pool.head != NULL) {
             job = pool.head;
@@ -118,10 +121,12 @@ static void *worker_main(void *arg)
             pool.idle--;
         }
     }
-    self->state = WORKER_EXITED;
+    if (self->state == WORKER_RUNNING) /* else joined at exit */
+        self->state = WORKER_EXITED;
     pool.running--;
     /* Jobs this worker leaves behind need a worker within the size. */
-    if (!pool.stopping && pool.queued > pool.idle && pool.running < pool.size)
+    if (!pool.stopping && !pool.exiting && pool.queued > pool.idle &&
+        pool.running < pool.size)
         start_worker_locked();
     pthread_mutex_unlock(&pool.lock);
     return NULL;
@@ -208,19 +213,46 @@ static void tpool_child(void)
     }
 }
 
-static void register_atfork(void)
+/* ---- Exit ------------------------------------------------------------ */
+
+/* Workers without a job leave and are joined, so that their thread-exit
+ * cleanup runs; a worker inside a job is left to the end of the process.
+ * Calls made later (from atexit handlers) run inline. */
+static void exit_join_idle(void)
+{
+    pthread_t idle[TPOOL_MAX_WORKERS];
+    size_t count = 0;
+
+    pthread_mutex_lock(&pool.lock);
+    pool.exiting = 1;
+    pthread_cond_broadcast(&pool.work);
+    for (size_t i = 0; i < TPOOL_MAX_WORKERS; i++) {
+        struct tpool_worker *worker = &pool.workers[i];
+
+        if (worker->state != WORKER_NONE && worker->job == NULL) {
+            idle[count++] = worker->thread;
+            worker->state = WORKER_NONE;
+        }
+    }
+    pthread_mutex_unlock(&pool.lock);
+    for (size_t i = 0; i < count; i++)
+        pthread_join(idle[i], NULL);
+}
+
+static void register_hooks(void)
 {
     pthread_atfork(tpool_prepare, tpool_parent, tpool_child);
+    atexit(exit_join_idle);
 }
 
 /* Queue job, starting a worker if none is free.  0 once a worker will run
  * it, or EAGAIN if no worker exists and none can be started. */
 static int submit(struct tpool_job *job)
 {
-    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
     int err = 0;
 
-    pthread_once(&atfork_once, register_atfork);
+    pthread_once(&hooks_once, register_hooks);
     pthread_mutex_lock(&pool.lock);
     job->next = NULL;
     if (pool.tail != NULL)
@@ -277,17 +309,18 @@ int green_tpool_execute_ex(green_tpool_fn fn, void *arg,
 {
     struct tpool_job *job;
     void *delivered;
-    size_t size;
+    int inline_call;
     int err;
 
     if (fn == NULL)
         return fail_unrun(EINVAL, abandoned, arg);
     pthread_mutex_lock(&pool.lock);
-    size = pool_size_locked();
+    inline_call = pool_size_locked() == 0 || pool.exiting;
     pthread_mutex_unlock(&pool.lock);
-    if (size == 0 || in_worker) {
-        /* Inline: no pool, or a worker calling back into the pool (which
-         * could otherwise exhaust it and deadlock). */
+    if (inline_call || in_worker) {
+        /* Inline: no pool (none, or the process exits), or a worker
+         * calling back into the pool (which could otherwise exhaust it
+         * and deadlock). */
         void *value = fn(arg);
         if (result != NULL)
             *result = value;
