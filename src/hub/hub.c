@@ -1123,31 +1123,39 @@ static int open_kernel_objects(green_hub_t *hub)
     return err;
 }
 
+/* The registry and every call queue are locked across fork, so that the
+ * child gets them consistent and unlocked (lock order: hubs_lock, then
+ * calls_lock). */
 static void atfork_prepare(void)
 {
     pthread_mutex_lock(&hubs_lock);
+    for (green_hub_t *hub = hubs; hub != NULL; hub = hub->list_next)
+        pthread_mutex_lock(&hub->calls_lock);
 }
 
 static void atfork_parent(void)
 {
+    for (green_hub_t *hub = hubs; hub != NULL; hub = hub->list_next)
+        pthread_mutex_unlock(&hub->calls_lock);
     pthread_mutex_unlock(&hubs_lock);
 }
 
 /* The child keeps its thread's hub state (its green threads are copies
  * too) but gets fresh kernel objects: the epoll instance and eventfd are
- * shared with the parent, and touching them would disturb its hub. */
+ * shared with the parent, and touching them would disturb its hub.  The
+ * other threads, and so their hubs, are gone: the registry forgets them
+ * (their memory stays, as the parent's copy). */
 static void atfork_child(void)
 {
     green_hub_t *hub = green_tls_hub;
 
-    pthread_mutex_init(&hubs_lock, NULL);
-    hubs = NULL; /* the other threads, and so their hubs, are gone */
+    hubs = hub;
+    pthread_mutex_unlock(&hubs_lock);
     if (hub == NULL)
         return;
     hub->list_next = NULL;
-    hubs = hub;
     hub->os_thread = pthread_self();
-    pthread_mutex_init(&hub->calls_lock, NULL);
+    pthread_mutex_unlock(&hub->calls_lock);
     hub->backend->destroy(hub->poller); /* closes our copy only */
     hub->poller = NULL;
     close_wake_fds(hub);
