@@ -33,9 +33,25 @@ static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void tstate_exit(void *arg);
 
+/* The process-wide locks are held across fork, so that a child finds them
+ * unlocked (lock order: orphan_lock, then the slab lock).  A child's
+ * greenlets of other threads are copies that never run again. */
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&orphan_lock);
+    green_stack_fork_lock();
+}
+
+static void fork_release(void)
+{
+    green_stack_fork_unlock();
+    pthread_mutex_unlock(&orphan_lock);
+}
+
 static void tstate_key_init(void)
 {
     pthread_key_create(&tstate_key, tstate_exit);
+    pthread_atfork(fork_prepare, fork_release, fork_release);
 }
 
 static struct green_tstate *tstate_create(void)

@@ -223,6 +223,16 @@ static __attribute__((noinline)) int slab_take(size_t usable,
     return 0;
 }
 
+void green_stack_fork_lock(void)
+{
+    pthread_mutex_lock(&slab_lock);
+}
+
+void green_stack_fork_unlock(void)
+{
+    pthread_mutex_unlock(&slab_lock);
+}
+
 void green_stack_release_to_slab(struct green_stack *stack)
 {
     struct green_stack_slab *slab = stack->slab;

@@ -66,4 +66,10 @@ void green_stack_flush_cache(void);
 /* Size of the guard region below each stack. */
 size_t green_stack_guard_size(void);
 
+/* Hold and release the slab registry's lock across fork (greenlet.c's
+ * atfork handlers), so that a child finds it unlocked.  Slots taken by
+ * other threads' stacks stay taken in the child. */
+void green_stack_fork_lock(void);
+void green_stack_fork_unlock(void);
+
 #endif /* GREEN_STACK_H */
