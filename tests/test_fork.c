@@ -31,13 +31,20 @@ static void *add_one(void *arg)
     return TEST_INT_VALUE(TEST_VALUE_INT(arg) + 1);
 }
 
+static int tpool_execute_works(void)
+{
+    void *result = NULL;
+
+    if (green_tpool_execute(add_one, TEST_INT_VALUE(1), &result) != 0)
+        return 1;
+    return TEST_VALUE_INT(result) == 2 ? 0 : 2;
+}
+
 static int tpool_works(void)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    void *result = NULL;
 
-    if (green_tpool_execute(add_one, TEST_INT_VALUE(1), &result) != 0 ||
-        TEST_VALUE_INT(result) != 2)
+    if (tpool_execute_works() != 0)
         return 1;
     if (green_getaddrinfo("localhost", "80", &hints, &res, 10, NULL) != 0)
         return 2;
@@ -48,11 +55,14 @@ static int tpool_works(void)
 static void test_tpool_and_dns_after_fork(void **state)
 {
     (void)state;
-    /* The parent's workers exist and are idle at fork. */
-    assert_int_equal(tpool_works(), 0);
+    /* The parent's workers exist and are idle at fork.  They make no
+     * lookup: glibc keeps a thread's resolver configuration where a child
+     * forked while the thread lives cannot reach it (valgrind reports it
+     * lost in the child, with or without libgreen). */
+    assert_int_equal(tpool_execute_works(), 0);
     assert_child_ok(fork_child(tpool_works), "main");
     assert_child_ok(fork_from_green_thread(tpool_works), "a green thread");
-    assert_int_equal(tpool_works(), 0);
+    assert_int_equal(tpool_execute_works(), 0);
 }
 
 /* Jobs blocked in a parent's worker when it forks: one running, one
@@ -483,16 +493,25 @@ static void test_xwake_after_fork(void **state)
     assert_int_equal(green_xqueue_destroy(xq), 0);
 }
 
+/* Teardown: no worker that made a lookup outlives its test (see above). */
+static int stop_pool_and_hub(void **state)
+{
+    (void)state;
+    return green_tpool_shutdown() == 0 ? green_hub_destroy() : -1;
+}
+
+#define fork_test(fn) cmocka_unit_test_teardown(fn, stop_pool_and_hub)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        hub_test(test_tpool_and_dns_after_fork),
-        hub_test(test_tpool_jobs_pending_at_fork),
-        hub_test(test_exit_does_not_wait_for_blocked_job),
-        hub_test(test_hub_registry_after_fork),
-        hub_test(test_watchdog_after_fork),
-        hub_test(test_fd_tables_after_fork),
-        hub_test(test_xwake_after_fork),
+        fork_test(test_tpool_and_dns_after_fork),
+        fork_test(test_tpool_jobs_pending_at_fork),
+        fork_test(test_exit_does_not_wait_for_blocked_job),
+        fork_test(test_hub_registry_after_fork),
+        fork_test(test_watchdog_after_fork),
+        fork_test(test_fd_tables_after_fork),
+        fork_test(test_xwake_after_fork),
     };
 
     test_filter_from_env();

@@ -33,7 +33,7 @@ static int read_parks_until_write(char byte)
     if (green_spawn(&reader, read_byte, NULL) != 0 ||
         green_spawn(&ticking, ticker_run, &ticker) != 0)
         return 1;
-    if (green_sleep(0.05) != 0 || write(fds[1], &byte, 1) != 1)
+    if (green_sleep(0.1) != 0 || write(fds[1], &byte, 1) != 1)
         return 2;
     if (green_thread_wait(reader, &result) != 0)
         return 3;
@@ -44,7 +44,7 @@ static int read_parks_until_write(char byte)
     green_thread_release(ticking);
     if (TEST_VALUE_INT(result) != byte)
         return 5;
-    return ticker.ticks > 5 ? 0 : 6;
+    return ticker.ticks > 2 ? 0 : 6;
 }
 
 static int descriptor_state_holds(void)
