@@ -2,6 +2,9 @@
  * libgreen — hub threads: one OS thread and one hub per core.
  *
  * Returns 0 or a positive errno code, like the rest of libgreen.
+ *
+ * fork: a group's threads do not exist in a child, so the group is the
+ * parent's alone; destroying it in the child would wait forever.
  */
 #ifndef GREEN_HUB_THREADS_H
 #define GREEN_HUB_THREADS_H

@@ -5,7 +5,8 @@
  * array whose chunks are made on first use of an fd range and never move
  * or shrink, so readers need no lock (and threads still doing I/O at exit
  * never see it freed: valgrind counts it as reachable, not leaked).
- * Entries start zeroed.  fd_array_grow() serves the single-owner arrays
+ * Entries start zeroed.  A child of fork inherits the tables, as it
+ * inherits the fds they describe.  fd_array_grow() serves the single-owner arrays
  * (one hub's, one poll set's) that may move when they grow.
  */
 #ifndef GREEN_FD_TABLE_H

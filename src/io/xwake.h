@@ -11,6 +11,10 @@
  * unparks it.  If the waiter gave up first (timeout, kill), the value is
  * passed to the `undelivered` function instead, so nothing is lost or
  * leaked and nobody touches the waiter's stack after it returned.
+ *
+ * fork: wakes are inherited.  A waiter on the forking thread's hub can be
+ * signalled from any thread of the child; a signal for another thread's
+ * hub (gone in the child) takes the undelivered path.
  */
 #ifndef GREEN_XWAKE_H
 #define GREEN_XWAKE_H
