@@ -6,8 +6,8 @@
  * or shrink, so readers need no lock (and threads still doing I/O at exit
  * never see it freed: valgrind counts it as reachable, not leaked).
  * Entries start zeroed.  A child of fork inherits the tables, as it
- * inherits the fds they describe.  fd_array_grow() serves the single-owner arrays
- * (one hub's, one poll set's) that may move when they grow.
+ * inherits the fds they describe.  fd_array_grow() serves the single-owner
+ * arrays (one hub's, one poll set's) that may move when they grow.
  */
 #ifndef GREEN_FD_TABLE_H
 #define GREEN_FD_TABLE_H

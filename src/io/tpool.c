@@ -8,9 +8,9 @@
  * `abandoned` function instead of to the caller's long-gone stack.
  *
  * Exit joins only the workers that are not running a job: a job blocked
- * in user code must not keep the process alive.  In a child of fork the workers
- * do not exist: the pool starts afresh, and the jobs it held fail (see
- * tpool.h).
+ * in user code must not keep the process alive.  In a child of fork the
+ * workers do not exist: the pool starts afresh, and the jobs it held fail
+ * (see tpool.h).
  */
 #include <green/tpool.h>
 
