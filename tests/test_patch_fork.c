@@ -23,28 +23,30 @@ static void *read_byte(void *arg)
     return TEST_INT_VALUE(read(fds[0], &byte, 1) == 1 ? byte : -errno);
 }
 
-/* A hooked read() parks a green thread until the caller writes. */
+/* A hooked read() parks a green thread, while others run, until the
+ * caller writes. */
 static int read_parks_until_write(char byte)
 {
     struct ticker ticker = {0};
     green_thread_t *reader, *ticking;
+    double deadline = green_now() + 10;
     void *result = NULL;
 
     if (green_spawn(&reader, read_byte, NULL) != 0 ||
         green_spawn(&ticking, ticker_run, &ticker) != 0)
         return 1;
-    if (green_sleep(0.1) != 0 || write(fds[1], &byte, 1) != 1)
+    while (ticker.ticks < 3 && green_now() < deadline)
+        green_sleep(0.001);
+    if (ticker.ticks < 3 || green_thread_dead(reader))
         return 2;
-    if (green_thread_wait(reader, &result) != 0)
+    if (write(fds[1], &byte, 1) != 1 || green_thread_wait(reader, &result) != 0)
         return 3;
     ticker.stop = 1;
     if (green_thread_wait(ticking, NULL) != 0)
         return 4;
     green_thread_release(reader);
     green_thread_release(ticking);
-    if (TEST_VALUE_INT(result) != byte)
-        return 5;
-    return ticker.ticks > 2 ? 0 : 6;
+    return TEST_VALUE_INT(result) == byte ? 0 : 5;
 }
 
 static int descriptor_state_holds(void)
