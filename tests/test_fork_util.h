@@ -56,7 +56,7 @@ static inline void *fork_in_green_thread(void *arg)
 
 /* The child's exit code, or 128 + the signal that ended it.  The parent
  * waits green, so its own hub (and watchdog) keep running meanwhile. */
-static inline int wait_child(pid_t pid, double *seconds)
+static inline int wait_child(pid_t pid)
 {
     double start = green_now();
     int status = 0;
@@ -72,8 +72,6 @@ static inline int wait_child(pid_t pid, double *seconds)
     }
     if (done != pid)
         return -2;
-    if (seconds != NULL)
-        *seconds = green_now() - start;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -82,7 +80,7 @@ static inline void assert_child_ok(pid_t pid, const char *how)
     int code;
 
     assert_true(pid > 0);
-    code = wait_child(pid, NULL);
+    code = wait_child(pid);
     if (code != 0)
         print_message("child forked from %s: exit code %d\n", how, code);
     assert_int_equal(code, 0);
