@@ -39,7 +39,8 @@ BUILD ?= build
 # Tests (ctest -R regex) that make aarch64 runs under qemu; "." runs all.
 # Left out: the patch tests (qemu-user's signal delivery and fd handling
 # differ from a kernel's), examples_sync and graceful_server (they exec
-# aarch64 binaries).
+# aarch64 binaries), and fork (qemu-user aborts when a child forked from a
+# multithreaded guest starts a thread, which is what the fork tests check).
 AARCH64_TESTS ?= ^(greenlet|hub|exports|headers|thread|timer|timeout|watchdog|event|semaphore|lock|queue|pool|sync_stress|handles|io|net|tpool|dns|multihub|http_fuzz|bufio|process|signal)|install_consumer|demos
 
 # --fair-sched: valgrind runs one thread at a time, and its default lock lets
