@@ -506,7 +506,7 @@ static void test_xwake_after_fork(void **state)
     start_getter();
     assert_child_ok(fork_from_green_thread(xwake_works), "a green thread");
     finish_getter();
-    assert_int_equal(green_xqueue_destroy(xq), 0);
+    assert_int_equal(green_xqueue_destroy(xq, NULL), 0);
 }
 
 /* Teardown: no worker that made a lookup outlives its test (see above). */

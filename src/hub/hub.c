@@ -1143,19 +1143,24 @@ static void atfork_parent(void)
 /* The child keeps its thread's hub state (its green threads are copies
  * too) but gets fresh kernel objects: the epoll instance and eventfd are
  * shared with the parent, and touching them would disturb its hub.  The
- * other threads, and so their hubs, are gone: the registry forgets them
- * (their memory stays, as the parent's copy). */
+ * other threads, and so their hubs, are gone: their calls are closed (a
+ * call to one fails with EPIPE; those they had accepted are the parent's
+ * to run) and the registry forgets them. */
 static void atfork_child(void)
 {
     green_hub_t *hub = green_tls_hub;
 
+    for (green_hub_t *other = hubs; other != NULL; other = other->list_next) {
+        if (other != hub)
+            other->calls_closed = 1;
+        pthread_mutex_unlock(&other->calls_lock);
+    }
     hubs = hub;
     pthread_mutex_unlock(&hubs_lock);
     if (hub == NULL)
         return;
     hub->list_next = NULL;
     hub->os_thread = pthread_self();
-    pthread_mutex_unlock(&hub->calls_lock);
     hub->backend->destroy(hub->poller); /* closes our copy only */
     hub->poller = NULL;
     close_wake_fds(hub);
