@@ -225,7 +225,7 @@ static void test_rcvtimeo_expires_with_eagain(void **state)
 static void test_fd_created_before_enable(void **state)
 {
     struct outcome out = {0};
-    struct delayed_write w = {.delay = 0.05, .byte = 'e'};
+    struct delayed_write w = {.delay = 0.2, .byte = 'e'};
     struct ticker ticker = {0};
     int fds[2];
 
@@ -781,7 +781,7 @@ static void *poll_mixed(void *arg)
 static void test_poll_with_unregistered_fds(void **state)
 {
     struct wait_case c = {0};
-    struct delayed_write w = {.delay = 0.05, .byte = 'p'};
+    struct delayed_write w = {.delay = 0.2, .byte = 'p'};
     struct ticker ticker = {0};
     int other[2];
     struct pollfd bad = {.fd = 1000, .events = POLLIN};
@@ -847,7 +847,7 @@ static void *select_read(void *arg)
 static void test_select_waits_cooperatively(void **state)
 {
     struct wait_case c = {0};
-    struct delayed_write w = {.delay = 0.05, .byte = 's'};
+    struct delayed_write w = {.delay = 0.2, .byte = 's'};
     int other[2];
 
     (void)state;
@@ -917,7 +917,7 @@ static void *epoll_wait_one(void *arg)
 static void test_epoll_wait_cooperates(void **state)
 {
     struct wait_case c = {0};
-    struct delayed_write w = {.delay = 0.05, .byte = 'E'};
+    struct delayed_write w = {.delay = 0.2, .byte = 'E'};
     struct ticker ticker = {0};
 
     (void)state;
