@@ -265,6 +265,35 @@ static void test_throw_into_dead_child_of_current_returns_at_once(void **state)
     test_greenlet_destroy(a);
 }
 
+/* As in greenlet, a kill thrown into a dead greenlet is a no-op: the exit
+ * reaches the first live ancestor as a normal NULL result, the same answer
+ * greenlet_kill() gives, so a second kill is harmless either way. */
+static void test_throw_greenlet_exit_into_dead_is_normal_result(void **state)
+{
+    greenlet_t *relay = new_started_relay("relay");
+    greenlet_t *a = test_greenlet_new(return_value_run, relay, 0, "a");
+    greenlet_t *b = test_greenlet_new(return_value_run, NULL, 0, "b");
+    void *result = NULL;
+
+    (void)state;
+    assert_int_equal(greenlet_switch(a, "a-val", &result), 0);
+    result = "sentinel";
+    assert_int_equal(greenlet_throw(a, GREENLET_EXIT, &result), 0);
+    assert_null(result);
+    assert_true(greenlet_active(relay));
+    assert_log_equal(&events,
+                     "relay:got(start),relay:got(a-val),relay:got(NULL)");
+
+    assert_int_equal(greenlet_switch(b, "b-val", NULL), 0);
+    result = "sentinel";
+    assert_int_equal(greenlet_throw(b, GREENLET_EXIT, &result), 0);
+    assert_null(result);
+    assert_int_equal(greenlet_kill(b), 0);
+    test_greenlet_destroy(a);
+    test_greenlet_destroy(b);
+    test_greenlet_destroy(relay);
+}
+
 static void test_throw_rejects_invalid_arguments(void **state)
 {
     greenlet_t *g = test_greenlet_new(tagged_return_run, NULL, 0, "g");
@@ -310,6 +339,7 @@ int main(void)
         TEST(test_throw_into_unstarted_goes_to_its_parent),
         TEST(test_throw_into_dead_goes_to_first_live_ancestor),
         TEST(test_throw_into_dead_child_of_current_returns_at_once),
+        TEST(test_throw_greenlet_exit_into_dead_is_normal_result),
         TEST(test_throw_rejects_invalid_arguments),
         TEST(test_throw_greenlet_exit_is_normal_result),
     };

@@ -8,9 +8,9 @@
  * {err, value} it must see, following the rules of greenlet.h: dead
  * targets pass to their first live ancestor, an unstarted target starts
  * (or dies at once when thrown into), a death delivers to the parent,
- * GREENLET_EXIT becomes a normal NULL result.  A greenlet that is resumed
- * checks that it is current and that it got what the model said.  A
- * greenlet resumed with GREENLET_EXIT returns at once, so kill and destroy
+ * GREENLET_EXIT becomes a normal NULL result (also when thrown into a
+ * dead greenlet).  A greenlet that is resumed checks that it is current
+ * and that it got what the model said.  A greenlet resumed with GREENLET_EXIT returns at once, so kill and destroy
  * always find their target dying.
  *
  * Greenlet bodies only record mismatches (see test_util.h); the test
@@ -230,7 +230,11 @@ static void *interpret(int me)
         case 3: { /* throw */
             int err = pick(3) == 0 ? GREENLET_EXIT : 1000 + pick(1000);
             target = pick_usable();
-            model_deliver(target, err, NULL);
+            /* A kill thrown into a dead greenlet is a normal result. */
+            if (err == GREENLET_EXIT && nodes[target].state == DEAD)
+                model_deliver(target, 0, NULL);
+            else
+                model_deliver(target, err, NULL);
             got.err = greenlet_throw(nodes[target].handle, err, &got.value);
             check_resumed(me, got);
             break;

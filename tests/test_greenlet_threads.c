@@ -392,6 +392,46 @@ static void test_exited_threads_greenlets_report_owner_dead(void **state)
     assert_int_equal(owner.unstarted_ran, 0);
 }
 
+static void *main_only_thread(void *arg)
+{
+    *(greenlet_t **)arg = greenlet_main();
+    return NULL;
+}
+
+/* The main greenlet of an exited thread: refused with EOWNERDEAD, and
+ * dead, whether or not its thread made greenlets of its own. */
+static void assert_main_of_exited_thread(greenlet_t *main_greenlet)
+{
+    assert_acting_refused(main_greenlet, EOWNERDEAD);
+    assert_int_equal(greenlet_destroy(main_greenlet), EPERM);
+    assert_true(greenlet_is_main(main_greenlet));
+    assert_true(greenlet_dead(main_greenlet));
+    assert_false(greenlet_active(main_greenlet));
+}
+
+static void test_exited_threads_main_greenlet_reports_owner_dead(void **state)
+{
+    greenlet_t *main_greenlet = NULL;
+    struct owner owner;
+    pthread_t thread;
+
+    (void)state;
+    assert_int_equal(
+        pthread_create(&thread, NULL, main_only_thread, &main_greenlet), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_non_null(main_greenlet);
+    assert_main_of_exited_thread(main_greenlet);
+
+    /* Its thread made greenlets: still valid after the last one goes. */
+    start_owner(&owner, 0);
+    release_owner(&owner);
+    assert_int_equal(greenlet_destroy(owner.nested), 0);
+    assert_int_equal(greenlet_destroy(owner.suspended), 0);
+    assert_int_equal(greenlet_destroy(owner.unstarted), 0);
+    assert_int_equal(greenlet_destroy(owner.dead), 0);
+    assert_main_of_exited_thread(owner.main_greenlet);
+}
+
 static void *record_run(void *value)
 {
     *(int *)value = 1;
@@ -591,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_ten_threads_run_their_own_greenlets),
         cmocka_unit_test(test_other_live_threads_greenlets_are_refused),
         cmocka_unit_test(test_exited_threads_greenlets_report_owner_dead),
+        cmocka_unit_test(test_exited_threads_main_greenlet_reports_owner_dead),
         cmocka_unit_test(test_parent_of_other_thread_refused_once_started),
         cmocka_unit_test(test_parent_of_other_thread_refused_before_start),
         cmocka_unit_test(test_thread_churn_leaves_nothing_behind),

@@ -172,6 +172,85 @@ static void test_trace_hook_runs_in_target_greenlet(void **state)
     test_greenlet_destroy(g);
 }
 
+/* Switches to itself, then throws into itself, with the hook on. */
+static void *self_switch_run(void *value)
+{
+    greenlet_t *self = greenlet_current();
+
+    greenlet_switch(self, value, NULL);
+    greenlet_throw(self, 14, NULL);
+    return value;
+}
+
+/* As in greenlet, a switch to the current greenlet is traced, with the
+ * current greenlet as both origin and target. */
+static void test_trace_hook_sees_switch_to_self(void **state)
+{
+    greenlet_t *main_greenlet = greenlet_main();
+    greenlet_t *g = test_greenlet_new(self_switch_run, NULL, 0, "g");
+    void *result = NULL;
+
+    (void)state;
+    trace_count = 0;
+    assert_null(greenlet_set_trace(recording_hook));
+    assert_int_equal(greenlet_switch(main_greenlet, "self", &result), 0);
+    assert_string_equal(str(result), "self");
+    assert_int_equal(greenlet_switch(g, "in", NULL), 0);
+    greenlet_set_trace(NULL);
+
+    assert_int_equal(trace_count, 5);
+    assert_trace_record(0, GREENLET_EVENT_SWITCH, main_greenlet, main_greenlet);
+    assert_trace_record(1, GREENLET_EVENT_SWITCH, main_greenlet, g);
+    assert_trace_record(2, GREENLET_EVENT_SWITCH, g, g);
+    assert_trace_record(3, GREENLET_EVENT_THROW, g, g);
+    assert_trace_record(4, GREENLET_EVENT_SWITCH, g, main_greenlet);
+    test_greenlet_destroy(g);
+}
+
+/* The greenlet the hook leaves for, once, when it sees `subject`. */
+static greenlet_t *hook_detour;
+
+static void detour_hook(greenlet_event_t event, greenlet_t *origin,
+                        greenlet_t *target)
+{
+    greenlet_t *detour = hook_detour;
+
+    (void)event;
+    (void)origin;
+    if (target == subject && detour != NULL) {
+        hook_detour = NULL;
+        greenlet_switch(detour, "to-detour", NULL);
+    }
+}
+
+/* Goes straight back to `subject`, with a value of its own. */
+static void *detour_run(void *value)
+{
+    test_log_add(&events, "detour(%s)", str(value));
+    greenlet_switch(subject, "from-detour", NULL);
+    return value;
+}
+
+/* As in greenlet, run() receives the value of the switch that started its
+ * greenlet, even if the trace hook switched elsewhere and back first. */
+static void test_start_value_survives_switches_in_hook(void **state)
+{
+    greenlet_t *detour = test_greenlet_new(detour_run, NULL, 0, "detour");
+    greenlet_t *g = test_greenlet_new(tagged_return_run, NULL, 0, "g");
+    void *result = NULL;
+
+    (void)state;
+    subject = g;
+    hook_detour = detour;
+    assert_null(greenlet_set_trace(detour_hook));
+    assert_int_equal(greenlet_switch(g, "start", &result), 0);
+    greenlet_set_trace(NULL);
+    assert_string_equal(str(result), "start");
+    assert_log_equal(&events, "detour(to-detour),g:run(start)");
+    test_greenlet_destroy(g);
+    test_greenlet_destroy(detour);
+}
+
 #define TEST(name) cmocka_unit_test_setup(name, reset_state)
 
 int main(void)
@@ -181,6 +260,8 @@ int main(void)
         TEST(test_trace_hook_sees_switches_and_throws),
         TEST(test_trace_hook_sees_deaths_by_error_and_kill),
         TEST(test_trace_hook_runs_in_target_greenlet),
+        TEST(test_trace_hook_sees_switch_to_self),
+        TEST(test_start_value_survives_switches_in_hook),
     };
 
     test_filter_from_env();

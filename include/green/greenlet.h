@@ -124,8 +124,10 @@ GREEN_INLINE int greenlet_switch(greenlet_t *g, void *value, void **result)
 
 /* Resume g with its pending switch reporting err (non-zero).  If g has not
  * started, it dies at once without running and err goes to its parent.  If
- * g is dead, err goes to its first live ancestor.  Returns like
- * greenlet_switch() once control comes back to the caller. */
+ * g is dead, err goes to its first live ancestor, except GREENLET_EXIT,
+ * which goes there as a normal NULL result: as in greenlet, killing a dead
+ * greenlet is a no-op.  Returns like greenlet_switch() once control comes
+ * back to the caller. */
 GREEN_EXTERN int greenlet_throw(greenlet_t *g, int err, void **result);
 
 /* End the current greenlet from anywhere inside it, like pthread_exit().
@@ -156,7 +158,10 @@ GREEN_EXTERN greenlet_t *greenlet_parent(const greenlet_t *g);
 /* The running greenlet of the calling thread (its main one if none was
  * switched to).  Returns NULL only if the thread state cannot be allocated. */
 GREEN_EXTERN greenlet_t *greenlet_current(void);
-/* The calling thread's main greenlet. */
+/* The calling thread's main greenlet.  Its handle stays valid after the
+ * thread exits (the thread's state, 224 bytes on x86-64, is kept for the
+ * life of the process): it is then dead, and acting on it fails with
+ * EOWNERDEAD. */
 GREEN_EXTERN greenlet_t *greenlet_main(void);
 
 GREEN_EXTERN int
@@ -185,7 +190,9 @@ typedef enum greenlet_event {
     GREENLET_EVENT_THROW
 } greenlet_event_t;
 
-/* Called in the target greenlet right after each switch or throw. */
+/* Called in the target greenlet right after each switch or throw,
+ * including one to the current greenlet (origin == target).  The hook may
+ * switch; a greenlet starting still receives its start value. */
 typedef void (*greenlet_trace_fn)(greenlet_event_t event, greenlet_t *origin,
                                   greenlet_t *target);
 

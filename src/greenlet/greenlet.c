@@ -28,8 +28,13 @@ __attribute__((
 static pthread_key_t tstate_key;
 static pthread_once_t tstate_key_once = PTHREAD_ONCE_INIT;
 
-/* Guards greenlets of exited threads, which any thread may destroy. */
+/* Guards greenlets of exited threads, which any thread may destroy, and
+ * the list below. */
 static pthread_mutex_t orphan_lock = PTHREAD_MUTEX_INITIALIZER;
+/* States of exited threads, never freed: a main greenlet lives in its
+ * thread's state and has no destroy, so its handle must stay valid (to
+ * report EOWNERDEAD) for as long as the program may hold it. */
+static struct green_tstate *exited_states;
 
 static void tstate_exit(void *arg);
 
@@ -148,25 +153,24 @@ static void spare_structs_free(struct green_tstate *ts)
 
 /* Drop one reference; a struct dies with its last one and then drops its
  * reference on its parent.  Main greenlets live as long as their thread
- * state.  After the thread exited, called with orphan_lock held. */
+ * state, which is never freed.  After the thread exited, called with
+ * orphan_lock held. */
 static void greenlet_unref(greenlet_t *g)
 {
     while (g && !g->is_main && --g->refs == 0) {
         struct green_tstate *ts = g->tstate;
-        /* Read before ts may go: a main parent lives inside ts. */
-        greenlet_t *next = g->parent->is_main ? NULL : g->parent;
+        greenlet_t *next = g->parent;
         thread_list_remove(ts, g);
         if (g->name)
             free(g->name);
         struct_free(ts, g);
-        if (--ts->nstructs == 0 && atomic_load(&ts->exited))
-            free(ts);
         g = next;
     }
 }
 
 /* Greenlets still suspended when their thread exits are freed without
- * running; their handles stay valid for greenlet_destroy(). */
+ * running; their handles stay valid for greenlet_destroy(), and the main
+ * greenlet's for good. */
 static void tstate_exit(void *arg)
 {
     struct green_tstate *ts = arg;
@@ -177,6 +181,7 @@ static void tstate_exit(void *arg)
             green_stack_release_to_slab(&g->stack);
         g->state = GREENLET_DEAD;
     }
+    ts->main.state = GREENLET_DEAD;
     green_stack_flush_cache();
     spare_structs_free(ts);
     green_overflow_thread_exit(ts);
@@ -184,11 +189,10 @@ static void tstate_exit(void *arg)
     green_untraced_state = NULL;
 
     pthread_mutex_lock(&orphan_lock);
-    int unused = ts->nstructs == 0;
     atomic_store(&ts->exited, 1);
+    ts->next_exited = exited_states;
+    exited_states = ts;
     pthread_mutex_unlock(&orphan_lock);
-    if (unused)
-        free(ts);
 }
 
 /* ---- Switching ------------------------------------------------------- */
@@ -215,9 +219,13 @@ static void asan_after_switch(struct green_tstate *ts)
 static void trace_after_switch(struct green_tstate *ts)
 {
     greenlet_trace_fn hook = ts->trace;
+    /* A starting greenlet reads its run() value after the hook, which may
+     * switch away and back: keep the value the start came with. */
+    void *first_value = ts->first_value;
     ts->trace_pending = 0;
     if (hook)
         hook(ts->trace_event, ts->trace_origin, ts->current);
+    ts->first_value = first_value;
 }
 
 /* Reached through the switch's intercept trampoline when a hook is on. */
@@ -300,8 +308,11 @@ static inline greenlet_transfer_t switch_to(struct green_tstate *ts,
             greenlet_start(target);
         }
     }
-    if (unlikely(target == self))
+    if (unlikely(target == self)) {
+        if (ts->trace)
+            ts->trace(event, self, self);
         return (greenlet_transfer_t){.err = err, .value = err ? NULL : value};
+    }
     return context_switch(ts, self, target, value, err, event, self_dying);
 }
 
@@ -406,8 +417,14 @@ int greenlet_throw(greenlet_t *g, int err, void **result)
 {
     struct green_tstate *ts;
     greenlet_transfer_t back = {.err = EINVAL};
-    if (err != 0 && (back.err = own_greenlet(g, &ts)) == 0)
-        back = switch_to(ts, g, NULL, err, GREENLET_EVENT_THROW, 0);
+    if (err != 0 && (back.err = own_greenlet(g, &ts)) == 0) {
+        /* As in greenlet, killing a dead greenlet is a no-op: the exit
+         * goes on as a normal result, as greenlet_kill() answers 0. */
+        if (err == GREENLET_EXIT && g->state == GREENLET_DEAD)
+            back = switch_to(ts, g, NULL, 0, GREENLET_EVENT_SWITCH, 0);
+        else
+            back = switch_to(ts, g, NULL, err, GREENLET_EVENT_THROW, 0);
+    }
     if (result)
         *result = back.value;
     return back.err;
@@ -506,7 +523,6 @@ int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
     if (ts->all)
         ts->all->prev_in_thread = g;
     ts->all = g;
-    ts->nstructs++;
     *out = g;
     return 0;
 }

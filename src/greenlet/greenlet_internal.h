@@ -65,8 +65,8 @@ struct green_tstate {
     struct greenlet *all; /* every non-main greenlet struct of the thread */
     struct greenlet *spare_structs; /* freed structs kept for reuse */
     size_t nspare_structs;
-    size_t nstructs;
-    atomic_int exited; /* the OS thread has exited */
+    atomic_int exited;                /* the OS thread has exited */
+    struct green_tstate *next_exited; /* once exited */
 
     void *altstack; /* the signal stack we installed, if any */
     size_t altstack_size;
