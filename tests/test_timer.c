@@ -9,7 +9,9 @@
 
 #include "../src/hub/timer.h"
 
+#include <green/pool.h>
 #include <green/thread.h>
+#include <green/timeout.h>
 
 #include <errno.h>
 
@@ -202,6 +204,73 @@ static void test_timer_scheduled_in_callback_waits_a_pass(void **state)
     assert_true(probe.seen_second > probe.seen_first);
 }
 
+/* ---- A fresh hub orders work like a warm one --------------------------
+ * A hub that has never run (main's first blocking call, or the first one
+ * after green_hub_destroy()) starts where a running hub would go on: with
+ * the poll and the timers of the pass the caller switched into. */
+
+static void set_flag(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+/* A zero-delay timer scheduled before green_sleep(0) fires before the
+ * sleep returns: the sleeper runs again on the next pass. */
+static int zero_timer_fired_by_sleep_zero(void)
+{
+    green_timer_t *t;
+    int fired = 0;
+
+    assert_int_equal(green_timer_start(&t, 0, set_flag, &fired), 0);
+    assert_int_equal(green_sleep(0), 0);
+    return fired;
+}
+
+static void test_zero_timer_fires_before_sleep_zero_returns(void **state)
+{
+    (void)state;
+    assert_true(zero_timer_fired_by_sleep_zero()); /* fresh hub */
+    assert_true(zero_timer_fired_by_sleep_zero()); /* warm hub */
+    assert_int_equal(green_hub_destroy(), 0);
+    assert_true(zero_timer_fired_by_sleep_zero()); /* fresh again */
+}
+
+static void *return_arg(void *arg)
+{
+    return arg;
+}
+
+/* A spawn into a full pool of one under a zero timeout, while the member
+ * holding the slot is ready to end: the timeout comes first. */
+static int zero_timeout_pool_spawn(void)
+{
+    green_thread_t *member, *late = NULL;
+    green_pool_t *pool;
+    green_timeout_t timeout;
+    int err;
+
+    assert_int_equal(green_pool_new(&pool, 1), 0);
+    assert_int_equal(green_pool_spawn(pool, &member, return_arg, NULL), 0);
+    assert_int_equal(green_timeout_start(&timeout, 0), 0);
+    err = green_pool_spawn(pool, &late, return_arg, NULL);
+    green_timeout_cancel(&timeout);
+    assert_int_equal(green_thread_wait(member, NULL), 0);
+    green_thread_release(member);
+    if (late != NULL) {
+        assert_int_equal(green_thread_wait(late, NULL), 0);
+        green_thread_release(late);
+    }
+    assert_int_equal(green_pool_destroy(pool, 0), 0);
+    return err;
+}
+
+static void test_zero_timeout_pool_spawn_same_on_fresh_hub(void **state)
+{
+    (void)state;
+    assert_int_equal(zero_timeout_pool_spawn(), ETIMEDOUT); /* fresh hub */
+    assert_int_equal(zero_timeout_pool_spawn(), ETIMEDOUT); /* warm hub */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +278,8 @@ int main(void)
         hub_test(test_million_pending_timers),
         hub_test(test_timers_fire_by_deadline_then_scheduling),
         hub_test(test_timer_scheduled_in_callback_waits_a_pass),
+        hub_test(test_zero_timer_fires_before_sleep_zero_returns),
+        hub_test(test_zero_timeout_pool_spawn_same_on_fresh_hub),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

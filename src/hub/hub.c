@@ -974,25 +974,33 @@ static void poll_io(green_hub_t *hub)
         take_calls(hub);
 }
 
+/* The end of a pass: the idle check, the poll and the timers. */
+static void finish_pass(green_hub_t *hub)
+{
+    if (hub_idle(hub)) {
+        wake_main_when_idle(hub);
+        if (hub->ready_count > 0)
+            return;
+    }
+    poll_io(hub);
+    fire_timers(hub);
+}
+
 static void *hub_loop(void *value)
 {
     green_hub_t *hub = value;
 
     hub->current = NULL;
     watchdog_mark(hub, NULL);
+    /* A task switches to a running hub in the middle of a pass, from
+     * run_ready(): a fresh hub starts there too, with the end of a pass,
+     * so that work is ordered the same whether the hub ran before or not
+     * (a zero-delay timer fires before a green_sleep(0) returns). */
     while (!hub->stopping) {
+        finish_pass(hub);
         if (calls_pending(hub))
             take_calls(hub);
         run_ready(hub);
-        if (hub->stopping)
-            break;
-        if (hub_idle(hub)) {
-            wake_main_when_idle(hub);
-            if (hub->ready_count > 0)
-                continue;
-        }
-        poll_io(hub);
-        fire_timers(hub);
     }
     return NULL;
 }
