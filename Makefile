@@ -7,6 +7,8 @@
 #   make test       build and run the test suite (ctest)
 #   make bench      Release build in build-bench/ and bench/run.sh
 #   make asan       ASan+UBSan build in build-asan/ and ctest
+#   make tsan       ThreadSanitizer build in build-tsan/, all but the patch
+#                   tests
 #   make valgrind   build in build-valgrind/ and ctest under valgrind
 #   make portable   ucontext-switch build in build-portable/, greenlet tests
 #   make aarch64    cross-build in build-aarch64/; the tests named in
@@ -51,8 +53,8 @@ VALGRIND_WRAPPER := valgrind;--fair-sched=yes;--error-exitcode=1;--leak-check=fu
 # Every variant option is given explicitly (later -D wins), so a build
 # directory never keeps a setting from an earlier configure.
 configure = $(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=$(2) \
-	-DGREEN_WERROR=$(WERROR) -DGREEN_SANITIZE=OFF -DGREEN_VALGRIND=OFF \
-	-DGREEN_NO_RECYCLE=OFF \
+	-DGREEN_WERROR=$(WERROR) -DGREEN_SANITIZE=OFF -DGREEN_TSAN=OFF \
+	-DGREEN_VALGRIND=OFF -DGREEN_NO_RECYCLE=OFF \
 	-DGREEN_TEST_WRAPPER= -DGREEN_BUILD_BENCH=OFF -DGREEN_BUILD_TESTS=ON \
 	$(3) $(CMAKE_ARGS)
 build_dir = $(CMAKE) --build $(1) --parallel $(JOBS)
@@ -70,8 +72,8 @@ build_and_test = status=0; \
 	fi; \
 	exit $$status
 
-.PHONY: all demo test bench asan valgrind portable aarch64 format install \
-	clean
+.PHONY: all demo test bench asan tsan valgrind portable aarch64 format \
+	install clean
 
 all:
 	$(call configure,$(BUILD),RelWithDebInfo,-DGREEN_BUILD_TESTS=AUTO)
@@ -96,6 +98,12 @@ asan:
 	@$(call deps,test)
 	$(call configure,$(BUILD)-asan,RelWithDebInfo,-DGREEN_SANITIZE=ON)
 	@$(call build_and_test,$(BUILD)-asan,)
+
+# The patch tests are left out: TSan intercepts the same libc calls as
+# libgreen_patch.
+tsan:
+	$(call configure,$(BUILD)-tsan,RelWithDebInfo,-DGREEN_TSAN=ON)
+	@$(call build_and_test,$(BUILD)-tsan,-E "^patch")
 
 # GREEN_TEST_SCALE is also set per test by tests/CMakeLists.txt; exported
 # here for anything run outside ctest's test properties.
@@ -123,5 +131,5 @@ install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-bench $(BUILD)-asan $(BUILD)-valgrind \
+	rm -rf $(BUILD) $(BUILD)-bench $(BUILD)-asan $(BUILD)-tsan $(BUILD)-valgrind \
 		$(BUILD)-portable $(BUILD)-aarch64

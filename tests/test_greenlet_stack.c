@@ -697,8 +697,11 @@ static void test_stacks_beyond_cache_bound_go_back_to_system(void **state)
     /* The touched stacks made most of the growth... */
     assert_true(peak > before + DEEP_PARKED_COUNT *
                                     (DEEP_PARKED_TOUCH_BYTES / 1024) / 2);
-    /* ...and with no cache, most of it went back. */
-    assert_true(after < before + (peak - before) / 2);
+    /* ...and with no cache, most of it went back.  Under TSan, RSS also
+     * holds TSan's shadow of the touched stacks, which MADV_DONTNEED
+     * leaves in place: there only the growth is checked. */
+    if (!test_scale_is("tsan"))
+        assert_true(after < before + (peak - before) / 2);
 }
 
 /* ---- Impossible sizes ---------------------------------------------- */

@@ -30,7 +30,9 @@
 
 /* Divides a heavy loop's iteration count when GREEN_TEST_SCALE says the
  * suite runs under valgrind or qemu, where each step costs 10-100 times
- * more.  Never returns 0: the reduced run still exercises the code. */
+ * more, or TSan, where each greenlet started costs a TSan fiber (about
+ * 3 ms of CPU).  Never returns 0: the reduced run still exercises the
+ * code. */
 static inline size_t test_scaled(size_t full_count)
 {
     const char *scale = getenv("GREEN_TEST_SCALE");
@@ -40,10 +42,13 @@ static inline size_t test_scaled(size_t full_count)
         divisor = 50;
     else if (scale != NULL && strcmp(scale, "qemu") == 0)
         divisor = 10;
+    else if (scale != NULL && strcmp(scale, "tsan") == 0)
+        divisor = 100;
     return full_count / divisor > 0 ? full_count / divisor : 1;
 }
 
-/* True when GREEN_TEST_SCALE names the given runner ("valgrind", "qemu"). */
+/* True when GREEN_TEST_SCALE names the given runner ("valgrind", "qemu",
+ * "tsan"). */
 static inline int test_scale_is(const char *runner)
 {
     const char *scale = getenv("GREEN_TEST_SCALE");

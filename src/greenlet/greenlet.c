@@ -38,6 +38,76 @@ static struct green_tstate *exited_states;
 
 static void tstate_exit(void *arg);
 
+/* ---- ThreadSanitizer ------------------------------------------------- */
+
+#if defined(GREEN_TSAN)
+/* Every started greenlet is a TSan fiber, and a switch tells TSan which
+ * one runs.  After fork() in a process with other threads (to TSan, live
+ * fibers are threads), TSan ignores the child's running fiber for good but
+ * not the others, which would then report races against it: so the child
+ * tells TSan of no more switches and runs everything on that fiber. */
+static int tsan_forked;
+
+static void tsan_fork_child(void)
+{
+    tsan_forked = 1;
+}
+
+static void tsan_init(void)
+{
+    pthread_atfork(NULL, NULL, tsan_fork_child);
+}
+
+static void tsan_fiber_start(greenlet_t *g)
+{
+    g->tsan_fiber = tsan_forked ? NULL : __tsan_create_fiber(0);
+}
+
+/* A switch synchronises its two sides, as code of one thread is. */
+static void tsan_switch(const greenlet_t *target)
+{
+    if (!tsan_forked)
+        __tsan_switch_to_fiber(target->tsan_fiber, 0);
+}
+
+static void tsan_fiber_free(greenlet_t *g)
+{
+    if (g->tsan_fiber && !tsan_forked)
+        __tsan_destroy_fiber(g->tsan_fiber);
+    g->tsan_fiber = NULL;
+}
+
+/* An exiting thread's greenlets never run again.  If it exits inside one
+ * of them, TSan is first told the thread is back on its own fiber. */
+static void tsan_thread_exit(struct green_tstate *ts)
+{
+    if (ts->current != &ts->main)
+        tsan_switch(&ts->main);
+    for (greenlet_t *g = ts->all; g; g = g->next_in_thread)
+        tsan_fiber_free(g);
+}
+#else
+static inline void tsan_init(void) {}
+static inline void tsan_fiber_start(greenlet_t *g)
+{
+    (void)g;
+}
+static inline void tsan_switch(const greenlet_t *target)
+{
+    (void)target;
+}
+static inline void tsan_fiber_free(greenlet_t *g)
+{
+    (void)g;
+}
+static inline void tsan_thread_exit(struct green_tstate *ts)
+{
+    (void)ts;
+}
+#endif
+
+/* ---- Thread state ---------------------------------------------------- */
+
 /* The process-wide locks are held across fork, so that a child finds them
  * unlocked (lock order: orphan_lock, then the slab lock).  A child's
  * greenlets of other threads are copies that never run again. */
@@ -57,6 +127,7 @@ static void tstate_key_init(void)
 {
     pthread_key_create(&tstate_key, tstate_exit);
     pthread_atfork(fork_prepare, fork_release, fork_release);
+    tsan_init();
 }
 
 static struct green_tstate *tstate_create(void)
@@ -71,6 +142,9 @@ static struct green_tstate *tstate_create(void)
     ts->main.refs = 1;
     ts->main.tag = TAG_GREENLET;
     ts->current = &ts->main;
+#if defined(GREEN_TSAN)
+    ts->main.tsan_fiber = tsan_forked ? NULL : __tsan_get_current_fiber();
+#endif
     if (pthread_setspecific(tstate_key, ts) != 0) {
         free(ts);
         return NULL;
@@ -163,6 +237,7 @@ static void greenlet_unref(greenlet_t *g)
         thread_list_remove(ts, g);
         if (g->name)
             free(g->name);
+        tsan_fiber_free(g);
         struct_free(ts, g);
         g = next;
     }
@@ -182,6 +257,7 @@ static void tstate_exit(void *arg)
         g->state = GREENLET_DEAD;
     }
     ts->main.state = GREENLET_DEAD;
+    tsan_thread_exit(ts);
     green_stack_flush_cache();
     spare_structs_free(ts);
     green_overflow_thread_exit(ts);
@@ -274,6 +350,7 @@ context_switch(struct green_tstate *ts, greenlet_t *self, greenlet_t *target,
         trace_after_switch(ts);
     return back;
 #else
+    tsan_switch(target);
     return green_context_switch(&self->context, &target->context, value, err);
 #endif
 }
@@ -282,6 +359,7 @@ context_switch(struct green_tstate *ts, greenlet_t *self, greenlet_t *target,
 static inline void greenlet_start(greenlet_t *g)
 {
     g->state = GREENLET_ACTIVE;
+    tsan_fiber_start(g);
     green_context_make(&g->context, g->stack.lo, green_stack_top(&g->stack),
                        greenlet_entry);
 }
@@ -369,7 +447,7 @@ greenlet_transfer_t green_transfer_slow(greenlet_t *g, void *value)
     return switch_to(ts, g, value, 0, GREENLET_EVENT_SWITCH, 0);
 }
 
-#if !defined(GREEN_ASAN)
+#if !defined(GREEN_ANNOUNCE_SWITCH)
 /* Starting a greenlet of this thread with no trace hook installed, the
  * first half of a create/run/destroy cycle, on a path of its own. */
 greenlet_transfer_t green_transfer_start(struct green_tstate *ts, greenlet_t *g,
@@ -390,7 +468,7 @@ greenlet_transfer_t green_transfer_start(struct green_tstate *ts, greenlet_t *g,
 #if !defined(GREEN_TRANSFER_IN_ASM)
 greenlet_transfer_t greenlet_transfer(greenlet_t *g, void *value)
 {
-#if !defined(GREEN_ASAN)
+#if !defined(GREEN_ANNOUNCE_SWITCH)
     /* The common case, a suspended greenlet of this thread and no trace
      * hook, needs no registers saved: it ends in a jump to the switch. */
     struct green_tstate *ts = green_untraced_state;
@@ -517,6 +595,9 @@ int greenlet_new(greenlet_t **out, greenlet_run_fn run, greenlet_t *parent,
     g->asan_fake_stack = NULL;
     g->asan_bottom = g->stack.lo;
     g->asan_size = g->stack_size;
+#endif
+#if defined(GREEN_TSAN)
+    g->tsan_fiber = NULL;
 #endif
     g->prev_in_thread = NULL;
     g->next_in_thread = ts->all;

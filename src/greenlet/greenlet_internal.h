@@ -43,6 +43,9 @@ struct greenlet {
     size_t asan_size;
 #endif
     uint32_t tag; /* TAG_GREENLET until greenlet_destroy() */
+#if defined(GREEN_TSAN)
+    void *tsan_fiber; /* from the start until freed or the thread exits */
+#endif
 };
 
 /* Per-OS-thread state, made on first use. */

@@ -9,10 +9,11 @@
 
 /* x86-64 keeps the fast path in assembly: in C, with its calling glue,
  * it was a third of a switch's instructions, and each one shows in the
- * switch benchmark.  ASan builds keep the C path, which tells ASan about
- * every switch. */
+ * switch benchmark.  ASan and TSan builds keep the C path, which tells the
+ * sanitizer about every switch. */
 #if defined(__x86_64__) && !defined(GREEN_ARCH_PORTABLE) &&                    \
-    !defined(__SANITIZE_ADDRESS__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(GREEN_ASAN) &&                  \
+    !defined(__SANITIZE_THREAD__) && !defined(GREEN_TSAN)
 #define GREEN_TRANSFER_IN_ASM 1
 #endif
 

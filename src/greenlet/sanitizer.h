@@ -1,10 +1,14 @@
 /*
- * What a stack-switching library must tell ASan and valgrind (internal).
+ * What a stack-switching library must tell ASan, TSan and valgrind
+ * (internal).
  *
  * ASan tracks one stack per thread unless told about every switch
- * (__sanitizer_start/finish_switch_fiber); valgrind takes a stack-pointer
- * jump into unknown memory for a stack overflow unless each stack is
- * registered.  Both hooks compile to nothing when the tool is absent.
+ * (__sanitizer_start/finish_switch_fiber); TSan keeps one shadow call
+ * stack and one happens-before clock per thread unless each greenlet is a
+ * fiber it is told about (__tsan_switch_to_fiber); valgrind takes a
+ * stack-pointer jump into unknown memory for a stack overflow unless each
+ * stack is registered.  The hooks compile to nothing when the tool is
+ * absent.
  */
 #ifndef GREEN_SANITIZER_H
 #define GREEN_SANITIZER_H
@@ -17,6 +21,23 @@
 #if __has_feature(address_sanitizer)
 #define GREEN_ASAN 1
 #endif
+#endif
+
+#if defined(__SANITIZE_THREAD__) && !defined(GREEN_TSAN)
+#define GREEN_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) && !defined(GREEN_TSAN)
+#define GREEN_TSAN 1
+#endif
+#endif
+
+/* Builds that must announce every switch take the C switch path. */
+#if defined(GREEN_ASAN) || defined(GREEN_TSAN)
+#define GREEN_ANNOUNCE_SWITCH 1
+#endif
+
+#if defined(GREEN_TSAN)
+#include <sanitizer/tsan_interface.h>
 #endif
 
 #if defined(GREEN_ASAN)
