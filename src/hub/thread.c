@@ -624,8 +624,11 @@ int green_thread_set_name(green_thread_t *t, const char *name)
         return err;
     if (name != NULL && (copy = strdup(name)) == NULL)
         return ENOMEM;
-    free(t->name);
+    /* Swapped before the free: the watchdog's signal handler may read
+     * the name of the thread it interrupts. */
+    char *old = t->name;
     t->name = copy;
+    free(old);
     return 0;
 }
 

@@ -3,7 +3,9 @@
  * (bumped at every switch between the hub and a task).  A task that keeps
  * the same epoch for max_ms has not yielded: the monitor signals the hub's
  * OS thread, whose handler prints the task's name and its own backtrace
- * (the stack of the culprit, which is running right there).
+ * (the stack of the culprit, which is running right there).  Only the
+ * handler reads the task: from the monitor it could end and be freed
+ * under the read.
  */
 #define _GNU_SOURCE
 #include "hub_internal.h"
@@ -30,44 +32,82 @@ struct watchdog {
     unsigned max_ms;
     green_hub_t *hub;
     pthread_t hub_thread;
-    /* Filled by the monitor before it signals; read by the handler. */
-    char report[192];
+    /* Set by the monitor before it signals; read by the handler. */
+    _Atomic unsigned long report_epoch; /* the epoch found stuck */
+    _Atomic unsigned report_ms;         /* how long it had run */
     _Atomic int report_ready;
 };
 
+/* The report's text, built without stdio: the handler is a signal's. */
+struct report {
+    char text[256];
+    size_t len;
+};
+
+static void report_add(struct report *r, const char *s)
+{
+    while (*s != '\0' && r->len < sizeof(r->text) - 1)
+        r->text[r->len++] = *s++;
+}
+
+static void report_add_number(struct report *r, uint64_t n)
+{
+    char digits[24];
+    size_t i = sizeof(digits);
+
+    digits[--i] = '\0';
+    do {
+        digits[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    report_add(r, digits + i);
+}
+
+static void report_write(struct watchdog *wd, task_t *task)
+{
+    green_thread_t *t = (green_thread_t *)task;
+    struct report r = {.len = 0};
+
+    report_add(&r, "libgreen watchdog: green thread '");
+    if (task->is_main) {
+        report_add(&r, "main");
+    } else if (t->name != NULL) {
+        report_add(&r, t->name);
+    } else {
+        report_add(&r, "green-");
+        report_add_number(&r, t->id);
+    }
+    report_add(&r, "' has run ");
+    report_add_number(&r, atomic_load(&wd->report_ms));
+    report_add(&r, " ms without yielding (limit ");
+    report_add_number(&r, wd->max_ms);
+    report_add(&r, " ms); backtrace:\n");
+    if (sys_libc()->write(STDERR_FILENO, r.text, r.len) < 0)
+        return;
+    void *frames[BACKTRACE_DEPTH];
+    int depth = backtrace(frames, BACKTRACE_DEPTH);
+    backtrace_symbols_fd(frames, depth, STDERR_FILENO);
+}
+
+/* Runs on the hub's thread, inside whatever it was running: the task is
+ * reported only if it is still the one the monitor found stuck. */
 static void watchdog_signal_handler(int signo)
 {
     green_hub_t *hub = hub_existing();
     struct watchdog *wd = hub != NULL ? hub->watchdog : NULL;
-    void *frames[BACKTRACE_DEPTH];
     int saved_errno = errno;
-    int depth;
 
     (void)signo;
-    if (wd == NULL || !atomic_exchange(&wd->report_ready, 0)) {
-        errno = saved_errno;
-        return;
+    if (wd != NULL && atomic_exchange(&wd->report_ready, 0)) {
+        task_t *task =
+            atomic_load_explicit(&hub->running_task, memory_order_relaxed);
+
+        if (task != NULL &&
+            atomic_load_explicit(&hub->run_epoch, memory_order_relaxed) ==
+                atomic_load(&wd->report_epoch))
+            report_write(wd, task);
     }
-    if (sys_libc()->write(STDERR_FILENO, wd->report, strlen(wd->report)) < 0)
-        goto out;
-    depth = backtrace(frames, BACKTRACE_DEPTH);
-    backtrace_symbols_fd(frames, depth, STDERR_FILENO);
-out:
     errno = saved_errno;
-}
-
-static void describe(struct watchdog *wd, task_t *task, unsigned ran_ms)
-{
-    char buf[32];
-    const char *name =
-        task->is_main
-            ? "main"
-            : thread_display_name((green_thread_t *)task, buf, sizeof(buf));
-
-    snprintf(wd->report, sizeof(wd->report),
-             "libgreen watchdog: green thread '%s' has run %u ms without "
-             "yielding (limit %u ms); backtrace:\n",
-             name, ran_ms, wd->max_ms);
 }
 
 static void add_ms(struct timespec *ts, unsigned ms)
@@ -113,9 +153,8 @@ static void *monitor_main(void *arg)
         if ((reported && epoch == reported_epoch) ||
             (now - seen_since) * 1000.0 < wd->max_ms)
             continue;
-        /* The task is stuck in the same epoch: it cannot end while we
-         * read its name. */
-        describe(wd, running, (unsigned)((now - seen_since) * 1000.0));
+        atomic_store(&wd->report_epoch, epoch);
+        atomic_store(&wd->report_ms, (unsigned)((now - seen_since) * 1000.0));
         atomic_store(&wd->report_ready, 1);
         pthread_kill(wd->hub_thread, WATCHDOG_SIGNAL);
         reported = 1;
