@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -42,7 +43,9 @@ static struct green_stack_slab *slabs_with_room;
  * referenced only from inside its own mapping, which LeakSanitizer does
  * not scan, and would be reported as leaked. */
 static struct green_stack_slab *slabs_full;
-static int guards_by_mprotect; /* set once MADV_GUARD_INSTALL is refused */
+/* Set once MADV_GUARD_INSTALL is refused.  Atomic (relaxed: any thread
+ * finds the same answer), as page_bytes below: threads set them lazily. */
+static atomic_int guards_by_mprotect;
 
 /* A cached stack keeps its own descriptor in its top bytes, so the cache
  * needs no memory of its own; contexts start below them. */
@@ -63,17 +66,21 @@ struct stack_cache {
 static __thread struct stack_cache cache
     __attribute__((tls_model("initial-exec")));
 
-static size_t page_bytes;
+static _Atomic size_t page_bytes;
 
 static __attribute__((noinline)) size_t page_size_lookup(void)
 {
-    page_bytes = (size_t)sysconf(_SC_PAGESIZE);
-    return page_bytes;
+    size_t bytes = (size_t)sysconf(_SC_PAGESIZE);
+
+    atomic_store_explicit(&page_bytes, bytes, memory_order_relaxed);
+    return bytes;
 }
 
 static inline size_t page_size(void)
 {
-    return page_bytes ? page_bytes : page_size_lookup();
+    size_t bytes = atomic_load_explicit(&page_bytes, memory_order_relaxed);
+
+    return bytes ? bytes : page_size_lookup();
 }
 
 size_t green_stack_guard_size(void)
@@ -94,8 +101,8 @@ static size_t cache_limit(void)
 
 static int guard_markers_work(const char *guard)
 {
-    static int verdict; /* 0 unknown, 1 working, -1 ignored */
-    if (verdict == 0) {
+    static atomic_int verdict; /* 0 unknown, 1 working, -1 ignored */
+    if (atomic_load_explicit(&verdict, memory_order_relaxed) == 0) {
         uint64_t entry = 0;
         off_t offset = (off_t)((uintptr_t)guard / page_size() * sizeof entry);
         int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
@@ -105,14 +112,16 @@ static int guard_markers_work(const char *guard)
         sys_libc()->close(fd);
         if (n != (ssize_t)sizeof entry)
             return 1;
-        verdict = (entry >> PAGEMAP_GUARD_BIT) & 1 ? 1 : -1;
+        atomic_store_explicit(&verdict,
+                              (entry >> PAGEMAP_GUARD_BIT) & 1 ? 1 : -1,
+                              memory_order_relaxed);
     }
-    return verdict > 0;
+    return atomic_load_explicit(&verdict, memory_order_relaxed) > 0;
 }
 
 static int guard_install(char *guard, size_t len)
 {
-    if (!guards_by_mprotect) {
+    if (!atomic_load_explicit(&guards_by_mprotect, memory_order_relaxed)) {
         if (madvise(guard, len, MADV_GUARD_INSTALL) == 0) {
             if (guard_markers_work(guard))
                 return 0;
@@ -120,7 +129,7 @@ static int guard_install(char *guard, size_t len)
             return errno;
         }
         /* Kernel too old: every later guard splits its mapping. */
-        guards_by_mprotect = 1;
+        atomic_store_explicit(&guards_by_mprotect, 1, memory_order_relaxed);
     }
     return mprotect(guard, len, PROT_NONE) == 0 ? 0 : errno;
 }
