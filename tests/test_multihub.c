@@ -31,11 +31,18 @@ static void count_body(size_t index, void *arg)
     atomic_fetch_add(&bodies_run, 1);
 }
 
+/* Where a callback ran: the flag, set last, publishes the thread. */
+struct where {
+    pthread_t thread;
+    atomic_int recorded;
+};
+
 static void record_thread(void *arg)
 {
-    pthread_t *where = arg;
+    struct where *where = arg;
 
-    *where = pthread_self();
+    where->thread = pthread_self();
+    atomic_store(&where->recorded, 1);
 }
 
 /* A body that keeps its hub alive until told to stop. */
@@ -53,7 +60,7 @@ static void test_spawn_and_join(void **state)
 {
     atomic_int seen[4] = {0};
     green_hub_threads_t *threads;
-    pthread_t where[4];
+    struct where where[4] = {0};
 
     (void)state;
     atomic_store(&bodies_run, 0);
@@ -69,7 +76,6 @@ static void test_spawn_and_join(void **state)
     assert_int_equal(green_hub_threads_new(&threads, 4, wait_for_release, NULL),
                      0);
     for (size_t i = 0; i < 4; i++) {
-        where[i] = pthread_self();
         assert_int_equal(
             green_hub_call_threadsafe(green_hub_threads_hub(threads, i),
                                       record_thread, &where[i]),
@@ -80,7 +86,7 @@ static void test_spawn_and_join(void **state)
     for (int spins = 0; spins < 5000; spins++) {
         int done = 1;
         for (int i = 0; i < 4; i++)
-            done &= !pthread_equal(where[i], pthread_self());
+            done &= atomic_load(&where[i].recorded);
         if (done)
             break;
         green_sleep(0.001);
@@ -88,9 +94,10 @@ static void test_spawn_and_join(void **state)
     atomic_store(&release_hubs, 1);
     assert_int_equal(green_hub_threads_destroy(threads), 0);
     for (int i = 0; i < 4; i++) {
-        assert_false(pthread_equal(where[i], pthread_self()));
+        assert_true(atomic_load(&where[i].recorded));
+        assert_false(pthread_equal(where[i].thread, pthread_self()));
         for (int j = 0; j < i; j++)
-            assert_false(pthread_equal(where[i], where[j]));
+            assert_false(pthread_equal(where[i].thread, where[j].thread));
     }
 
     assert_int_equal(green_hub_threads_new(&threads, 0, count_body, seen),
