@@ -437,16 +437,16 @@ static void assert_create_run_destroy(size_t count)
 static void test_100k_greenlets_created_run_destroyed(void **state)
 {
     (void)state;
-    assert_create_run_destroy(test_scaled(100000));
+    assert_create_run_destroy(test_scaled_greenlets(100000));
 }
 
 static void test_greenlets_without_stack_cache(void **state)
 {
     (void)state;
     greenlet_set_stack_cache(0);
-    assert_create_run_destroy(test_scaled(10000));
+    assert_create_run_destroy(test_scaled_greenlets(10000));
     greenlet_set_stack_cache(64);
-    assert_create_run_destroy(test_scaled(10000));
+    assert_create_run_destroy(test_scaled_greenlets(10000));
 }
 
 /* Parked greenlets: started, then suspended in a switch to main. */
@@ -542,7 +542,7 @@ static void assert_parked_greenlet_guarded(greenlet_t *g, size_t index)
 
 static void test_200k_guarded_greenlets_suspended_at_once(void **state)
 {
-    size_t count = test_scaled(PARKED_COUNT);
+    size_t count = test_scaled_greenlets(PARKED_COUNT);
     long max_map_count = read_long("/proc/sys/vm/max_map_count");
     greenlet_t **parked = calloc(count, sizeof(*parked));
     uintptr_t *addresses;

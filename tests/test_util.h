@@ -29,10 +29,8 @@
 /* ---- Scaling of heavy loops ---------------------------------------- */
 
 /* Divides a heavy loop's iteration count when GREEN_TEST_SCALE says the
- * suite runs under valgrind or qemu, where each step costs 10-100 times
- * more, or TSan, where each greenlet started costs a TSan fiber (about
- * 3 ms of CPU).  Never returns 0: the reduced run still exercises the
- * code. */
+ * suite runs under valgrind, qemu or TSan, where each step costs 10-100
+ * times more.  Never returns 0: the reduced run still exercises the code. */
 static inline size_t test_scaled(size_t full_count)
 {
     const char *scale = getenv("GREEN_TEST_SCALE");
@@ -40,11 +38,22 @@ static inline size_t test_scaled(size_t full_count)
 
     if (scale != NULL && strcmp(scale, "valgrind") == 0)
         divisor = 50;
-    else if (scale != NULL && strcmp(scale, "qemu") == 0)
+    else if (scale != NULL &&
+             (strcmp(scale, "qemu") == 0 || strcmp(scale, "tsan") == 0))
         divisor = 10;
-    else if (scale != NULL && strcmp(scale, "tsan") == 0)
-        divisor = 100;
     return full_count / divisor > 0 ? full_count / divisor : 1;
+}
+
+/* test_scaled() for a loop that starts a greenlet at every step: under
+ * TSan each start makes a TSan fiber, milliseconds of work that grow with
+ * the number of fibers alive, so such loops run a thousandth there. */
+static inline size_t test_scaled_greenlets(size_t full_count)
+{
+    const char *scale = getenv("GREEN_TEST_SCALE");
+
+    if (scale != NULL && strcmp(scale, "tsan") == 0)
+        return full_count / 1000 > 0 ? full_count / 1000 : 1;
+    return test_scaled(full_count);
 }
 
 /* True when GREEN_TEST_SCALE names the given runner ("valgrind", "qemu",
