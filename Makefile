@@ -102,6 +102,7 @@ asan:
 # The patch tests are left out: TSan intercepts the same libc calls as
 # libgreen_patch.
 tsan:
+	@$(call deps,test)
 	$(call configure,$(BUILD)-tsan,RelWithDebInfo,-DGREEN_TSAN=ON)
 	@$(call build_and_test,$(BUILD)-tsan,-E "^patch")
 
