@@ -20,12 +20,14 @@ static green_pool_t *pool_or_fail(size_t size)
 }
 
 /* Sleeps a little (longer for low numbers, so they finish out of order)
- * and returns its argument. */
+ * and returns its argument.  At least 20 ms: a test may count on a hub
+ * pass being shorter, and under TSan starting a worker greenlet takes
+ * milliseconds. */
 static void *echo_after_sleep(void *arg)
 {
     intptr_t i = TEST_VALUE_INT(arg);
 
-    green_sleep(0.001 * (double)(10 - i % 10));
+    green_sleep(0.01 + 0.01 * (double)(10 - i % 10));
     return arg;
 }
 
