@@ -23,6 +23,8 @@
 #define _GNU_SOURCE
 #include "sys.h"
 
+#include "sanitizer.h"
+
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -56,18 +58,9 @@ static const struct sys_entry entries[] = {
     SYS_ENTRY(sigaction),  SYS_ENTRY(getaddrinfo),
 };
 
-/* GCC says __SANITIZE_THREAD__, clang __has_feature(thread_sanitizer). */
-#if defined(__SANITIZE_THREAD__)
-#define SYS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define SYS_TSAN 1
-#endif
-#endif
-
 static void *libc_handle(void)
 {
-#if defined(LIBC_SO) && !defined(SYS_TSAN)
+#if defined(LIBC_SO) && !defined(GREEN_TSAN)
     return dlopen(LIBC_SO, RTLD_LAZY | RTLD_NOLOAD);
 #else
     return NULL;
