@@ -63,7 +63,8 @@ static void test_pending_signal_ends_the_wait_at_once(void **state)
 struct waiter {
     const sigset_t *set;
     double timeout;
-    int err, signo;
+    _Atomic int err; /* read while another OS thread may still wait */
+    int signo;
 };
 
 static void *waiter_main(void *arg)
