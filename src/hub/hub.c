@@ -121,179 +121,6 @@ green_error_hook_fn green_hub_set_error_hook(green_error_hook_fn hook)
     return previous;
 }
 
-/* ---- Cross-thread calls -------------------------------------------- */
-
-static void run_pending_calls(green_hub_t *hub)
-{
-    hub_call_t *call;
-
-    /* One at a time from the hub struct, so that a callback ending the
-     * hub greenlet loses none of the others. */
-    while ((call = hub->calls_running) != NULL) {
-        void (*fn)(void *) = call->fn;
-        void *arg = call->arg;
-
-        hub->calls_running = call->next;
-        free(call);
-        fn(arg);
-    }
-}
-
-static void drain_wake_fd(green_hub_t *hub)
-{
-    char buffer[64];
-
-    /* An eventfd resets with one read; a self-pipe may hold more bytes. */
-    while (sys_libc()->read(hub->wake_fd, buffer, sizeof(buffer)) ==
-           (ssize_t)sizeof(buffer))
-        ;
-}
-
-static void take_calls(green_hub_t *hub)
-{
-    hub_call_t **tail = &hub->calls_running;
-
-    drain_wake_fd(hub);
-    pthread_mutex_lock(&hub->calls_lock);
-    while (*tail != NULL)
-        tail = &(*tail)->next;
-    *tail = hub->calls;
-    hub->calls = hub->calls_tail = NULL;
-    atomic_store_explicit(&hub->wake_pending, 0, memory_order_relaxed);
-    pthread_mutex_unlock(&hub->calls_lock);
-    run_pending_calls(hub);
-}
-
-static void wake_hub(green_hub_t *hub)
-{
-#ifdef __linux__
-    uint64_t one = 1;
-#else
-    char one = 1;
-#endif
-    ssize_t unused = sys_libc()->write(hub->wake_write_fd, &one, sizeof(one));
-
-    (void)unused; /* a full pipe or counter is already a pending wake-up */
-}
-
-int green_hub_call_threadsafe(green_hub_t *hub, void (*fn)(void *), void *arg)
-{
-    hub_call_t *call;
-    int need_wake;
-
-    if (hub == NULL || fn == NULL)
-        return EINVAL;
-    call = malloc(sizeof(*call));
-    if (call == NULL)
-        return ENOMEM;
-    call->next = NULL;
-    call->fn = fn;
-    call->arg = arg;
-    pthread_mutex_lock(&hub->calls_lock);
-    if (hub->calls_closed) {
-        pthread_mutex_unlock(&hub->calls_lock);
-        free(call);
-        return EPIPE;
-    }
-    if (hub->calls_tail != NULL)
-        hub->calls_tail->next = call;
-    else
-        hub->calls = call;
-    hub->calls_tail = call;
-    need_wake =
-        !atomic_exchange_explicit(&hub->wake_pending, 1, memory_order_relaxed);
-    /* The hub's own thread is not sleeping in the kernel: it sees the
-     * flag before it polls.  Written under the lock, which teardown takes
-     * to close calls before it closes the fd. */
-    if (need_wake && hub != green_tls_hub)
-        wake_hub(hub);
-    pthread_mutex_unlock(&hub->calls_lock);
-    return 0;
-}
-
-/* Teardown: refuse further calls, then run the accepted ones, oldest
- * first, in the exiting thread. */
-static void close_calls(green_hub_t *hub)
-{
-    hub_call_t **tail = &hub->calls_running;
-
-    pthread_mutex_lock(&hub->calls_lock);
-    hub->calls_closed = 1;
-    while (*tail != NULL)
-        tail = &(*tail)->next;
-    *tail = hub->calls;
-    hub->calls = hub->calls_tail = NULL;
-    pthread_mutex_unlock(&hub->calls_lock);
-    run_pending_calls(hub);
-}
-
-int green_hub_retain(green_hub_t *hub)
-{
-    if (hub == NULL)
-        return EINVAL;
-    pthread_mutex_lock(&hub->calls_lock);
-    hub->retains++;
-    pthread_mutex_unlock(&hub->calls_lock);
-    return 0;
-}
-
-/* Drop a reference: the owner's (owner != 0, from hub_destroy) or a
- * green_hub_retain one.  The last one frees the struct. */
-static int hub_drop(green_hub_t *hub, int owner)
-{
-    int last;
-
-    pthread_mutex_lock(&hub->calls_lock);
-    if (!owner && hub->retains == 0) {
-        pthread_mutex_unlock(&hub->calls_lock);
-        return EINVAL;
-    }
-    if (owner)
-        hub->owner_gone = 1;
-    else
-        hub->retains--;
-    last = hub->owner_gone && hub->retains == 0;
-    pthread_mutex_unlock(&hub->calls_lock);
-    if (last) {
-        pthread_mutex_destroy(&hub->calls_lock);
-        free(hub);
-    }
-    return 0;
-}
-
-int green_hub_release(green_hub_t *hub)
-{
-    return hub != NULL ? hub_drop(hub, 0) : EINVAL;
-}
-
-static int calls_pending(green_hub_t *hub)
-{
-    return hub->calls_running != NULL ||
-           atomic_load_explicit(&hub->wake_pending, memory_order_relaxed);
-}
-
-int green_hub_ref(green_hub_t *hub)
-{
-    if (hub == NULL)
-        return EINVAL;
-    if (hub != green_tls_hub)
-        return EPERM;
-    hub->keepalive++;
-    return 0;
-}
-
-int green_hub_unref(green_hub_t *hub)
-{
-    if (hub == NULL)
-        return EINVAL;
-    if (hub != green_tls_hub)
-        return EPERM;
-    if (hub->keepalive == 0)
-        return EINVAL;
-    hub->keepalive--;
-    return 0;
-}
-
 /* ---- File descriptors ---------------------------------------------- */
 
 /* Managed fds (green_fd_manage) are known process-wide, because an fd may
@@ -462,7 +289,7 @@ static void dispatch_fd(green_hub_t *hub, int fd, unsigned events)
     fd_slot_t *slot;
 
     if (fd == hub->wake_fd) {
-        take_calls(hub);
+        call_take(hub);
         return;
     }
     if (fd < 0 || (size_t)fd >= hub->fd_capacity) {
@@ -927,7 +754,7 @@ static void run_ready(green_hub_t *hub)
 static int hub_idle(green_hub_t *hub)
 {
     return hub->ready_count == 0 && hub->timers.count == 0 &&
-           hub->fd_waiters == 0 && hub->keepalive == 0 && !calls_pending(hub);
+           hub->fd_waiters == 0 && hub->keepalive == 0 && !call_pending(hub);
 }
 
 static void wake_main_when_idle(green_hub_t *hub)
@@ -949,12 +776,12 @@ static void poll_io(green_hub_t *hub)
     run_before_poll_hook();
     /* Calls posted from this very thread did not write the wake-up fd:
      * they must not wait behind a blocking poll. */
-    if (hub->ready_count > 0 || calls_pending(hub)) {
+    if (hub->ready_count > 0 || call_pending(hub)) {
         /* Without fd waiters only cross-thread calls can come in, and
          * their flag is visible without a system call. */
         if (hub->fd_waiters == 0 && hub->dirty_count == 0) {
-            if (calls_pending(hub))
-                take_calls(hub);
+            if (call_pending(hub))
+                call_take(hub);
             return;
         }
         timeout_ms = 0;
@@ -970,8 +797,8 @@ static void poll_io(green_hub_t *hub)
     n = hub->backend->wait(hub->poller, timeout_ms, events, POLL_BATCH);
     for (int i = 0; i < n; i++)
         dispatch_fd(hub, events[i].fd, events[i].events);
-    if (calls_pending(hub))
-        take_calls(hub);
+    if (call_pending(hub))
+        call_take(hub);
 }
 
 /* The end of a pass: the idle check, the poll and the timers. */
@@ -998,8 +825,8 @@ static void *hub_loop(void *value)
      * (a zero-delay timer fires before a green_sleep(0) returns). */
     while (!hub->stopping) {
         finish_pass(hub);
-        if (calls_pending(hub))
-            take_calls(hub);
+        if (call_pending(hub))
+            call_take(hub);
         run_ready(hub);
     }
     return NULL;
@@ -1081,38 +908,6 @@ const char *green_hub_backend_name(void)
     return hub != NULL ? hub->backend->name : NULL;
 }
 
-static int open_wake_fds(green_hub_t *hub)
-{
-#ifdef __linux__
-    hub->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (hub->wake_fd < 0)
-        return errno;
-    hub->wake_write_fd = hub->wake_fd;
-#else
-    int fds[2];
-
-    if (sys_libc()->pipe(fds) != 0)
-        return errno;
-    for (int i = 0; i < 2; i++) {
-        sys_libc()->fcntl(fds[i], F_SETFL,
-                          sys_libc()->fcntl(fds[i], F_GETFL) | O_NONBLOCK);
-        sys_libc()->fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-    }
-    hub->wake_fd = fds[0];
-    hub->wake_write_fd = fds[1];
-#endif
-    return 0;
-}
-
-static void close_wake_fds(green_hub_t *hub)
-{
-    if (hub->wake_write_fd != hub->wake_fd && hub->wake_write_fd >= 0)
-        sys_libc()->close(hub->wake_write_fd);
-    if (hub->wake_fd >= 0)
-        sys_libc()->close(hub->wake_fd);
-    hub->wake_fd = hub->wake_write_fd = -1;
-}
-
 /* The kernel objects: a poller with the wake-up fd registered. */
 static int open_kernel_objects(green_hub_t *hub)
 {
@@ -1120,11 +915,11 @@ static int open_kernel_objects(green_hub_t *hub)
 
     if (err != 0)
         return err;
-    err = open_wake_fds(hub);
+    err = call_open_wake(hub);
     if (err == 0)
         err = hub->backend->set(hub->poller, hub->wake_fd, 0, POLL_EV_IN);
     if (err != 0) {
-        close_wake_fds(hub);
+        call_close_wake(hub);
         hub->backend->destroy(hub->poller);
         hub->poller = NULL;
     }
@@ -1171,7 +966,7 @@ static void atfork_child(void)
     hub->os_thread = pthread_self();
     hub->backend->destroy(hub->poller); /* closes our copy only */
     hub->poller = NULL;
-    close_wake_fds(hub);
+    call_close_wake(hub);
     if (open_kernel_objects(hub) != 0) {
         /* Without a poller the hub cannot wait; fail loudly rather than
          * hang: every fd waiter gets EBADF. */
@@ -1224,7 +1019,7 @@ static green_hub_t *hub_create(void)
     if (hub->threads == NULL ||
         greenlet_new(&hub->greenlet, hub_loop, main_greenlet, &attr) != 0) {
         free(hub->threads);
-        close_wake_fds(hub);
+        call_close_wake(hub);
         hub->backend->destroy(hub->poller);
         free(hub);
         return NULL;
@@ -1304,10 +1099,10 @@ static void hub_destroy(green_hub_t *hub)
     hub->current = &hub->main_task;
     greenlet_destroy(hub->greenlet);
     hub->greenlet = NULL;
-    close_calls(hub);
+    call_close(hub);
     free_pending_timers(hub);
     hub->backend->destroy(hub->poller);
-    close_wake_fds(hub);
+    call_close_wake(hub);
     free(hub->threads);
     free(hub->fds);
     free(hub->dirty_fds);
@@ -1316,7 +1111,7 @@ static void hub_destroy(green_hub_t *hub)
         if (hub_key_made)
             pthread_setspecific(hub_key, NULL);
     }
-    hub_drop(hub, 1);
+    call_drop_hub(hub, 1);
 }
 
 int green_hub_destroy(void)

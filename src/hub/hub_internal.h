@@ -194,6 +194,22 @@ int hub_yield(green_hub_t *hub, task_t *task);
 
 void hub_report_error(green_hub_t *hub, const char *name, int err);
 
+/* ---- call.c -------------------------------------------------------- */
+
+/* Run the cross-thread calls queued so far (and drain the wake-up fd). */
+void call_take(green_hub_t *hub);
+/* Teardown: refuse further calls (EPIPE), then run the accepted ones. */
+void call_close(green_hub_t *hub);
+/* 1 while calls wait to run. */
+int call_pending(green_hub_t *hub);
+/* Drop the owner's reference (owner != 0, from hub_destroy) or a
+ * green_hub_retain one; the last frees the struct.  EINVAL for a release
+ * without a retain. */
+int call_drop_hub(green_hub_t *hub, int owner);
+/* The wake-up fd: an eventfd, else a self-pipe.  0 or errno. */
+int call_open_wake(green_hub_t *hub);
+void call_close_wake(green_hub_t *hub);
+
 /* ---- thread.c ------------------------------------------------------ */
 
 /* The green-thread state of a new hub, or NULL.  free() it while no
