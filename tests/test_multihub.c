@@ -480,7 +480,12 @@ static void test_xqueue_timeouts_and_close(void **state)
     assert_int_equal(green_xqueue_put(queue, &item, 0), 0);
     assert_int_equal(green_xqueue_put(queue, queue, 0), 0);
     assert_int_equal(green_xqueue_size(queue), 2);
-    green_xqueue_close(queue);
+    assert_int_equal(green_xqueue_closed(queue), 0);
+    assert_int_equal(green_xqueue_close(queue), 0);
+    assert_int_equal(green_xqueue_closed(queue), 1);
+    /* As for green_queue_close: a second close is refused. */
+    assert_int_equal(green_xqueue_close(queue), EALREADY);
+    assert_int_equal(green_xqueue_close(NULL), EINVAL);
     assert_int_equal(green_xqueue_put(queue, NULL, 0), EPIPE);
     /* Closing still lets getters drain what is left, in order. */
     assert_int_equal(green_xqueue_get(queue, &item, 0), 0);

@@ -589,6 +589,111 @@ static void test_destroy(void **state)
     assert_int_equal(freed_count, 3);
 }
 
+/* ---- Close ------------------------------------------------------------ */
+
+/* Close wakes every parked getter with EPIPE. */
+static void test_close_wakes_getters(void **state)
+{
+    green_queue_t *q =
+        queue_or_fail(GREEN_QUEUE_UNBOUNDED, GREEN_QUEUE_FIFO, NULL);
+    struct getter g[3];
+    green_thread_t *t[3];
+
+    (void)state;
+    for (int i = 0; i < 3; i++) {
+        g[i] = (struct getter){.queue = q, .timeout = GREEN_FOREVER, .id = i};
+        t[i] = spawn_or_fail(getter_run, &g[i]);
+    }
+    green_sleep(0);
+    assert_int_equal(green_queue_getters(q), 3);
+    assert_int_equal(green_queue_close(q), 0);
+    for (int i = 0; i < 3; i++) {
+        wait_and_release(t[i]);
+        assert_int_equal(g[i].err, EPIPE);
+    }
+    assert_int_equal(green_queue_getters(q), 0);
+    assert_int_equal(green_queue_destroy(q, NULL), 0);
+}
+
+/* Close wakes parked putters with EPIPE; their items were not put. */
+static void test_close_wakes_putters(void **state)
+{
+    green_queue_t *q = queue_or_fail(1, GREEN_QUEUE_FIFO, NULL);
+    struct putter p[2] = {{.queue = q, .first = 10, .count = 1},
+                          {.queue = q, .first = 20, .count = 1}};
+    green_thread_t *t[2];
+
+    (void)state;
+    assert_int_equal(green_queue_put(q, TEST_INT_VALUE(1), 0), 0);
+    for (int i = 0; i < 2; i++)
+        t[i] = spawn_or_fail(putter_run, &p[i]);
+    green_sleep(0);
+    assert_int_equal(green_queue_putters(q), 2);
+    assert_int_equal(green_queue_close(q), 0);
+    for (int i = 0; i < 2; i++) {
+        wait_and_release(t[i]);
+        assert_int_equal(p[i].err, EPIPE);
+    }
+    assert_int_equal(green_queue_size(q), 1);
+    assert_int_equal(get_int(q), 1);
+    assert_int_equal(green_queue_destroy(q, NULL), 0);
+}
+
+/* After close, puts fail and gets drain the stored items, then EPIPE. */
+static void test_close_drains_then_epipe(void **state)
+{
+    green_queue_t *q =
+        queue_or_fail(GREEN_QUEUE_UNBOUNDED, GREEN_QUEUE_FIFO, NULL);
+    void *item = NULL;
+
+    (void)state;
+    put_all(q, (const int[]){1, 2}, 2);
+    assert_int_equal(green_queue_close(q), 0);
+    assert_int_equal(green_queue_try_put(q, TEST_INT_VALUE(3)), EPIPE);
+    assert_int_equal(green_queue_put(q, TEST_INT_VALUE(3), GREEN_FOREVER),
+                     EPIPE);
+    assert_int_equal(green_queue_get(q, &item, GREEN_FOREVER), 0);
+    assert_int_equal(TEST_VALUE_INT(item), 1);
+    assert_int_equal(get_int(q), 2);
+    assert_int_equal(green_queue_try_get(q, &item), EPIPE);
+    assert_int_equal(green_queue_get(q, &item, GREEN_FOREVER), EPIPE);
+    assert_int_equal(green_queue_destroy(q, NULL), 0);
+}
+
+/* A channel's parked putter gets EPIPE and its item is not delivered. */
+static void test_close_channel_putter(void **state)
+{
+    green_queue_t *q = queue_or_fail(0, GREEN_QUEUE_FIFO, NULL);
+    struct putter p = {.queue = q, .first = 7, .count = 1};
+    green_thread_t *t = spawn_or_fail(putter_run, &p);
+    void *item = NULL;
+
+    (void)state;
+    green_sleep(0);
+    assert_int_equal(green_queue_putters(q), 1);
+    assert_int_equal(green_queue_close(q), 0);
+    assert_int_equal(green_queue_try_get(q, &item), EPIPE);
+    wait_and_release(t);
+    assert_int_equal(p.err, EPIPE);
+    assert_int_equal(green_queue_get(q, &item, GREEN_FOREVER), EPIPE);
+    assert_int_equal(green_queue_unfinished(q), 0);
+    assert_int_equal(green_queue_destroy(q, NULL), 0);
+}
+
+/* A second close is refused and changes nothing. */
+static void test_close_twice(void **state)
+{
+    green_queue_t *q = queue_or_fail(0, GREEN_QUEUE_FIFO, NULL);
+
+    (void)state;
+    assert_int_equal(green_queue_closed(q), 0);
+    assert_int_equal(green_queue_close(q), 0);
+    assert_int_equal(green_queue_closed(q), 1);
+    assert_int_equal(green_queue_close(q), EALREADY);
+    assert_int_equal(green_queue_close(NULL), EINVAL);
+    assert_int_equal(green_queue_destroy(q, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -607,6 +712,11 @@ int main(void)
         cmocka_unit_test(test_task_done_join),
         cmocka_unit_test(test_resize_wakes_putters),
         cmocka_unit_test(test_destroy),
+        cmocka_unit_test(test_close_wakes_getters),
+        cmocka_unit_test(test_close_wakes_putters),
+        cmocka_unit_test(test_close_drains_then_epipe),
+        cmocka_unit_test(test_close_channel_putter),
+        cmocka_unit_test(test_close_twice),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -173,13 +173,24 @@ GREEN_EXTERN int green_queue_destroy(green_queue_t *queue,
  * belongs to the caller. */
 GREEN_EXTERN int green_queue_put(green_queue_t *queue, void *item,
                                  double timeout);
-/* Put without waiting: EAGAIN if full (for a channel: no getter waiting). */
+/* Put without waiting: EAGAIN if full (for a channel: no getter waiting).
+ * Both puts return EPIPE once the queue is closed. */
 GREEN_EXTERN int green_queue_try_put(green_queue_t *queue, void *item);
 /* Take the next item into *item, waiting up to timeout for one. */
 GREEN_EXTERN int green_queue_get(green_queue_t *queue, void **item,
                                  double timeout);
-/* Take without waiting: EAGAIN if no item (or no putter, for a channel). */
+/* Take without waiting: EAGAIN if no item (or no putter, for a channel).
+ * Both gets return EPIPE once the queue is closed and empty. */
 GREEN_EXTERN int green_queue_try_get(green_queue_t *queue, void **item);
+
+/* Close, like Go's close(ch): puts fail with EPIPE from now on, and
+ * parked putters wake with EPIPE, their items not put (on a channel too:
+ * an item still offered is never delivered).  Gets take the items still
+ * stored, then fail with EPIPE, and parked getters wake with EPIPE.
+ * EALREADY if already closed.  Destroy is still needed to free it. */
+GREEN_EXTERN int green_queue_close(green_queue_t *queue);
+/* 1 once closed, else 0. */
+GREEN_EXTERN int green_queue_closed(const green_queue_t *queue);
 
 /* Change maxsize (same meanings as at creation).  Growing moves waiting
  * putters' items in at once.  Shrinking keeps the stored items. */

@@ -69,9 +69,13 @@ GREEN_EXTERN int green_xqueue_get(green_xqueue_t *queue, void **item,
  * waiting).  Never parks. */
 GREEN_EXTERN int green_xqueue_try_get(green_xqueue_t *queue, void **item);
 
-/* Close: puts fail with EPIPE (parked putters too, their items not put);
- * getters drain what is left, then get EPIPE (waiting getters are woken). */
-GREEN_EXTERN void green_xqueue_close(green_xqueue_t *queue);
+/* Close, with green_queue_close's meaning (green/sync.h): puts fail with
+ * EPIPE (parked putters too, their items not put); getters drain what is
+ * left, then get EPIPE (waiting getters are woken).  EALREADY if already
+ * closed, EINVAL for a bad handle. */
+GREEN_EXTERN int green_xqueue_close(green_xqueue_t *queue);
+/* 1 once closed, else 0. */
+GREEN_EXTERN int green_xqueue_closed(green_xqueue_t *queue);
 
 /* Stored items; maxsize as made; callers parked in get; in put. */
 GREEN_EXTERN size_t green_xqueue_size(green_xqueue_t *queue);

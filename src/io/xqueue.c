@@ -402,13 +402,17 @@ int green_xqueue_get(green_xqueue_t *queue, void **item, double timeout)
     return err;
 }
 
-void green_xqueue_close(green_xqueue_t *queue)
+int green_xqueue_close(green_xqueue_t *queue)
 {
     struct xqueue_waiter *waiter;
 
     if (!xqueue_valid(queue, __func__))
-        return;
+        return EINVAL;
     pthread_mutex_lock(&queue->lock);
+    if (queue->closed) {
+        pthread_mutex_unlock(&queue->lock);
+        return EALREADY;
+    }
     queue->closed = 1;
     /* Getters only wait while nothing is stored: all get the marker. */
     while ((waiter = waiter_pop(&queue->getters)) != NULL)
@@ -418,6 +422,19 @@ void green_xqueue_close(green_xqueue_t *queue)
         xwake_signal(waiter->wake, NULL, 0);
     }
     pthread_mutex_unlock(&queue->lock);
+    return 0;
+}
+
+int green_xqueue_closed(green_xqueue_t *queue)
+{
+    int closed;
+
+    if (!xqueue_valid(queue, __func__))
+        return 0;
+    pthread_mutex_lock(&queue->lock);
+    closed = queue->closed;
+    pthread_mutex_unlock(&queue->lock);
+    return closed;
 }
 
 /* One field read under the lock. */

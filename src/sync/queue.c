@@ -13,6 +13,9 @@
  * channel takes the item straight from the first putter.  Stored items and
  * parked getters therefore never coexist, and neither do free room and
  * parked putters.
+ *
+ * Close wakes every parked getter and putter with EPIPE (a putter's item
+ * stays its own); after it no putter parks, so only stored items remain.
  */
 #include <green/sync.h>
 
@@ -38,6 +41,7 @@ struct green_queue {
     int64_t next_back_seq;  /* for items put normally */
     int64_t next_front_seq; /* for items handed back: below every other */
     size_t unfinished;
+    int closed;
     waitlist_t getters, putters, joiners;
 };
 
@@ -216,6 +220,8 @@ int green_queue_try_put(green_queue_t *queue, void *item)
 
     if (err != 0)
         return err;
+    if (queue->closed)
+        return EPIPE;
     if (waitlist_wake_first(&queue->getters, 0, item) == NULL) {
         if (!queue_has_room(queue))
             return EAGAIN;
@@ -238,8 +244,9 @@ int green_queue_put(green_queue_t *queue, void *item, double timeout)
         return err;
     waitlist_node_init(&node, item);
     err = waitlist_park(&queue->putters, &node, timeout, NULL);
-    /* Handed: a getter took the item before the timeout or kill won. */
-    return node.handed ? 0 : err;
+    /* Handed: a getter took the item (0), or close refused it (EPIPE),
+     * before the timeout or kill won. */
+    return node.handed ? node.waiter.result : err;
 }
 
 int green_queue_try_get(green_queue_t *queue, void **item)
@@ -260,7 +267,7 @@ int green_queue_try_get(green_queue_t *queue, void **item)
      * straight from the first putter. */
     putter = waitlist_wake_first(&queue->putters, 0, NULL);
     if (putter == NULL)
-        return EAGAIN;
+        return queue->closed ? EPIPE : EAGAIN;
     *item = putter->item;
     queue->unfinished++;
     return 0;
@@ -281,11 +288,31 @@ int green_queue_get(green_queue_t *queue, void **item, double timeout)
         *item = received;
         return 0;
     }
-    if (node.handed && queue_give_back(queue, node.waiter.value) != 0) {
+    if (node.handed && node.waiter.result == 0 &&
+        queue_give_back(queue, node.waiter.value) != 0) {
         *item = node.waiter.value; /* nowhere to put it: better kept */
         return 0;
     }
     return err;
+}
+
+int green_queue_close(green_queue_t *queue)
+{
+    int err = sync_enter(queue, TAG_QUEUE);
+
+    if (err != 0)
+        return err;
+    if (queue->closed)
+        return EALREADY;
+    queue->closed = 1;
+    waitlist_wake_all(&queue->getters, EPIPE, NULL);
+    waitlist_wake_all(&queue->putters, EPIPE, NULL);
+    return 0;
+}
+
+int green_queue_closed(const green_queue_t *queue)
+{
+    return sync_enter(queue, TAG_QUEUE) == 0 ? queue->closed : 0;
 }
 
 /* ---- Size, tasks, introspection -------------------------------------- */
