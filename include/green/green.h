@@ -19,6 +19,7 @@
 #include <green/patch.h>
 #include <green/pool.h>
 #include <green/process.h>
+#include <green/select.h>
 #include <green/signal.h>
 #include <green/sync.h>
 #include <green/thread.h>

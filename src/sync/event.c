@@ -4,6 +4,7 @@
 #include <green/sync.h>
 
 #include "handle.h"
+#include "choice.h"
 #include "waitlist.h"
 
 #include <errno.h>
@@ -118,4 +119,22 @@ int green_event_reset(green_event_t *event)
 size_t green_event_waiting(const green_event_t *event)
 {
     return sync_enter(event, TAG_EVENT) == 0 ? event->waiters.count : 0;
+}
+
+waitlist_t *event_choice_list(green_event_t *event)
+{
+    return &event->waiters;
+}
+
+int event_choice_try(green_event_t *event, void **value, int *result)
+{
+    int err = sync_enter(event, TAG_EVENT);
+
+    if (err != 0)
+        return err;
+    if (!event->set)
+        return EAGAIN;
+    *result = event->error;
+    *value = event->error == 0 ? event->value : NULL;
+    return 0;
 }

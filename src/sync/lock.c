@@ -9,6 +9,7 @@
 #include <green/thread.h>
 
 #include "handle.h"
+#include "choice.h"
 #include "waitlist.h"
 
 #include <errno.h>
@@ -196,4 +197,10 @@ int green_cond_notify_all(green_cond_t *cond)
         return err;
     waitlist_wake_all(&cond->waiters, 0, NULL);
     return 0;
+}
+
+waitlist_t *lock_choice_list(green_lock_t *lock, waitlist_node_t *node)
+{
+    node->item = (void *)caller_identity();
+    return &lock->waiters;
 }

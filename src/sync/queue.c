@@ -20,6 +20,7 @@
 #include <green/sync.h>
 
 #include "handle.h"
+#include "choice.h"
 #include "waitlist.h"
 
 #include <errno.h>
@@ -377,4 +378,9 @@ size_t green_queue_putters(const green_queue_t *queue)
 size_t green_queue_unfinished(const green_queue_t *queue)
 {
     return sync_enter(queue, TAG_QUEUE) == 0 ? queue->unfinished : 0;
+}
+
+waitlist_t *queue_choice_list(green_queue_t *queue, int put)
+{
+    return put ? &queue->putters : &queue->getters;
 }

@@ -9,6 +9,7 @@
 #include <green/sync.h>
 
 #include "handle.h"
+#include "choice.h"
 #include "waitlist.h"
 
 #include <errno.h>
@@ -147,4 +148,9 @@ unsigned green_semaphore_value(const green_semaphore_t *sem)
 size_t green_semaphore_waiting(const green_semaphore_t *sem)
 {
     return sync_enter(sem, TAG_SEMAPHORE) == 0 ? sem->acquirers.count : 0;
+}
+
+waitlist_t *semaphore_choice_list(green_semaphore_t *sem)
+{
+    return &sem->acquirers;
 }

@@ -12,20 +12,39 @@
  * error but finds `handed` set was given something anyway (the hub let the
  * kill or timeout win after the hand-off) and must pass it on, so nothing
  * is ever swallowed.
+ *
+ * Choices (green_select).  One task may wait on several lists at once: it
+ * parks on the shared waiter of a waitlist_choice_t, and each of its nodes
+ * points to that choice.  Waking such a node claims the whole choice, and
+ * only if nobody claimed it before: the first waker unparks the shared
+ * waiter and records its node in `fired`; every later waker finds the
+ * claim taken (EALREADY, like a timed-out waiter), drops that stale node
+ * and hands its item or permit to the next waiter.  So a hand-off reaches
+ * exactly one case of a choice, and never one that has already fired.
  */
 #ifndef GREEN_WAITLIST_H
 #define GREEN_WAITLIST_H
 
 #include <green/hub.h>
 
+#include <errno.h>
 #include <stddef.h>
+
+struct waitlist_node;
+
+/* The waiter that a task waiting on several lists parks on. */
+typedef struct waitlist_choice {
+    green_waiter_t waiter;
+    struct waitlist_node *fired; /* the node woken first; NULL until then */
+} waitlist_choice_t;
 
 /* A parked green thread.  Lives on the parker's stack. */
 typedef struct waitlist_node {
-    green_waiter_t waiter; /* first: a waiter is its node */
-    void *item;            /* offered by a putter, or handed to a getter */
-    int linked;            /* in a list: removal is idempotent */
-    int handed;            /* a waker unparked it with something */
+    green_waiter_t waiter;     /* first: a waiter is its node */
+    void *item;                /* offered by a putter, or handed to a getter */
+    waitlist_choice_t *choice; /* NULL, or the choice this node is part of */
+    int linked;                /* in a list: removal is idempotent */
+    int handed;                /* a waker unparked it with something */
 } waitlist_node_t;
 
 typedef struct waitlist {
@@ -43,6 +62,7 @@ static inline void waitlist_node_init(waitlist_node_t *node, void *item)
 {
     green_waiter_init(&node->waiter);
     node->item = item;
+    node->choice = NULL;
     node->linked = 0;
     node->handed = 0;
 }
@@ -86,6 +106,22 @@ static inline void waitlist_remove(waitlist_t *list, waitlist_node_t *node)
     list->count--;
 }
 
+/* Unpark node, or claim its choice: 0, or EALREADY if the node's waiter
+ * (or its choice) was unparked already. */
+static inline int waitlist_unpark(waitlist_node_t *node, int result,
+                                  void *value)
+{
+    waitlist_choice_t *choice = node->choice;
+
+    if (choice == NULL)
+        return green_unpark(&node->waiter, result, value);
+    if (choice->fired != NULL ||
+        green_unpark(&choice->waiter, result, value) != 0)
+        return EALREADY;
+    choice->fired = node;
+    return 0;
+}
+
 /* Wake the first waiter that is still parked, giving it (result, value);
  * waiters already unparked by their timeout or a kill are dropped.  Returns
  * the node handed to, or NULL if nobody was waiting. */
@@ -96,7 +132,7 @@ static inline waitlist_node_t *waitlist_wake_first(waitlist_t *list, int result,
         waitlist_node_t *node = list->head;
 
         waitlist_remove(list, node);
-        if (green_unpark(&node->waiter, result, value) == 0) {
+        if (waitlist_unpark(node, result, value) == 0) {
             node->handed = 1;
             return node;
         }
