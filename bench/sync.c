@@ -5,10 +5,13 @@
  *                    green thread through a channel (green_queue maxsize 0);
  *                    ns per item.
  *  chan  buffered    the same through a queue of 128 slots.
+ *  select two_channels  two producer green threads each feed one channel;
+ *                    a consumer takes every item with green_select over a
+ *                    GET on each; ns per item.
  *  pool  spawn_8     1,000,000 trivial jobs pushed through a pool of 8 with
  *                    green_pool_spawn_n, then waitall; ns per job.
  *
- * bench/go/chan.go measures the same three with Go channels and goroutines
+ * bench/go/chan.go measures the same four with Go channels and goroutines
  * (GOMAXPROCS=1).  This program prints its own rows, then runs the go_chan
  * binary next to it (if built) to print libgreen/go ratio rows; run.sh
  * prints go_chan's own rows.
@@ -16,6 +19,7 @@
 #include "bench_util.h"
 
 #include <green/pool.h>
+#include <green/select.h>
 #include <green/sync.h>
 
 #include <errno.h>
@@ -78,6 +82,49 @@ static void run_channel(void *context, uint64_t iterations)
             die("green_spawn", err);
     }
     for (int i = 0; i < 2; i++) {
+        green_thread_wait(threads[i], NULL);
+        green_thread_release(threads[i]);
+    }
+}
+
+/* Two channels, one producer each, one selecting consumer. */
+struct select_context {
+    struct channel_context producer[2];
+    uint64_t count;
+};
+
+static void *select_drain(void *arg)
+{
+    struct select_context *c = arg;
+    green_select_case_t cases[2] = {
+        {.op = GREEN_SELECT_GET, .object = c->producer[0].queue},
+        {.op = GREEN_SELECT_GET, .object = c->producer[1].queue}};
+    size_t fired;
+
+    for (uint64_t i = 0; i < c->count; i++) {
+        int err = green_select(cases, 2, &fired);
+
+        if (err != 0 || cases[fired].result != 0)
+            die("green_select", err != 0 ? err : cases[fired].result);
+    }
+    return NULL;
+}
+
+static void run_select(void *context, uint64_t iterations)
+{
+    struct select_context *c = context;
+    green_thread_t *threads[3];
+    int err;
+
+    c->count = iterations;
+    c->producer[0].count = iterations / 2;
+    c->producer[1].count = iterations - iterations / 2;
+    err = green_spawn(&threads[0], select_drain, c);
+    for (int i = 0; i < 2 && err == 0; i++)
+        err = green_spawn(&threads[i + 1], fill, &c->producer[i]);
+    if (err != 0)
+        die("green_spawn", err);
+    for (int i = 0; i < 3; i++) {
         green_thread_wait(threads[i], NULL);
         green_thread_release(threads[i]);
     }
@@ -153,14 +200,18 @@ static void print_go_ratios(const struct bench_case *cases, size_t count)
 int main(void)
 {
     struct channel_context unbuffered = {0}, buffered = {0};
+    struct select_context two = {0};
     green_pool_t *pool;
-    struct bench_case cases[3];
+    struct bench_case cases[4];
     int err;
 
     err = green_queue_new(&unbuffered.queue, 0, GREEN_QUEUE_FIFO, NULL);
     if (err == 0)
         err = green_queue_new(&buffered.queue, BUFFERED_SIZE, GREEN_QUEUE_FIFO,
                               NULL);
+    for (int i = 0; i < 2 && err == 0; i++)
+        err =
+            green_queue_new(&two.producer[i].queue, 0, GREEN_QUEUE_FIFO, NULL);
     if (err == 0)
         err = green_pool_new(&pool, POOL_SIZE);
     if (err != 0)
@@ -176,10 +227,15 @@ int main(void)
     cases[1] = cases[0];
     cases[1].metric = "buffered";
     cases[1].context = &buffered;
-    bench_run_interleaved(cases, 2);
+    cases[2] = cases[0];
+    cases[2].benchmark = "select";
+    cases[2].metric = "two_channels";
+    cases[2].run = run_select;
+    cases[2].context = &two;
+    bench_run_interleaved(cases, 3);
 
     /* The pool figure is for exactly POOL_JOBS jobs per run. */
-    cases[2] = (struct bench_case){.benchmark = "pool",
+    cases[3] = (struct bench_case){.benchmark = "pool",
                                    .implementation = "libgreen",
                                    .metric = "spawn_8",
                                    .unit = "ns/job",
@@ -187,20 +243,22 @@ int main(void)
                                    .context = pool,
                                    .ops_per_iteration = 1,
                                    .iterations = POOL_JOBS};
-    cases[2].best_ns_per_op = bench_time_run(&cases[2]);
+    cases[3].best_ns_per_op = bench_time_run(&cases[3]);
     for (int r = 1; r < bench_repetitions() && r < 3; r++) {
-        double ns_per_op = bench_time_run(&cases[2]);
+        double ns_per_op = bench_time_run(&cases[3]);
 
-        if (ns_per_op < cases[2].best_ns_per_op)
-            cases[2].best_ns_per_op = ns_per_op;
+        if (ns_per_op < cases[3].best_ns_per_op)
+            cases[3].best_ns_per_op = ns_per_op;
     }
 
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         bench_print_case(&cases[i]);
-    print_go_ratios(cases, 3);
+    print_go_ratios(cases, 4);
 
     green_queue_destroy(unbuffered.queue, NULL);
     green_queue_destroy(buffered.queue, NULL);
+    for (int i = 0; i < 2; i++)
+        green_queue_destroy(two.producer[i].queue, NULL);
     green_pool_destroy(pool, 0);
     return 0;
 }

@@ -4,6 +4,9 @@
 //	chan  unbuffered  main hands items to a consumer goroutine through an
 //	                  unbuffered channel; ns per item.
 //	chan  buffered    the same through a channel of 128 slots.
+//	select two_channels  two goroutines each feed one unbuffered channel;
+//	                  main takes every item with a select over both; ns per
+//	                  item.
 //	pool  spawn_8     1,000,000 trivial goroutines, at most 8 at once (a
 //	                  buffered channel as semaphore), then wait; ns per job.
 //
@@ -36,6 +39,23 @@ func channelRun(size int, n int) {
 		ch <- i + 1
 	}
 	<-done
+}
+
+func selectRun(n int) {
+	a, b := make(chan int), make(chan int)
+	feed := func(ch chan int, count int) {
+		for i := 0; i < count; i++ {
+			ch <- i + 1
+		}
+	}
+	go feed(a, n/2)
+	go feed(b, n-n/2)
+	for i := 0; i < n; i++ {
+		select {
+		case <-a:
+		case <-b:
+		}
+	}
 }
 
 func trivialJob(i int) int { return i }
@@ -82,14 +102,16 @@ func repetitions() int {
 
 func main() {
 	type benchCase struct {
-		metric string
-		run    func(int)
-		n      int
-		best   float64
+		benchmark string
+		metric    string
+		run       func(int)
+		n         int
+		best      float64
 	}
 	cases := []*benchCase{
-		{metric: "unbuffered", run: func(n int) { channelRun(0, n) }},
-		{metric: "buffered", run: func(n int) { channelRun(128, n) }},
+		{benchmark: "chan", metric: "unbuffered", run: func(n int) { channelRun(0, n) }},
+		{benchmark: "chan", metric: "buffered", run: func(n int) { channelRun(128, n) }},
+		{benchmark: "select", metric: "two_channels", run: selectRun},
 	}
 	for _, c := range cases {
 		c.n = calibrate(c.run)
@@ -103,7 +125,7 @@ func main() {
 		}
 	}
 	for _, c := range cases {
-		fmt.Printf("chan\tgo\t%s\t%.2f\tns/item\n", c.metric, c.best)
+		fmt.Printf("%s\tgo\t%s\t%.2f\tns/item\n", c.benchmark, c.metric, c.best)
 	}
 
 	best := timeRun(poolRun, poolJobs)
