@@ -21,6 +21,12 @@
  * its mutex from other OS threads, which cannot claim a select parked on
  * this hub.  Move its items into a green_queue with a green thread, and
  * select on that.
+ *
+ * fd readiness is not a case yet: the hub parks a green_wait_fd caller
+ * directly as the fd's one reader or writer (and a managed fd's edge goes
+ * to that waiter), so joining fd waits to a select needs a hub change.
+ * Until then, wait on the fd in a green thread that then sends an event or
+ * puts to a queue the select watches.
  */
 #ifndef GREEN_SELECT_H
 #define GREEN_SELECT_H
