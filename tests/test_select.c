@@ -13,6 +13,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static green_queue_t *queue_or_fail(size_t maxsize)
 {
@@ -174,10 +176,20 @@ static void select_with_empty_queue(green_select_case_t *c, size_t index)
     green_queue_t *q = queue_or_fail(GREEN_QUEUE_UNBOUNDED);
     green_select_case_t cases[2] = {{.op = GREEN_SELECT_GET, .object = q}, *c};
     size_t fired = 9;
-
     assert_int_equal(green_select(cases, 2, &fired), 0);
     assert_int_equal(fired, index);
     *c = cases[1];
+    assert_int_equal(green_queue_getters(q), 0);
+    assert_int_equal(green_queue_destroy(q, NULL), 0);
+}
+
+static void select_with_empty_queue_err(green_select_case_t *c, int err)
+{
+    green_queue_t *q = queue_or_fail(GREEN_QUEUE_UNBOUNDED);
+    green_select_case_t cases[2] = {{.op = GREEN_SELECT_GET, .object = q}, *c};
+    size_t fired;
+
+    assert_int_equal(green_select(cases, 2, &fired), err);
     assert_int_equal(green_queue_getters(q), 0);
     assert_int_equal(green_queue_destroy(q, NULL), 0);
 }
@@ -480,6 +492,107 @@ static void test_second_handoff_not_lost(void **state)
     assert_int_equal(green_queue_destroy(d.queue, NULL), 0);
 }
 
+/* ---- fd cases ---------------------------------------------------------- */
+
+static void *write_byte_later(void *arg)
+{
+    green_sleep(0.005);
+    if (write(*(int *)arg, "x", 1) != 1)
+        abort();
+    return NULL;
+}
+
+static void *close_later(void *arg)
+{
+    green_sleep(0.005);
+    green_close_fd(*(int *)arg);
+    return NULL;
+}
+
+/* A pipe's read end fires once a byte is written, at once if one is
+ * there; its write end is writable at once; green_close_fd gives EBADF. */
+static void test_fd_cases(void **state)
+{
+    int fds[2];
+    char byte;
+    green_thread_t *t;
+    green_select_case_t c = {.op = GREEN_SELECT_FD, .events = GREEN_READ};
+
+    (void)state;
+    assert_int_equal(pipe(fds), 0);
+    c.fd = fds[0];
+    t = spawn_or_fail(write_byte_later, &fds[1]);
+    select_with_empty_queue(&c, 1);
+    assert_int_equal(c.result, 0);
+    wait_and_release(t);
+    c.result = -1;
+    select_with_empty_queue(&c, 1); /* the byte is still there */
+    assert_int_equal(c.result, 0);
+    assert_int_equal(read(fds[0], &byte, 1), 1);
+
+    c = (green_select_case_t){
+        .op = GREEN_SELECT_FD, .fd = fds[1], .events = GREEN_WRITE};
+    select_with_empty_queue(&c, 1);
+    assert_int_equal(c.result, 0);
+
+    c = (green_select_case_t){
+        .op = GREEN_SELECT_FD, .fd = fds[0], .events = GREEN_READ};
+    t = spawn_or_fail(close_later, &fds[0]);
+    select_with_empty_queue(&c, 1);
+    assert_int_equal(c.result, EBADF);
+    wait_and_release(t);
+    close(fds[1]);
+
+    c.events = 4;
+    select_with_empty_queue_err(&c, EINVAL);
+}
+
+/* A managed socket's edge that comes with a queue item that wins the
+ * select is not lost: the next wait on the socket still returns. */
+struct edge_and_item {
+    int fd;
+    green_queue_t *queue;
+};
+
+/* A green thread: the select it wakes runs on the next hub pass, after
+ * the hub has polled and dispatched the edge to the select's waiter. */
+static void *write_and_put(void *arg)
+{
+    struct edge_and_item *e = arg;
+
+    if (write(e->fd, "x", 1) != 1 ||
+        green_queue_try_put(e->queue, TEST_INT_VALUE(1)) != 0)
+        abort();
+    return NULL;
+}
+
+static void test_fd_edge_kept(void **state)
+{
+    int sv[2];
+    struct edge_and_item e;
+    green_thread_t *t;
+    size_t fired;
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(green_fd_manage(sv[0]), 0);
+    e = (struct edge_and_item){sv[1], queue_or_fail(GREEN_QUEUE_UNBOUNDED)};
+    {
+        green_select_case_t c[2] = {
+            {.op = GREEN_SELECT_GET, .object = e.queue},
+            {.op = GREEN_SELECT_FD, .fd = sv[0], .events = GREEN_READ}};
+
+        t = spawn_or_fail(write_and_put, &e);
+        assert_int_equal(green_select(c, 2, &fired), 0);
+        assert_int_equal(fired, 0);
+        wait_and_release(t);
+    }
+    assert_int_equal(green_wait_fd(sv[0], GREEN_READ, 2.0), 0);
+    assert_int_equal(green_close_fd(sv[0]), 0);
+    close(sv[1]);
+    assert_int_equal(green_queue_destroy(e.queue, NULL), 0);
+}
+
 /* ---- Ending a select ------------------------------------------------ */
 
 static void test_timeout_scope(void **state)
@@ -567,6 +680,8 @@ int main(void)
         hub_test(test_no_item_lost_getting),
         hub_test(test_no_item_lost_putting),
         hub_test(test_second_handoff_not_lost),
+        hub_test(test_fd_cases),
+        hub_test(test_fd_edge_kept),
         hub_test(test_timeout_scope),
         hub_test(test_kill_during_select),
         hub_test(test_closed_queue),

@@ -21,12 +21,7 @@
  * its mutex from other OS threads, which cannot claim a select parked on
  * this hub.  Move its items into a green_queue with a green thread, and
  * select on that.
- *
- * fd readiness is not a case yet: the hub parks a green_wait_fd caller
- * directly as the fd's one reader or writer (and a managed fd's edge goes
- * to that waiter), so joining fd waits to a select needs a hub change.
- * Until then, wait on the fd in a green thread that then sends an event or
- * puts to a queue the select watches.
+
  */
 #ifndef GREEN_SELECT_H
 #define GREEN_SELECT_H
@@ -60,6 +55,15 @@ typedef enum green_select_op {
      * green_thread_wait's result: 0 and its return value in value, its
      * error, or ECANCELED if it was killed. */
     GREEN_SELECT_THREAD,
+    /* fd, events: fires when fd is readable (GREEN_READ) or writable
+     * (GREEN_WRITE), as green_wait_fd (green/hub.h) waits: result 0 when
+     * ready (an error or hang-up counts as ready; retry the operation,
+     * which may still say EAGAIN), EBADF if the fd is closed by
+     * green_close_fd or refused by the kernel.  Readiness is checked with
+     * a poll(2) before parking, so a managed fd may be selected while it
+     * is still ready.  Another green thread already waiting on the same fd
+     * in the same direction: green_select returns EBUSY. */
+    GREEN_SELECT_FD,
     /* seconds: fires that long after the call (unless another case fires
      * first).  Unlike an enclosing timeout scope it is a case like the
      * others: green_select returns 0 with it as the fired case. */
@@ -74,6 +78,7 @@ typedef struct green_select_case {
     void *object;   /* the queue, event, semaphore, lock or thread */
     void *value;    /* PUT: the item; GET, EVENT, THREAD: set on firing */
     double seconds; /* TIMEOUT only */
+    int fd, events; /* FD only */
     int result;     /* set on firing: the case's result, see above */
 } green_select_case_t;
 
@@ -85,11 +90,12 @@ typedef struct green_select_case {
  * fired (whatever its own result, e.g. EPIPE for a closed queue);
  * ETIMEDOUT or ECANCELED from an enclosing timeout scope or a kill;
  * EINVAL for NULL, no cases, more than GREEN_SELECT_MAX, an unknown op, a
- * missing object, a negative or NaN timeout, or two default cases; the
- * error of an object that refuses the operation (EINVAL for a bad handle,
- * EPERM for another OS thread's object, EDEADLK for a lock the caller
- * holds); ENOMEM; EPERM in the hub; EDEADLK when the main greenlet would
- * wait with nothing left to wake it. */
+ * missing object, a negative or NaN timeout, a negative fd or bad events,
+ * or two default cases; the error of an object that refuses the operation
+ * (EINVAL for a bad handle, EPERM for another OS thread's object, EDEADLK
+ * for a lock the caller holds, EBUSY for an fd that another green thread
+ * waits on); ENOMEM; EPERM in the hub; EDEADLK when the main greenlet
+ * would wait with nothing left to wake it. */
 GREEN_EXTERN int green_select(green_select_case_t *cases, size_t count,
                               size_t *fired);
 

@@ -354,22 +354,15 @@ int green_wait_fd(int fd, int events, double timeout)
     return green_wait_fd_waiter(&w, fd, events, timeout);
 }
 
-int green_wait_fd_waiter(green_waiter_t *w, int fd, int events, double timeout)
+/* Make w (initialised) fd's waiter for events until hub_fd_unwatch.
+ * HUB_FD_READY instead if the fd is ready already (a regular file, or a
+ * managed fd's noted edge, now used up), or an error. */
+static int hub_fd_watch(green_hub_t *hub, int fd, int events, green_waiter_t *w)
 {
-    green_hub_t *hub;
-    task_t *task;
     fd_slot_t *slot;
     uint64_t token;
-    int err;
+    int err = 0;
 
-    if (w == NULL || fd < 0 || (events & (GREEN_READ | GREEN_WRITE)) == 0 ||
-        (events & ~(GREEN_READ | GREEN_WRITE)) != 0 || isnan(timeout))
-        return EINVAL;
-    err = hub_caller(&hub, &task);
-    if (err != 0)
-        return err;
-    if (task->killed)
-        return ECANCELED;
     if ((size_t)fd >= hub->fd_capacity) {
         fd_slot_t *fds =
             fd_array_grow(hub->fds, &hub->fd_capacity, sizeof(*fds), fd);
@@ -390,25 +383,30 @@ int green_wait_fd_waiter(green_waiter_t *w, int fd, int events, double timeout)
     if (err == 0 && slot->managed == 0)
         err = register_unmanaged(hub, fd, slot, (unsigned)events);
     if (err != 0)
-        return err == EPERM ? 0 : err; /* EPERM: a regular file, ready */
+        return err == EPERM ? HUB_FD_READY : err; /* EPERM: a regular file */
     /* A managed fd costs no system call: its registration stands, and an
      * edge that came while nobody waited is the answer already. */
     if (slot->edges & (unsigned)events) {
         slot->edges &= (unsigned char)~(unsigned)events;
-        return 0;
+        return HUB_FD_READY;
     }
-    green_waiter_init(w);
     if (events & GREEN_READ)
         slot->reader = w;
     if (events & GREEN_WRITE)
         slot->writer = w;
     hub->fd_waiters++;
-    task->block_fd = fd;
-    task->block_events = (unsigned)events;
-    err = hub_park(hub, task, w, timeout < 0 ? -1.0 : green_now() + timeout,
-                   BLOCK_FD);
+    return 0;
+}
+
+/* Undo hub_fd_watch.  missed: w may have been woken by the fd without
+ * using its readiness (a select that another case won), so a managed fd
+ * keeps it as an edge for its next wait. */
+static void hub_fd_unwatch(green_hub_t *hub, int fd, int events,
+                           green_waiter_t *w, int missed)
+{
     /* The table may have moved while parked. */
-    slot = &hub->fds[fd];
+    fd_slot_t *slot = &hub->fds[fd];
+
     if (slot->reader == w)
         slot->reader = NULL;
     if (slot->writer == w)
@@ -416,7 +414,56 @@ int green_wait_fd_waiter(green_waiter_t *w, int fd, int events, double timeout)
     hub->fd_waiters--;
     if (slot->managed == 0)
         mark_dirty(hub, fd);
+    else if (missed)
+        slot->edges |= (unsigned char)events;
+}
+
+static int hub_fd_events_valid(int fd, int events)
+{
+    return fd >= 0 && (events & (GREEN_READ | GREEN_WRITE)) != 0 &&
+           (events & ~(GREEN_READ | GREEN_WRITE)) == 0;
+}
+
+int green_wait_fd_waiter(green_waiter_t *w, int fd, int events, double timeout)
+{
+    green_hub_t *hub;
+    task_t *task;
+    int err;
+
+    if (w == NULL || !hub_fd_events_valid(fd, events) || isnan(timeout))
+        return EINVAL;
+    err = hub_caller(&hub, &task);
+    if (err != 0)
+        return err;
+    if (task->killed)
+        return ECANCELED;
+    green_waiter_init(w);
+    err = hub_fd_watch(hub, fd, events, w);
+    if (err != 0)
+        return err == HUB_FD_READY ? 0 : err;
+    task->block_fd = fd;
+    task->block_events = (unsigned)events;
+    err = hub_park(hub, task, w, timeout < 0 ? -1.0 : green_now() + timeout,
+                   BLOCK_FD);
+    hub_fd_unwatch(hub, fd, events, w, 0);
     return err == PARK_OWN_TIMEOUT ? ETIMEDOUT : err;
+}
+
+int hub_watch_fd(int fd, int events, green_waiter_t *w)
+{
+    green_hub_t *hub;
+    task_t *task;
+    int err;
+
+    if (!hub_fd_events_valid(fd, events))
+        return EINVAL;
+    err = hub_caller(&hub, &task);
+    return err != 0 ? err : hub_fd_watch(hub, fd, events, w);
+}
+
+void hub_unwatch_fd(int fd, int events, green_waiter_t *w, int missed)
+{
+    hub_fd_unwatch(hub_get(), fd, events, w, missed);
 }
 
 void green_notify_close(int fd)

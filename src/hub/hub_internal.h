@@ -192,6 +192,16 @@ int hub_park(green_hub_t *hub, task_t *task, green_waiter_t *w, double deadline,
 /* Yield: resume after every task now ready has run once. */
 int hub_yield(green_hub_t *hub, task_t *task);
 
+/* For green_select: make w, which the caller parks on next, fd's waiter
+ * for events (GREEN_READ, GREEN_WRITE) without parking.  0 if watched
+ * (undo with hub_unwatch_fd once the park is over), HUB_FD_READY if the
+ * fd is ready already, or green_wait_fd's errors (EBUSY, EINVAL, ...).
+ * missed: w may have been woken by this fd without using its readiness
+ * (so a managed fd keeps it for its next wait). */
+#define HUB_FD_READY (-3)
+int hub_watch_fd(int fd, int events, green_waiter_t *w);
+void hub_unwatch_fd(int fd, int events, green_waiter_t *w, int missed);
+
 void hub_report_error(green_hub_t *hub, const char *name, int err);
 
 /* ---- call.c -------------------------------------------------------- */

@@ -5,15 +5,21 @@
  * waker claims the choice (waitlist.h), so exactly one case fires and the
  * others' wakers pass their item, permit or lock on to the next waiter.
  * Timeouts and thread ends are not wait lists: a timer and a thread link
- * claim the choice the same way.
+ * claim the choice the same way.  An fd case makes the choice's own waiter
+ * the fd's waiter in the hub: the hub's wake unparks it directly, which
+ * claims it just as well (every claim is that unpark), but leaves `fired`
+ * unset; a poll(2) then tells which fd case is ready.
  */
 #include <green/select.h>
 
 #include "choice.h"
+#include "greenlet/sys.h"
+#include "hub/hub_internal.h"
 #include "waitlist.h"
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdint.h>
 
 /* One case's wait while the select is parked. */
@@ -22,6 +28,7 @@ typedef struct select_arm {
     waitlist_t *list;     /* the wait list joined, or NULL */
     green_timer_t *timer; /* TIMEOUT: until it runs */
     int linked;           /* THREAD: select_thread_ended is linked */
+    int watched;          /* FD: the hub watches it for the choice */
 } select_arm_t;
 
 /* ---- Checks and random order ----------------------------------------- */
@@ -38,6 +45,9 @@ static int select_case_valid(const green_select_case_t *c)
         return c->object != NULL;
     case GREEN_SELECT_TIMEOUT:
         return c->seconds >= 0; /* false for NaN too */
+    case GREEN_SELECT_FD:
+        return c->fd >= 0 && c->events != 0 &&
+               (c->events & ~(GREEN_READ | GREEN_WRITE)) == 0;
     case GREEN_SELECT_DEFAULT:
         return 1;
     }
@@ -89,6 +99,36 @@ static void select_shuffle(unsigned char *order, size_t count)
 
 /* ---- Trying a case without waiting ----------------------------------- */
 
+/* Poll the fd cases among cases[order[0..count-1]] without waiting.
+ * Returns the position in order of the first ready one, with its result in
+ * *result (0, or EBADF for an fd the kernel refuses), or count if none. */
+static size_t select_poll_fds(const green_select_case_t *cases,
+                              const unsigned char *order, size_t count,
+                              int *result)
+{
+    struct pollfd fds[GREEN_SELECT_MAX];
+    size_t polled = 0;
+
+    for (size_t i = 0; i < count; i++) {
+        const green_select_case_t *c = &cases[order[i]];
+
+        fds[i].fd = c->op == GREEN_SELECT_FD ? c->fd : -1; /* -1: skipped */
+        fds[i].events = (short)(((c->events & GREEN_READ) ? POLLIN : 0) |
+                                ((c->events & GREEN_WRITE) ? POLLOUT : 0));
+        fds[i].revents = 0;
+        polled += fds[i].fd >= 0;
+    }
+    if (polled == 0 || sys_libc()->poll(fds, count, 0) <= 0)
+        return count;
+    for (size_t i = 0; i < count; i++) {
+        if (fds[i].revents != 0) {
+            *result = (fds[i].revents & POLLNVAL) ? EBADF : 0;
+            return i;
+        }
+    }
+    return count;
+}
+
 /* 0 if case c fired now (its result and value set), EAGAIN if it is not
  * ready, or the object's error. */
 static int select_try(green_select_case_t *c)
@@ -116,7 +156,7 @@ static int select_try(green_select_case_t *c)
             return EAGAIN;
         c->result = green_thread_result(c->object, &c->value);
         return 0;
-    default: /* TIMEOUT and DEFAULT never fire here */
+    default: /* FD is polled apart; TIMEOUT and DEFAULT never fire here */
         return EAGAIN;
     }
     if (err != 0 && err != EPIPE) /* EPIPE: a closed queue is ready */
@@ -152,6 +192,7 @@ static int select_arm(select_arm_t *arm, green_select_case_t *c,
     arm->list = NULL;
     arm->timer = NULL;
     arm->linked = 0;
+    arm->watched = 0;
     switch (c->op) {
     case GREEN_SELECT_GET:
     case GREEN_SELECT_PUT:
@@ -175,6 +216,12 @@ static int select_arm(select_arm_t *arm, green_select_case_t *c,
         err =
             green_timer_start(&arm->timer, c->seconds, select_timer_fired, arm);
         break;
+    case GREEN_SELECT_FD:
+        err = hub_watch_fd(c->fd, c->events, &choice->waiter);
+        arm->watched = err == 0;
+        if (err == HUB_FD_READY) /* an edge the hub noted: used up now */
+            c->result = 0;
+        break;
     default:
         break;
     }
@@ -183,8 +230,11 @@ static int select_arm(select_arm_t *arm, green_select_case_t *c,
     return err;
 }
 
-static void select_disarm(select_arm_t *arm, green_select_case_t *c)
+static void select_disarm(select_arm_t *arm, green_select_case_t *c,
+                          waitlist_choice_t *choice, int fired)
 {
+    if (arm->watched)
+        hub_unwatch_fd(c->fd, c->events, &choice->waiter, !fired);
     if (arm->list != NULL)
         waitlist_remove(arm->list, &arm->node);
     if (arm->timer != NULL)
@@ -203,27 +253,54 @@ static void select_commit(green_select_case_t *c, const green_waiter_t *w)
         c->result = green_thread_result(c->object, &c->value);
 }
 
+/* The hub woke the choice for an fd case, with result (0, or EBADF for
+ * one closed by green_close_fd): the position in order of a ready fd
+ * case, else of the first fd case (a spurious wake, as green_wait_fd may
+ * have), with its result set. */
+static size_t select_fd_woke(green_select_case_t *cases,
+                             const unsigned char *order, size_t count,
+                             int result)
+{
+    size_t hit = select_poll_fds(cases, order, count, &result);
+
+    for (size_t i = 0; i < count && hit == count; i++)
+        if (cases[order[i]].op == GREEN_SELECT_FD)
+            hit = i;
+    if (hit < count)
+        cases[order[hit]].result = result;
+    return hit;
+}
+
 /* Park on every case; 0 with *fired set, or the park's error. */
 static int select_wait(green_select_case_t *cases, size_t count,
                        const unsigned char *order, size_t *fired)
 {
     select_arm_t arms[GREEN_SELECT_MAX];
     waitlist_choice_t choice = {.fired = NULL};
-    size_t armed = 0;
+    size_t armed = 0, hit = count; /* hit: position in order that fired */
     int err = 0;
 
     green_waiter_init(&choice.waiter);
     for (; armed < count && err == 0; armed++)
         err = select_arm(&arms[armed], &cases[order[armed]], &choice);
-    if (err == 0)
+    if (err == HUB_FD_READY) {
+        hit = armed - 1; /* ready at once: the hub watches nothing for it */
+        err = 0;
+    } else if (err == 0) {
         err = green_park(&choice.waiter, GREEN_FOREVER, NULL);
+        /* A claim wins over a kill or timeout that came after it. */
+        if (choice.fired != NULL)
+            hit = (size_t)((select_arm_t *)choice.fired - arms); /* node 1st */
+        else if (err == 0 || err == EBADF) /* only fd wakes leave it NULL */
+            hit = select_fd_woke(cases, order, armed, err);
+    }
     for (size_t i = 0; i < armed; i++)
-        select_disarm(&arms[i], &cases[order[i]]);
-    /* A claim wins over a kill or timeout that came after it. */
-    if (choice.fired == NULL)
+        select_disarm(&arms[i], &cases[order[i]], &choice, i == hit);
+    if (hit == count)
         return err;
-    *fired = order[(select_arm_t *)choice.fired - arms]; /* node first */
-    select_commit(&cases[*fired], &choice.waiter);
+    *fired = order[hit];
+    if (choice.fired != NULL)
+        select_commit(&cases[*fired], &choice.waiter);
     return 0;
 }
 
@@ -231,6 +308,8 @@ int green_select(green_select_case_t *cases, size_t count, size_t *fired)
 {
     unsigned char order[GREEN_SELECT_MAX];
     long default_case;
+    size_t fd_ready;
+    int fd_result = 0;
 
     if (cases == NULL || fired == NULL || count == 0 ||
         count > GREEN_SELECT_MAX)
@@ -239,9 +318,13 @@ int green_select(green_select_case_t *cases, size_t count, size_t *fired)
     if (default_case < 0)
         return EINVAL;
     select_shuffle(order, count);
+    /* One poll(2) for every fd case; the first ready case in order wins. */
+    fd_ready = select_poll_fds(cases, order, count, &fd_result);
     for (size_t i = 0; i < count; i++) {
-        int err = select_try(&cases[order[i]]);
+        int err = i == fd_ready ? 0 : select_try(&cases[order[i]]);
 
+        if (i == fd_ready)
+            cases[order[i]].result = fd_result;
         if (err == 0)
             *fired = order[i];
         if (err != EAGAIN)
