@@ -593,6 +593,35 @@ static void test_fd_edge_kept(void **state)
     assert_int_equal(green_queue_destroy(e.queue, NULL), 0);
 }
 
+/* An edge the hub noted on a managed fd whose data was read since then
+ * does not make the fd case fire: a select reports only ready fds. */
+static void test_fd_stale_edge(void **state)
+{
+    int sv[2];
+    char byte;
+    green_queue_t *q = queue_or_fail(GREEN_QUEUE_UNBOUNDED);
+    green_select_case_t c[3] = {{.op = GREEN_SELECT_GET, .object = q},
+                                {.op = GREEN_SELECT_FD, .events = GREEN_READ},
+                                {.op = GREEN_SELECT_TIMEOUT, .seconds = 0.02}};
+    size_t fired;
+
+    (void)state;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(green_fd_manage(sv[0]), 0);
+    c[1].fd = sv[0];
+    assert_int_equal(write(sv[1], "a", 1), 1);
+    assert_int_equal(green_wait_fd(sv[0], GREEN_READ, 2.0), 0);
+    assert_int_equal(read(sv[0], &byte, 1), 1);
+    assert_int_equal(write(sv[1], "b", 1), 1);
+    green_sleep(0.01); /* the hub notes the edge: nobody waits */
+    assert_int_equal(read(sv[0], &byte, 1), 1);
+    assert_int_equal(green_select(c, 3, &fired), 0);
+    assert_int_equal(fired, 2);
+    assert_int_equal(green_close_fd(sv[0]), 0);
+    close(sv[1]);
+    assert_int_equal(green_queue_destroy(q, NULL), 0);
+}
+
 /* ---- Ending a select ------------------------------------------------ */
 
 static void test_timeout_scope(void **state)
@@ -682,6 +711,7 @@ int main(void)
         hub_test(test_second_handoff_not_lost),
         hub_test(test_fd_cases),
         hub_test(test_fd_edge_kept),
+        hub_test(test_fd_stale_edge),
         hub_test(test_timeout_scope),
         hub_test(test_kill_during_select),
         hub_test(test_closed_queue),

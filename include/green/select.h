@@ -56,13 +56,12 @@ typedef enum green_select_op {
      * error, or ECANCELED if it was killed. */
     GREEN_SELECT_THREAD,
     /* fd, events: fires when fd is readable (GREEN_READ) or writable
-     * (GREEN_WRITE), as green_wait_fd (green/hub.h) waits: result 0 when
-     * ready (an error or hang-up counts as ready; retry the operation,
-     * which may still say EAGAIN), EBADF if the fd is closed by
-     * green_close_fd or refused by the kernel.  Readiness is checked with
-     * a poll(2) before parking, so a managed fd may be selected while it
-     * is still ready.  Another green thread already waiting on the same fd
-     * in the same direction: green_select returns EBUSY. */
+     * (GREEN_WRITE), as poll(2) sees it then (an error or hang-up counts as
+     * ready), with result 0; EBADF if the fd is closed by green_close_fd
+     * or refused by the kernel.  Unlike green_wait_fd it never fires
+     * spuriously, and a managed fd (green_fd_manage) may be selected while
+     * it is still ready.  Another green thread already waiting on the fd in
+     * the same direction: green_select returns EBUSY. */
     GREEN_SELECT_FD,
     /* seconds: fires that long after the call (unless another case fires
      * first).  Unlike an enclosing timeout scope it is a case like the

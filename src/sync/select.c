@@ -218,8 +218,12 @@ static int select_arm(select_arm_t *arm, green_select_case_t *c,
         break;
     case GREEN_SELECT_FD:
         err = hub_watch_fd(c->fd, c->events, &choice->waiter);
+        /* A noted edge older than the poll that found the fd not ready:
+         * used up by now, so watch for the next one. */
+        if (err == HUB_FD_READY)
+            err = hub_watch_fd(c->fd, c->events, &choice->waiter);
         arm->watched = err == 0;
-        if (err == HUB_FD_READY) /* an edge the hub noted: used up now */
+        if (err == HUB_FD_READY)
             c->result = 0;
         break;
     default:
@@ -253,32 +257,16 @@ static void select_commit(green_select_case_t *c, const green_waiter_t *w)
         c->result = green_thread_result(c->object, &c->value);
 }
 
-/* The hub woke the choice for an fd case, with result (0, or EBADF for
- * one closed by green_close_fd): the position in order of a ready fd
- * case, else of the first fd case (a spurious wake, as green_wait_fd may
- * have), with its result set. */
-static size_t select_fd_woke(green_select_case_t *cases,
-                             const unsigned char *order, size_t count,
-                             int result)
-{
-    size_t hit = select_poll_fds(cases, order, count, &result);
-
-    for (size_t i = 0; i < count && hit == count; i++)
-        if (cases[order[i]].op == GREEN_SELECT_FD)
-            hit = i;
-    if (hit < count)
-        cases[order[hit]].result = result;
-    return hit;
-}
-
-/* Park on every case; 0 with *fired set, or the park's error. */
+/* Park on every case; 0 with *fired set, the park's error, or EAGAIN if
+ * the hub woke it for an fd that a poll(2) then finds not ready (the hub's
+ * fd waits may wake spuriously; a select reports only ready fds). */
 static int select_wait(green_select_case_t *cases, size_t count,
                        const unsigned char *order, size_t *fired)
 {
     select_arm_t arms[GREEN_SELECT_MAX];
     waitlist_choice_t choice = {.fired = NULL};
     size_t armed = 0, hit = count; /* hit: position in order that fired */
-    int err = 0;
+    int err = 0, fd_result = 0;
 
     green_waiter_init(&choice.waiter);
     for (; armed < count && err == 0; armed++)
@@ -292,31 +280,29 @@ static int select_wait(green_select_case_t *cases, size_t count,
         if (choice.fired != NULL)
             hit = (size_t)((select_arm_t *)choice.fired - arms); /* node 1st */
         else if (err == 0 || err == EBADF) /* only fd wakes leave it NULL */
-            hit = select_fd_woke(cases, order, armed, err);
+            hit = select_poll_fds(cases, order, armed, &fd_result);
     }
     for (size_t i = 0; i < armed; i++)
         select_disarm(&arms[i], &cases[order[i]], &choice, i == hit);
     if (hit == count)
-        return err;
+        return choice.fired == NULL && (err == 0 || err == EBADF) ? EAGAIN
+                                                                  : err;
     *fired = order[hit];
     if (choice.fired != NULL)
         select_commit(&cases[*fired], &choice.waiter);
+    else
+        cases[*fired].result = fd_result; /* an fd case */
     return 0;
 }
 
-int green_select(green_select_case_t *cases, size_t count, size_t *fired)
+/* Try the cases in a random order, else the default, else wait. */
+static int select_once(green_select_case_t *cases, size_t count,
+                       size_t default_case, size_t *fired)
 {
     unsigned char order[GREEN_SELECT_MAX];
-    long default_case;
     size_t fd_ready;
     int fd_result = 0;
 
-    if (cases == NULL || fired == NULL || count == 0 ||
-        count > GREEN_SELECT_MAX)
-        return EINVAL;
-    default_case = select_check(cases, count);
-    if (default_case < 0)
-        return EINVAL;
     select_shuffle(order, count);
     /* One poll(2) for every fd case; the first ready case in order wins. */
     fd_ready = select_poll_fds(cases, order, count, &fd_result);
@@ -330,10 +316,27 @@ int green_select(green_select_case_t *cases, size_t count, size_t *fired)
         if (err != EAGAIN)
             return err;
     }
-    if ((size_t)default_case < count) {
+    if (default_case < count) {
         cases[default_case].result = 0;
-        *fired = (size_t)default_case;
+        *fired = default_case;
         return 0;
     }
     return select_wait(cases, count, order, fired);
+}
+
+int green_select(green_select_case_t *cases, size_t count, size_t *fired)
+{
+    long default_case;
+    int err;
+
+    if (cases == NULL || fired == NULL || count == 0 ||
+        count > GREEN_SELECT_MAX)
+        return EINVAL;
+    default_case = select_check(cases, count);
+    if (default_case < 0)
+        return EINVAL;
+    do
+        err = select_once(cases, count, (size_t)default_case, fired);
+    while (err == EAGAIN); /* an fd woke the select but was not ready */
+    return err;
 }
