@@ -214,15 +214,24 @@ static void *demo_client(void *unused)
 
 static int run_demo(int listener)
 {
+    green_thread_t *clients[DEMO_CLIENTS];
+    int spawned = 0;
     int err = green_server_new(&room.server, listener, handle, NULL, NULL);
 
     room.expected = DEMO_CLIENTS;
-    for (int i = 0; err == 0 && i < DEMO_CLIENTS; i++)
-        err = green_spawn_n(demo_client, NULL);
+    while (err == 0 && spawned < DEMO_CLIENTS) {
+        err = green_spawn(&clients[spawned], demo_client, NULL);
+        spawned += err == 0;
+    }
     if (err == 0)
         err = green_server_serve(room.server);
+    for (int i = 0; i < spawned; i++) {
+        green_thread_wait(clients[i], NULL);
+        green_thread_release(clients[i]);
+    }
     green_server_destroy(room.server);
     green_close(listener);
+    green_event_destroy(room.full);
     printf("demo: %d clients x %d lines, each got the others' %d lines, "
            "%d failures\n",
            DEMO_CLIENTS, DEMO_LINES, (DEMO_CLIENTS - 1) * DEMO_LINES,
