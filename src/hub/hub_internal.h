@@ -192,16 +192,6 @@ int hub_park(green_hub_t *hub, task_t *task, green_waiter_t *w, double deadline,
 /* Yield: resume after every task now ready has run once. */
 int hub_yield(green_hub_t *hub, task_t *task);
 
-/* For green_select: make w, which the caller parks on next, fd's waiter
- * for events (GREEN_READ, GREEN_WRITE) without parking.  0 if watched
- * (undo with hub_unwatch_fd once the park is over), HUB_FD_READY if the
- * fd is ready already, or green_wait_fd's errors (EBUSY, EINVAL, ...).
- * missed: w may have been woken by this fd without using its readiness
- * (so a managed fd keeps it for its next wait). */
-#define HUB_FD_READY (-3)
-int hub_watch_fd(int fd, int events, green_waiter_t *w);
-void hub_unwatch_fd(int fd, int events, green_waiter_t *w, int missed);
-
 void hub_report_error(green_hub_t *hub, const char *name, int err);
 
 /* ---- call.c -------------------------------------------------------- */
@@ -219,6 +209,27 @@ int call_drop_hub(green_hub_t *hub, int owner);
 /* The wake-up fd: an eventfd, else a self-pipe.  0 or errno. */
 int call_open_wake(green_hub_t *hub);
 void call_close_wake(green_hub_t *hub);
+
+/* ---- fd.c ---------------------------------------------------------- */
+
+/* Run the interposition layers' before-poll hook, if any. */
+void fd_before_poll(void);
+/* Bring the backend's registrations in line with the fd waiters. */
+void fd_sync_registrations(green_hub_t *hub);
+/* The backend reported events on fd: wake its waiters. */
+void fd_dispatch(green_hub_t *hub, int fd, unsigned events);
+/* In a forked child, after the hub got a new poller. */
+void fd_after_fork(green_hub_t *hub);
+
+/* For green_select: make w, which the caller parks on next, fd's waiter
+ * for events (GREEN_READ, GREEN_WRITE) without parking.  0 if watched
+ * (undo with fd_unwatch once the park is over), FD_READY if the
+ * fd is ready already, or green_wait_fd's errors (EBUSY, EINVAL, ...).
+ * missed: w may have been woken by this fd without using its readiness
+ * (so a managed fd keeps it for its next wait). */
+#define FD_READY (-3)
+int fd_watch(int fd, int events, green_waiter_t *w);
+void fd_unwatch(int fd, int events, green_waiter_t *w, int missed);
 
 /* ---- thread.c ------------------------------------------------------ */
 

@@ -217,13 +217,13 @@ static int select_arm(select_arm_t *arm, green_select_case_t *c,
             green_timer_start(&arm->timer, c->seconds, select_timer_fired, arm);
         break;
     case GREEN_SELECT_FD:
-        err = hub_watch_fd(c->fd, c->events, &choice->waiter);
+        err = fd_watch(c->fd, c->events, &choice->waiter);
         /* A noted edge older than the poll that found the fd not ready:
          * used up by now, so watch for the next one. */
-        if (err == HUB_FD_READY)
-            err = hub_watch_fd(c->fd, c->events, &choice->waiter);
+        if (err == FD_READY)
+            err = fd_watch(c->fd, c->events, &choice->waiter);
         arm->watched = err == 0;
-        if (err == HUB_FD_READY)
+        if (err == FD_READY)
             c->result = 0;
         break;
     default:
@@ -238,7 +238,7 @@ static void select_disarm(select_arm_t *arm, green_select_case_t *c,
                           waitlist_choice_t *choice, int fired)
 {
     if (arm->watched)
-        hub_unwatch_fd(c->fd, c->events, &choice->waiter, !fired);
+        fd_unwatch(c->fd, c->events, &choice->waiter, !fired);
     if (arm->list != NULL)
         waitlist_remove(arm->list, &arm->node);
     if (arm->timer != NULL)
@@ -271,7 +271,7 @@ static int select_wait(green_select_case_t *cases, size_t count,
     green_waiter_init(&choice.waiter);
     for (; armed < count && err == 0; armed++)
         err = select_arm(&arms[armed], &cases[order[armed]], &choice);
-    if (err == HUB_FD_READY) {
+    if (err == FD_READY) {
         hit = armed - 1; /* ready at once: the hub watches nothing for it */
         err = 0;
     } else if (err == 0) {
