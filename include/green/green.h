@@ -17,6 +17,7 @@
 #include <green/io.h>
 #include <green/net.h>
 #include <green/patch.h>
+#include <green/group.h>
 #include <green/pool.h>
 #include <green/process.h>
 #include <green/select.h>

@@ -27,6 +27,7 @@ typedef enum tag {
     TAG_POOL = 0x47504f4f,      /* GPOO */
     TAG_PILE = 0x4750494c,      /* GPIL */
     TAG_IMAP = 0x47494d50,      /* GIMP */
+    TAG_GROUP = 0x47475250,     /* GGRP */
     TAG_XQUEUE = 0x47585155     /* GXQU */
 } tag_t;
 

@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "hub_internal.h"
+#include "task_scope.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -462,11 +463,10 @@ int green_thread_cancel(green_thread_t *t)
     return 0;
 }
 
-int green_thread_kill(green_thread_t *t)
+int thread_kill_async(green_thread_t *t)
 {
     green_hub_t *hub;
     green_waiter_t *w;
-    task_t *self;
     int err = thread_enter(t);
 
     if (err != 0)
@@ -480,10 +480,7 @@ int green_thread_kill(green_thread_t *t)
         cancel_unstarted(t);
         return 0;
     }
-    self = hub_current_task(hub);
     t->task.killed = 1;
-    if (self == &t->task)
-        return green_thread_exit(ECANCELED, NULL);
     /* Parked: wake it by throwing GREENLET_EXIT at its blocking call.  A
      * thread already unparked keeps what it was given; the sticky kill
      * fails its next blocking call. */
@@ -496,6 +493,19 @@ int green_thread_kill(green_thread_t *t)
         t->task.kill_pending = 1;
         hub_ready_push(hub, &t->task);
     }
+    return EINPROGRESS;
+}
+
+int green_thread_kill(green_thread_t *t)
+{
+    task_t *self;
+    int err = thread_kill_async(t);
+
+    if (err != EINPROGRESS)
+        return err;
+    self = hub_current_task(t->task.hub);
+    if (self == &t->task)
+        return green_thread_exit(ECANCELED, NULL);
     if (self == NULL)
         return EINPROGRESS; /* from the hub: cannot wait for the end */
     green_thread_retain(t);
@@ -504,6 +514,16 @@ int green_thread_kill(green_thread_t *t)
         err = 0;
     green_thread_release(t);
     return err;
+}
+
+void *thread_self_arg(green_thread_fn fn)
+{
+    green_hub_t *hub = hub_existing();
+    task_t *task = hub != NULL ? hub_current_task(hub) : NULL;
+
+    if (task == NULL || task->is_main || ((green_thread_t *)task)->fn != fn)
+        return NULL;
+    return ((green_thread_t *)task)->arg;
 }
 
 int green_thread_exit(int err, void *value)

@@ -6,6 +6,7 @@
  * honours the scopes without knowing about them.
  */
 #include "hub_internal.h"
+#include "task_scope.h"
 
 #include <errno.h>
 #include <math.h>
@@ -20,6 +21,17 @@ green_timeout_t *timeout_earliest(const task_t *task)
         if (t->deadline <= earliest->deadline)
             earliest = t;
     return earliest;
+}
+
+int timeout_caller_deadline(double *deadline)
+{
+    green_hub_t *hub = hub_existing();
+    task_t *task = hub != NULL ? hub_current_task(hub) : NULL;
+
+    if (task == NULL || task->timeouts == NULL)
+        return ENOENT;
+    *deadline = timeout_earliest(task)->deadline;
+    return 0;
 }
 
 int green_timeout_start(green_timeout_t *t, double seconds)
