@@ -29,12 +29,6 @@
 #define THREAD_RECYCLE 1
 #endif
 
-struct thread_link {
-    thread_link_t *next;
-    green_link_fn fn;
-    void *arg;
-};
-
 /* A hub's green threads: the registry, and what it recycles. */
 struct thread_hub {
     green_thread_t *live; /* threads not dead, newest first */
@@ -181,7 +175,8 @@ static void thread_finish(green_thread_t *t, int err, void *value)
         t->links = link->next;
         if (t->links == NULL)
             t->links_tail = NULL;
-        free(link);
+        if (!link->borrowed)
+            free(link);
         fn(t, arg);
     }
     green_thread_release(t); /* the hub's reference */
@@ -542,6 +537,17 @@ int green_thread_exit(int err, void *value)
 
 /* ---- Links ------------------------------------------------------------ */
 
+/* Append link (fn and arg set) to the links of t, alive. */
+static void thread_link_append(green_thread_t *t, thread_link_t *link)
+{
+    link->next = NULL;
+    if (t->links_tail != NULL)
+        t->links_tail->next = link;
+    else
+        t->links = link;
+    t->links_tail = link;
+}
+
 int green_thread_link(green_thread_t *t, green_link_fn fn, void *arg)
 {
     thread_link_t *link;
@@ -558,14 +564,24 @@ int green_thread_link(green_thread_t *t, green_link_fn fn, void *arg)
     link = malloc(sizeof(*link));
     if (link == NULL)
         return ENOMEM;
-    link->next = NULL;
     link->fn = fn;
     link->arg = arg;
-    if (t->links_tail != NULL)
-        t->links_tail->next = link;
+    link->borrowed = 0;
+    thread_link_append(t, link);
+    return 0;
+}
+
+int thread_link_borrowed(green_thread_t *t, thread_link_t *link)
+{
+    int err = thread_enter(t);
+
+    if (err != 0)
+        return err;
+    link->borrowed = 1;
+    if (t->state == THREAD_DEAD)
+        link->fn(t, link->arg);
     else
-        t->links = link;
-    t->links_tail = link;
+        thread_link_append(t, link);
     return 0;
 }
 
@@ -588,7 +604,8 @@ int green_thread_unlink(green_thread_t *t, green_link_fn fn, void *arg)
             t->links = link->next;
         if (t->links_tail == link)
             t->links_tail = prev;
-        free(link);
+        if (!link->borrowed)
+            free(link);
         return 0;
     }
     return ENOENT;

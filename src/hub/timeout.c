@@ -34,23 +34,28 @@ int timeout_caller_deadline(double *deadline)
     return 0;
 }
 
-int green_timeout_start(green_timeout_t *t, double seconds)
+int timeout_start_at(green_timeout_t *t, double deadline)
 {
     green_hub_t *hub;
     task_t *task;
-
-    if (t == NULL || isnan(seconds) || seconds < 0)
-        return EINVAL;
     int err = hub_caller(&hub, &task);
+
     if (err != 0)
         return err;
     t->owner = task->greenlet;
-    t->deadline = green_now() + seconds;
+    t->deadline = deadline;
     t->fired = 0;
     t->active = 1;
     t->outer = task->timeouts;
     task->timeouts = t;
     return 0;
+}
+
+int green_timeout_start(green_timeout_t *t, double seconds)
+{
+    if (t == NULL || isnan(seconds) || seconds < 0)
+        return EINVAL;
+    return timeout_start_at(t, green_now() + seconds);
 }
 
 int green_timeout_cancel(green_timeout_t *t)

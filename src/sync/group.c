@@ -28,7 +28,8 @@ typedef struct group_child {
     green_thread_t *thread; /* borrowed: the hub holds it while it lives */
     green_thread_fn fn;
     void *arg;
-    double deadline; /* inherited, green_now() based; < 0: none */
+    double deadline;     /* inherited, green_now() based; < 0: none */
+    thread_link_t ended; /* runs group_child_ended */
 } group_child_t;
 
 struct green_group {
@@ -39,6 +40,7 @@ struct green_group {
     int err; /* the first error a child ended with */
     unsigned char cancelled;
     group_child_t *children; /* doubly linked, newest first */
+    group_child_t *spare;    /* ended children's records, for reuse */
     waitlist_t spawners;     /* parked on a full group */
     waitlist_t waiters;      /* in green_group_wait() or cancel */
     green_group_t *parent;   /* the group it is nested in, or NULL */
@@ -54,9 +56,8 @@ static void *group_child_main(void *arg)
 
     if (child->deadline < 0)
         return child->fn(child->arg);
-    /* Cannot fail in a green thread with a valid time.  An exit from fn
-     * drops the scope with the thread. */
-    green_timeout_start(&scope, fmax(0, child->deadline - green_now()));
+    /* An exit from fn drops the scope with the thread. */
+    timeout_start_at(&scope, child->deadline);
     result = child->fn(child->arg);
     green_timeout_cancel(&scope);
     return result;
@@ -142,7 +143,8 @@ static void group_child_ended(green_thread_t *thread, void *arg)
         group->children = child->next;
     if (child->next != NULL)
         child->next->prev = child->prev;
-    free(child);
+    child->next = group->spare;
+    group->spare = child;
     /* Kills by the group's own cancel are not errors of the group. */
     if (err != 0 && !(err == ECANCELED && group->cancelled) &&
         group->err == 0) {
@@ -178,11 +180,13 @@ static int group_take_slot(green_group_t *group)
 static int group_start_child(green_group_t *group, green_thread_t **out,
                              green_thread_fn fn, void *arg)
 {
-    group_child_t *child = malloc(sizeof(*child));
+    group_child_t *child = group->spare;
     green_thread_t *thread = NULL;
     int err;
 
-    if (child == NULL)
+    if (child != NULL)
+        group->spare = child->next;
+    else if ((child = malloc(sizeof(*child))) == NULL)
         return ENOMEM;
     child->group = group;
     child->fn = fn;
@@ -191,7 +195,9 @@ static int group_start_child(green_group_t *group, green_thread_t **out,
         child->deadline = -1;
     err = green_spawn(&thread, group_child_main, child);
     if (err == 0) {
-        err = green_thread_link(thread, group_child_ended, child);
+        child->ended.fn = group_child_ended;
+        child->ended.arg = child;
+        err = thread_link_borrowed(thread, &child->ended);
         if (err != 0) {
             /* It has not started (spawn never runs it inline). */
             green_thread_cancel(thread);
@@ -199,7 +205,8 @@ static int group_start_child(green_group_t *group, green_thread_t **out,
         }
     }
     if (err != 0) {
-        free(child);
+        child->next = group->spare;
+        group->spare = child;
         return err;
     }
     child->thread = thread;
@@ -297,6 +304,12 @@ int green_group_destroy(green_group_t *group)
         group->parent->nested = group->sibling_next;
     if (group->sibling_next != NULL)
         group->sibling_next->sibling_prev = group->sibling_prev;
+    while (group->spare != NULL) {
+        group_child_t *child = group->spare;
+
+        group->spare = child->next;
+        free(child);
+    }
     sync_handle_clear(&group->handle);
     free(group);
     return 0;
