@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -208,6 +209,116 @@ static void test_send_all_total_deadline(void **state)
     assert_int_equal(green_close(fds[0]), 0);
     assert_int_equal(green_close(fds[1]), 0);
     free(data);
+}
+
+/* Reads everything from fd after a pause, until the peer closes. */
+static void *drain_later(void *arg)
+{
+    static char buffer[65536];
+    int fd = (int)TEST_VALUE_INT(arg);
+    size_t received, total = 0;
+
+    green_sleep(0.2);
+    while (green_recv(fd, buffer, sizeof(buffer), 0, &received) == 0 &&
+           received > 0)
+        total += received;
+    return TEST_INT_VALUE(total);
+}
+
+/* A reader's idle timeout does not bound the same fd's writes, and the
+ * other way round. */
+static void test_timeouts_per_direction(void **state)
+{
+    size_t size = 8 << 20, sent = 0;
+    char *data = calloc(1, size);
+    double recv_s, send_s, start;
+    green_thread_t *drainer;
+    int fds[2];
+    char byte;
+
+    (void)state;
+    assert_non_null(data);
+    socket_pair(SOCK_STREAM, fds);
+    assert_int_equal(green_set_timeouts(fds[0], 0.05, GREEN_FOREVER), 0);
+    assert_int_equal(green_get_timeouts(fds[0], &recv_s, &send_s), 0);
+    assert_true(recv_s > 0.049 && recv_s < 0.051);
+    assert_true(send_s < 0);
+    assert_true(green_get_timeout(fds[0]) > 0.049);
+    start = green_now();
+    assert_int_equal(green_recv(fds[0], &byte, 1, 0, NULL), ETIMEDOUT);
+    assert_true(green_now() - start >= 0.04);
+    /* The writer waits 0.2 s for the drainer, past the read timeout. */
+    drainer = spawn_or_fail(drain_later, TEST_INT_VALUE(fds[1]));
+    assert_int_equal(green_send_all(fds[0], data, size, &sent), 0);
+    assert_int_equal(sent, size);
+    assert_int_equal(shutdown(fds[0], SHUT_WR), 0);
+    assert_int_equal(join(drainer), (intptr_t)size);
+
+    /* The other way: a write timeout only.  Nobody reads fds[0] now. */
+    assert_int_equal(green_set_timeouts(fds[1], GREEN_FOREVER, 0.05), 0);
+    assert_int_equal(green_get_timeouts(fds[1], &recv_s, NULL), 0);
+    assert_true(recv_s < 0);
+    assert_true(green_get_timeout(fds[1]) < 0);
+    assert_int_equal(green_send_all(fds[1], data, size, &sent), ETIMEDOUT);
+    assert_true(sent > 0 && sent < size);
+
+    /* green_set_timeout sets both. */
+    assert_int_equal(green_set_timeout(fds[0], 0.5), 0);
+    assert_int_equal(green_get_timeouts(fds[0], &recv_s, &send_s), 0);
+    assert_true(recv_s > 0.49 && recv_s < 0.51);
+    assert_true(send_s > 0.49 && send_s < 0.51);
+    assert_int_equal(green_set_timeouts(-1, 1, 1), EBADF);
+    assert_int_equal(green_set_timeouts(fds[0], NAN, 1), EINVAL);
+    assert_int_equal(green_get_timeouts(-1, &recv_s, &send_s), EBADF);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+    free(data);
+}
+
+/* ---- green_serve: the peer's address ----------------------------------- */
+
+static struct sockaddr_in seen_peer;
+static socklen_t seen_peer_len;
+static int seen_peer_err = -1;
+static green_server_t *peer_server;
+
+/* Records the peer's address, then stops the server. */
+static void peer_handler(int fd, void *unused)
+{
+    (void)fd;
+    (void)unused;
+    seen_peer_len = sizeof(seen_peer);
+    seen_peer_err =
+        green_server_peer((struct sockaddr *)&seen_peer, &seen_peer_len);
+    green_server_stop(peer_server);
+}
+
+static void test_serve_peer_address(void **state)
+{
+    green_thread_t *server_thread;
+    struct sockaddr_in mine;
+    socklen_t mine_len = sizeof(mine), len = sizeof(mine);
+    int port, listener = listen_loopback(&port), fd;
+
+    (void)state;
+    /* Outside a handler there is no peer. */
+    assert_int_equal(green_server_peer((struct sockaddr *)&mine, &len), EPERM);
+    assert_int_equal(green_server_peer(NULL, &len), EINVAL);
+    assert_int_equal(
+        green_server_new(&peer_server, listener, peer_handler, NULL, NULL), 0);
+    server_thread = spawn_or_fail(serve_main, peer_server);
+    assert_int_equal(green_connect_tcp(&fd, "127.0.0.1", port, 10.0), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&mine, &mine_len), 0);
+    assert_int_equal(join(server_thread), 0);
+    green_server_destroy(peer_server);
+
+    assert_int_equal(seen_peer_err, 0);
+    assert_int_equal(seen_peer_len, sizeof(struct sockaddr_in));
+    assert_int_equal(seen_peer.sin_family, AF_INET);
+    assert_int_equal(seen_peer.sin_port, mine.sin_port);
+    assert_int_equal(seen_peer.sin_addr.s_addr, mine.sin_addr.s_addr);
+    assert_int_equal(green_close(fd), 0);
+    assert_int_equal(green_close(listener), 0);
 }
 
 static void test_accept_timeout(void **state)
@@ -696,6 +807,8 @@ int main(void)
         cmocka_unit_test(test_recv_timeout),
         cmocka_unit_test(test_timeout_scope_applies),
         cmocka_unit_test(test_send_all_total_deadline),
+        cmocka_unit_test(test_timeouts_per_direction),
+        cmocka_unit_test(test_serve_peer_address),
         cmocka_unit_test(test_accept_timeout),
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_connect_refused),

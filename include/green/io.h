@@ -13,7 +13,7 @@
  * returned through out parameters: size_t *out_len may be NULL when the
  * caller does not need the count; int *out_fd may not (EINVAL).  Besides
  * the syscall's own errors:
- *   ETIMEDOUT   the fd's timeout (green_set_timeout) or an enclosing
+ *   ETIMEDOUT   the fd's timeout (green_set_timeouts) or an enclosing
  *               green_timeout scope expired
  *   ECANCELED   the calling green thread was killed
  *   EBADF       the fd was closed by green_close() while waiting
@@ -61,14 +61,26 @@ GREEN_EXTERN int green_socket(int *out_fd, int domain, int type, int protocol);
  * hub at a time. */
 GREEN_EXTERN int green_close(int fd);
 
-/* Per-fd timeout in seconds for every blocking call on fd (like Python's
- * socket.settimeout): each call fails with ETIMEDOUT after this long;
+/* Per-fd timeouts in seconds (like Python's socket.settimeout), one per
+ * direction: recv_seconds bounds the calls that wait to read (recv, read,
+ * accept, ...), send_seconds those that wait to write (send, write,
+ * connect, ...), so a reader's idle timeout need not bound the writer's
+ * green_send_all.  Each call fails with ETIMEDOUT after this long;
  * green_send_all/green_recv_all count it once for the whole transfer.
- * GREEN_FOREVER (any negative value) removes it; 0 makes a call that would
+ * GREEN_FOREVER (any negative value) means none; 0 makes a call that would
  * block fail with ETIMEDOUT at once.  Enclosing green_timeout scopes apply
- * as well: the earliest deadline wins.  EBADF for a negative fd. */
+ * as well: the earliest deadline wins.  EBADF for a negative fd; EINVAL
+ * for NaN. */
+GREEN_EXTERN int green_set_timeouts(int fd, double recv_seconds,
+                                    double send_seconds);
+/* Both directions at once: green_set_timeouts(fd, seconds, seconds). */
 GREEN_EXTERN int green_set_timeout(int fd, double seconds);
-/* The fd's timeout, GREEN_FOREVER if none. */
+/* The fd's timeouts (GREEN_FOREVER for none); either pointer may be NULL.
+ * EBADF for a negative fd. */
+GREEN_EXTERN int green_get_timeouts(int fd, double *recv_seconds,
+                                    double *send_seconds);
+/* The fd's receive-side timeout, GREEN_FOREVER if none (after
+ * green_set_timeout, the one both sides share). */
 GREEN_EXTERN double green_get_timeout(int fd);
 
 /* ---- Sockets ------------------------------------------------------- */

@@ -49,6 +49,14 @@ GREEN_EXTERN int green_connect_tcp(int *out_fd, const char *host, int port,
 typedef void (*green_serve_fn)(int client_fd, void *arg);
 typedef struct green_server green_server_t;
 
+/* Called by a handler (in its own green thread): the peer's address as
+ * accept(2) gave it, copied into addr (at most *addrlen bytes, like
+ * getpeername(2)); *addrlen gets its full length (0 for an unnamed Unix
+ * socket).  Unlike getpeername, it still works after the peer has reset
+ * the connection.  EPERM outside a handler's green thread (a green thread
+ * it spawned included); EINVAL for NULL. */
+GREEN_EXTERN int green_server_peer(struct sockaddr *addr, socklen_t *addrlen);
+
 GREEN_EXTERN int green_server_new(green_server_t **out, int listen_fd,
                                   green_serve_fn handler, void *arg,
                                   green_pool_t *pool);

@@ -16,9 +16,10 @@
 
 /* io.c's part. */
 struct fd_io_state {
-    /* 0: no timeout; else the timeout in nanoseconds plus one, so that a
-     * zeroed entry means "no timeouts". */
-    _Atomic uint64_t timeout_ns_plus_one;
+    /* Per direction ([0] receive, [1] send): 0 means no timeout, else the
+     * timeout in nanoseconds plus one, so that a zeroed entry means "no
+     * timeouts". */
+    _Atomic uint64_t timeout_ns_plus_one[2];
     atomic_bool nonblocking; /* O_NONBLOCK is known to be set */
 };
 

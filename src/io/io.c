@@ -37,7 +37,9 @@ static void fd_state_reset(int fd, int nonblocking)
 
     if (state == NULL)
         return;
-    atomic_store_explicit(&state->timeout_ns_plus_one, 0, memory_order_relaxed);
+    for (int side = 0; side < 2; side++)
+        atomic_store_explicit(&state->timeout_ns_plus_one[side], 0,
+                              memory_order_relaxed);
     atomic_store_explicit(&state->nonblocking, nonblocking,
                           memory_order_relaxed);
 }
@@ -52,35 +54,81 @@ static void adopt_new_fd(int fd)
     (void)green_fd_manage(fd);
 }
 
-int green_set_timeout(int fd, double seconds)
+/* The stored form of a timeout: 0 for none, else nanoseconds plus one. */
+static uint64_t timeout_encode(double seconds)
+{
+    if (seconds < 0)
+        return 0;
+    return seconds >= 1e9 ? UINT64_MAX : (uint64_t)(seconds * 1e9) + 1;
+}
+
+static double timeout_decode(const struct fd_io_state *state, int side)
+{
+    uint64_t encoded = atomic_load_explicit(&state->timeout_ns_plus_one[side],
+                                            memory_order_relaxed);
+
+    return encoded == 0 ? GREEN_FOREVER : (double)(encoded - 1) / 1e9;
+}
+
+int green_set_timeouts(int fd, double recv_seconds, double send_seconds)
 {
     struct fd_io_state *state;
-    uint64_t encoded = 0;
 
     if (fd < 0)
         return EBADF;
-    if (isnan(seconds))
+    if (isnan(recv_seconds) || isnan(send_seconds))
         return EINVAL;
     state = fd_state(fd, 1);
     if (state == NULL)
         return (size_t)fd >= FD_TABLE_MAX_FDS ? EBADF : ENOMEM;
-    if (seconds >= 0)
-        encoded = seconds >= 1e9 ? UINT64_MAX : (uint64_t)(seconds * 1e9) + 1;
-    atomic_store_explicit(&state->timeout_ns_plus_one, encoded,
-                          memory_order_relaxed);
+    atomic_store_explicit(&state->timeout_ns_plus_one[0],
+                          timeout_encode(recv_seconds), memory_order_relaxed);
+    atomic_store_explicit(&state->timeout_ns_plus_one[1],
+                          timeout_encode(send_seconds), memory_order_relaxed);
+    return 0;
+}
+
+int green_set_timeout(int fd, double seconds)
+{
+    return green_set_timeouts(fd, seconds, seconds);
+}
+
+int green_get_timeouts(int fd, double *recv_seconds, double *send_seconds)
+{
+    struct fd_io_state *state;
+
+    if (fd < 0)
+        return EBADF;
+    state = fd_state(fd, 0);
+    if (recv_seconds != NULL)
+        *recv_seconds =
+            state != NULL ? timeout_decode(state, 0) : GREEN_FOREVER;
+    if (send_seconds != NULL)
+        *send_seconds =
+            state != NULL ? timeout_decode(state, 1) : GREEN_FOREVER;
     return 0;
 }
 
 double green_get_timeout(int fd)
 {
-    struct fd_io_state *state = fd_state(fd, 0);
-    uint64_t encoded;
+    double seconds;
 
-    if (state == NULL)
-        return GREEN_FOREVER;
-    encoded =
-        atomic_load_explicit(&state->timeout_ns_plus_one, memory_order_relaxed);
-    return encoded == 0 ? GREEN_FOREVER : (double)(encoded - 1) / 1e9;
+    return green_get_timeouts(fd, &seconds, NULL) == 0 ? seconds
+                                                       : GREEN_FOREVER;
+}
+
+/* The fd's timeout for a wait for `events`: the receive side's for
+ * GREEN_READ, the send side's for GREEN_WRITE, the earlier for both. */
+static double fd_timeout_for(int fd, int events)
+{
+    double recv_s, send_s;
+
+    green_get_timeouts(fd, &recv_s, &send_s);
+    if (!(events & GREEN_WRITE))
+        return recv_s;
+    if (!(events & GREEN_READ) || recv_s < 0)
+        return send_s;
+    return send_s < 0 || recv_s < send_s ? recv_s : send_s;
 }
 
 /* Calls that cannot use MSG_DONTWAIT need O_NONBLOCK on the fd itself. */
@@ -142,7 +190,7 @@ static int io_retry(int fd, int events, struct io_deadline *deadline,
         if (err != EAGAIN && err != EWOULDBLOCK)
             return err;
         if (deadline->timeout == IO_TIMEOUT_OF_FD)
-            deadline->timeout = green_get_timeout(fd);
+            deadline->timeout = fd_timeout_for(fd, events);
         if (deadline->timeout >= 0) {
             double now = green_now();
 

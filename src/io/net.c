@@ -10,6 +10,7 @@
 #include <green/timeout.h>
 
 #include "greenlet/sys.h"
+#include "hub/task_scope.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -229,6 +230,8 @@ struct green_server {
 struct server_connection {
     green_server_t *server;
     int fd;
+    socklen_t peer_len;
+    struct sockaddr_storage peer; /* from accept */
 };
 
 /* The pause after an accept or spawn failure that may go away (no fds,
@@ -269,6 +272,21 @@ static void *server_connection_main(void *arg)
     return NULL;
 }
 
+int green_server_peer(struct sockaddr *addr, socklen_t *addrlen)
+{
+    const struct server_connection *connection =
+        thread_self_arg(server_connection_main);
+
+    if (addr == NULL || addrlen == NULL)
+        return EINVAL;
+    if (connection == NULL)
+        return EPERM;
+    memcpy(addr, &connection->peer,
+           *addrlen < connection->peer_len ? *addrlen : connection->peer_len);
+    *addrlen = connection->peer_len;
+    return 0;
+}
+
 /* Park serve until a handler ends. */
 static int server_park(green_server_t *server)
 {
@@ -290,11 +308,14 @@ static int accept_failure_is_transient(int err)
 
 static int server_accept_one(green_server_t *server)
 {
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
     struct server_connection *connection;
     int fd, err;
 
     server->in_accept = 1;
-    err = green_accept(&fd, server->listen_fd, NULL, NULL);
+    err = green_accept(&fd, server->listen_fd, (struct sockaddr *)&peer,
+                       &peer_len);
     server->in_accept = 0;
     if (err != 0)
         return err;
@@ -305,6 +326,8 @@ static int server_accept_one(green_server_t *server)
     }
     connection->server = server;
     connection->fd = fd;
+    connection->peer = peer;
+    connection->peer_len = peer_len;
     /* Counted first: a pool may run the handler before spawn returns. */
     server->active++;
     /* Into a full pool this waits for a slot: accepting pauses. */
