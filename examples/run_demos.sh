@@ -13,7 +13,7 @@ DEMOS=(
     "hello_greenlets"
     "echo_server --demo" "http_hello --demo" "http_hello --demo --threads 2" "crawler 100"
     "router_agent" "rpc_consumer" "graceful_server --demo" "chat_server --demo"
-    "fetcher 200"
+    "fetcher 200" "pipeline"
 )
 
 # Seconds a demo may run before it counts as hung.
