@@ -127,6 +127,7 @@ static bool init_cluster(void)
            WEXITSTATUS(status) == 0;
 }
 
+#ifdef HAVE_PQ
 static void conninfo(char *out, size_t size, bool tcp)
 {
     snprintf(out, size,
@@ -134,6 +135,7 @@ static void conninfo(char *out, size_t size, bool tcp)
              "gssencmode=disable connect_timeout=10",
              tcp ? "127.0.0.1" : server_dir, server_port);
 }
+#endif
 
 static bool start_server_on(int port)
 {
