@@ -6,9 +6,9 @@
 #include <green/bufio.h>
 
 #include "greenlet/sys.h"
+#include "io_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,13 +52,13 @@ static void bufio_consume(green_bufio_t *reader, size_t len)
 int green_bufio_new(green_bufio_t **out, int fd, size_t chunk)
 {
     green_bufio_t *reader;
-    int flags;
+    int err;
 
     if (out == NULL || fd < 0)
         return EINVAL;
-    flags = sys_libc()->fcntl(fd, F_GETFL);
-    if (flags < 0 || sys_libc()->fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        return errno;
+    err = io_ensure_nonblocking(fd);
+    if (err != 0)
+        return err;
     reader = calloc(1, sizeof(*reader));
     if (reader == NULL)
         return ENOMEM;

@@ -9,6 +9,7 @@
 #include "greenlet/sys.h"
 #include "hub/fd_record.h"
 #include "hub/fd_table.h"
+#include "io_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -132,7 +133,7 @@ static double fd_timeout_for(int fd, int events)
 }
 
 /* Calls that cannot use MSG_DONTWAIT need O_NONBLOCK on the fd itself. */
-static int ensure_nonblocking(int fd)
+int io_ensure_nonblocking(int fd)
 {
     struct fd_io_state *state = fd_state(fd, 1);
     int flags;
@@ -308,7 +309,7 @@ static int io_call(int fd, int events, green_io_attempt_fn attempt, void *op,
                    int needs_nonblocking, size_t *out)
 {
     struct io_deadline deadline = io_deadline_of_fd();
-    int err = needs_nonblocking ? ensure_nonblocking(fd) : 0;
+    int err = needs_nonblocking ? io_ensure_nonblocking(fd) : 0;
 
     return err != 0 ? err : io_retry(fd, events, &deadline, attempt, op, out);
 }
