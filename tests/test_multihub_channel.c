@@ -59,10 +59,13 @@ static void test_channel_put_waits_for_a_getter_on_another_hub(void **state)
     assert_int_equal(green_xqueue_size(queue), 0);
     assert_int_equal(green_xqueue_putters(queue), 0);
 
-    /* The put returns only once the getter, 50 ms later, has the item. */
+    /* The put returns only once the getter, 50 ms later, has the item.
+     * The clock starts before the getter's thread: under load that thread
+     * may have slept most of its 50 ms before green_hub_threads_new
+     * returns. */
     getter.queue = queue;
-    assert_int_equal(green_hub_threads_new(&threads, 1, get_later, &getter), 0);
     start = green_now();
+    assert_int_equal(green_hub_threads_new(&threads, 1, get_later, &getter), 0);
     assert_int_equal(green_xqueue_put(queue, TEST_INT_VALUE(7), 10.0), 0);
     assert_true(green_now() - start >= 0.04);
     assert_int_equal(green_hub_threads_destroy(threads), 0);
