@@ -260,6 +260,11 @@ const char *thread_display_name(const green_thread_t *t, char *buf,
 /* The open scope of task with the earliest deadline, or NULL. */
 green_timeout_t *timeout_earliest(const task_t *task);
 
+/* Open scope in child (a green thread not started yet) at the earliest
+ * deadline of parent's open scopes, if parent (may be NULL) has any. */
+void timeout_inherit(task_t *child, const task_t *parent,
+                     green_timeout_t *scope);
+
 /* ---- watchdog.c ---------------------------------------------------- */
 
 void watchdog_hub_init(green_hub_t *hub);

@@ -8,31 +8,28 @@
 #include <green/thread.h>
 #include <green/timeout.h>
 
-/* The earliest deadline (green_now() based) of the caller's open timeout
- * scopes in *deadline: 0, or ENOENT if none is open (or no hub). */
-int timeout_caller_deadline(double *deadline);
-
-/* Open a timeout scope for the caller (a green thread) that ends at
- * `deadline`, as green_timeout_start() would for the time left.  The
- * same errors. */
-int timeout_start_at(green_timeout_t *t, double deadline);
-
 /* The arg of the calling green thread if it runs fn, else NULL. */
 void *thread_self_arg(green_thread_fn fn);
 
 /* A link of a green thread (green_thread_link).  A borrowed one belongs
- * to the caller, which keeps it alive until it has run or t is freed. */
+ * to the caller, which keeps it alive until it has run or t is freed; its
+ * err is the thread's green_thread_result() when fn runs. */
 typedef struct thread_link thread_link_t;
 struct thread_link {
     thread_link_t *next;
     green_link_fn fn;
     void *arg;
+    int err;
     unsigned char borrowed;
 };
 
-/* green_thread_link() without an allocation: link->fn and link->arg are
- * set by the caller.  EINVAL/EPERM like thread_enter. */
-int thread_link_borrowed(green_thread_t *t, thread_link_t *link);
+/* green_spawn(out, fn, arg) for a child of a group: with the borrowed link
+ * (fn and arg set by the caller) attached, without a handle (*out is
+ * borrowed from the hub, valid until the link has run), and inside `scope`
+ * (caller's memory, alive as long as the thread) at the caller's earliest
+ * open deadline if the caller has one.  Its errors are green_spawn's. */
+int thread_spawn_child(green_thread_t **out, green_thread_fn fn, void *arg,
+                       thread_link_t *link, green_timeout_t *scope);
 
 /* Kill t without waiting for it: 0 if it is dead now (it had ended or had
  * not started), EINPROGRESS if the kill is delivered (t may be the caller:

@@ -175,7 +175,9 @@ static void thread_finish(green_thread_t *t, int err, void *value)
         t->links = link->next;
         if (t->links == NULL)
             t->links_tail = NULL;
-        if (!link->borrowed)
+        if (link->borrowed)
+            link->err = err;
+        else
             free(link);
         fn(t, arg);
     }
@@ -571,17 +573,19 @@ int green_thread_link(green_thread_t *t, green_link_fn fn, void *arg)
     return 0;
 }
 
-int thread_link_borrowed(green_thread_t *t, thread_link_t *link)
+int thread_spawn_child(green_thread_t **out, green_thread_fn fn, void *arg,
+                       thread_link_t *link, green_timeout_t *scope)
 {
-    int err = thread_enter(t);
+    green_thread_t *t;
+    int err = spawn(out, NULL, fn, arg, 0);
 
     if (err != 0)
         return err;
+    t = *out;
+    t->refs--; /* only the hub's: the caller's pointer is borrowed */
     link->borrowed = 1;
-    if (t->state == THREAD_DEAD)
-        link->fn(t, link->arg);
-    else
-        thread_link_append(t, link);
+    thread_link_append(t, link);
+    timeout_inherit(&t->task, hub_current_task(t->task.hub), scope);
     return 0;
 }
 

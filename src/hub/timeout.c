@@ -23,39 +23,39 @@ green_timeout_t *timeout_earliest(const task_t *task)
     return earliest;
 }
 
-int timeout_caller_deadline(double *deadline)
+void timeout_inherit(task_t *child, const task_t *parent,
+                     green_timeout_t *scope)
 {
-    green_hub_t *hub = hub_existing();
-    task_t *task = hub != NULL ? hub_current_task(hub) : NULL;
-
-    if (task == NULL || task->timeouts == NULL)
-        return ENOENT;
-    *deadline = timeout_earliest(task)->deadline;
-    return 0;
+    if (parent == NULL || parent->timeouts == NULL)
+        return;
+    /* No owner: only green_timeout_cancel() reads it, and no one cancels
+     * this scope; it is dropped with the thread. */
+    scope->owner = NULL;
+    scope->deadline = timeout_earliest(parent)->deadline;
+    scope->fired = 0;
+    scope->active = 1;
+    scope->outer = NULL;
+    child->timeouts = scope;
 }
 
-int timeout_start_at(green_timeout_t *t, double deadline)
+int green_timeout_start(green_timeout_t *t, double seconds)
 {
     green_hub_t *hub;
     task_t *task;
-    int err = hub_caller(&hub, &task);
+    int err;
 
+    if (t == NULL || isnan(seconds) || seconds < 0)
+        return EINVAL;
+    err = hub_caller(&hub, &task);
     if (err != 0)
         return err;
     t->owner = task->greenlet;
-    t->deadline = deadline;
+    t->deadline = green_now() + seconds;
     t->fired = 0;
     t->active = 1;
     t->outer = task->timeouts;
     task->timeouts = t;
     return 0;
-}
-
-int green_timeout_start(green_timeout_t *t, double seconds)
-{
-    if (t == NULL || isnan(seconds) || seconds < 0)
-        return EINVAL;
-    return timeout_start_at(t, green_now() + seconds);
 }
 
 int green_timeout_cancel(green_timeout_t *t)

@@ -2,12 +2,12 @@
  * Task groups: children owned by a group, deadlines and cancellation
  * flowing downward.
  *
- * Every child runs group_child_main(), which opens the inherited timeout
- * scope and, by being the thread's function, marks the thread as a child
- * of its group: thread_self_arg() finds the child record from inside, so a
- * group made there nests in the child's group in O(1).  A link on the
- * child's thread gives its slot back however it ends (returned, failed,
- * killed, or killed before it started).  Cancels never block where they
+ * Every child starts inside the inherited timeout scope (its record holds
+ * it) and runs group_child_main(), which, by being the thread's function,
+ * marks the thread as a child of its group: thread_self_arg() finds the child
+ * record from inside, so a group made there nests in the child's group in O(1).
+ * A link on the child's thread gives its slot back however it ends (returned,
+ * failed, killed, or killed before it started).  Cancels never block where they
  * start (a link, for GREEN_GROUP_FAIL_FAST): kills are delivered with
  * thread_kill_async(), and only green_group_cancel() waits for the ends.
  */
@@ -28,8 +28,8 @@ typedef struct group_child {
     green_thread_t *thread; /* borrowed: the hub holds it while it lives */
     green_thread_fn fn;
     void *arg;
-    double deadline;     /* inherited, green_now() based; < 0: none */
-    thread_link_t ended; /* runs group_child_ended */
+    thread_link_t ended;   /* runs group_child_ended */
+    green_timeout_t scope; /* the inherited deadline, if any */
 } group_child_t;
 
 struct green_group {
@@ -48,19 +48,12 @@ struct green_group {
     green_group_t *sibling_prev, *sibling_next;
 };
 
+/* The thread function of every child: it marks the thread as a child. */
 static void *group_child_main(void *arg)
 {
     group_child_t *child = arg;
-    green_timeout_t scope;
-    void *result;
 
-    if (child->deadline < 0)
-        return child->fn(child->arg);
-    /* An exit from fn drops the scope with the thread. */
-    timeout_start_at(&scope, child->deadline);
-    result = child->fn(child->arg);
-    green_timeout_cancel(&scope);
-    return result;
+    return child->fn(child->arg);
 }
 
 /* The caller's child record if it is a child of group, else NULL. */
@@ -119,7 +112,7 @@ static void group_cancel_async(green_group_t *group)
 }
 
 /* Give a slot back: to the first parked spawner, or to the group. */
-static void group_free_slot(green_group_t *group)
+static inline void group_free_slot(green_group_t *group)
 {
     waitlist_node_t *node = NULL;
 
@@ -135,8 +128,9 @@ static void group_child_ended(green_thread_t *thread, void *arg)
 {
     group_child_t *child = arg;
     green_group_t *group = child->group;
-    int err = green_thread_result(thread, NULL);
+    int err = child->ended.err;
 
+    (void)thread;
     if (child->prev != NULL)
         child->prev->next = child->next;
     else
@@ -176,34 +170,28 @@ static int group_take_slot(green_group_t *group)
     return err;
 }
 
-/* Start fn(arg) as a child in a slot already taken. */
+/* Start fn(arg) as a child in a slot already taken; *out is borrowed. */
 static int group_start_child(green_group_t *group, green_thread_t **out,
                              green_thread_fn fn, void *arg)
 {
     group_child_t *child = group->spare;
-    green_thread_t *thread = NULL;
+    green_thread_t *thread;
     int err;
 
-    if (child != NULL)
+    if (child != NULL) {
         group->spare = child->next;
-    else if ((child = malloc(sizeof(*child))) == NULL)
-        return ENOMEM;
+    } else {
+        child = malloc(sizeof(*child));
+        if (child == NULL)
+            return ENOMEM;
+        child->ended.fn = group_child_ended;
+        child->ended.arg = child;
+    }
     child->group = group;
     child->fn = fn;
     child->arg = arg;
-    if (timeout_caller_deadline(&child->deadline) != 0)
-        child->deadline = -1;
-    err = green_spawn(&thread, group_child_main, child);
-    if (err == 0) {
-        child->ended.fn = group_child_ended;
-        child->ended.arg = child;
-        err = thread_link_borrowed(thread, &child->ended);
-        if (err != 0) {
-            /* It has not started (spawn never runs it inline). */
-            green_thread_cancel(thread);
-            green_thread_release(thread);
-        }
-    }
+    err = thread_spawn_child(&thread, group_child_main, child, &child->ended,
+                             &child->scope);
     if (err != 0) {
         child->next = group->spare;
         group->spare = child;
@@ -240,9 +228,7 @@ int green_group_spawn(green_group_t *group, green_thread_t **out,
         return err;
     }
     if (out != NULL)
-        *out = thread;
-    else
-        green_thread_release(thread);
+        *out = green_thread_retain(thread);
     return 0;
 }
 
