@@ -61,9 +61,9 @@ static void *sleeper_main(void *arg)
 
 /* 100 children of 0.2 s each, each spawned and waited for by its own
  * green thread: about 0.2 s in parallel, at least 20 s if a wait blocked
- * the OS thread.  The bound leaves room for the spawns themselves, slow on
- * a loaded machine (100 plain posix_spawns took 1.1 s on the shared 2-CPU
- * development VM). */
+ * the OS thread.  The bound leaves room for the children's start-up
+ * (about 5 ms of CPU each on the shared 2-CPU development VM, where the
+ * 100 took 1.0-1.6 s under load; bench/process.c has the figures). */
 static void test_children_wait_in_parallel(void **state)
 {
     size_t count = test_scaled(100);
@@ -178,6 +178,49 @@ static void test_kill_the_waiter(void **state)
     assert_int_equal(green_process_wait(process, 10.0, &status), 0);
     assert_int_equal(WTERMSIG(status), SIGKILL);
     assert_int_equal(green_process_destroy(process), 0);
+}
+
+/* A spawner killed in its green_process_spawn (the spawn runs in the
+ * thread pool) returns ECANCELED, and the child, if the pool had already
+ * started it, is killed and reaped: none is left.  Short pauses before
+ * the kill let some spawns reach the child's start first. */
+static void *killed_spawner_main(void *arg)
+{
+    char *argv[] = {"sleep", "30", NULL};
+    green_process_t *process = NULL;
+    int *err = arg;
+
+    *err = green_process_spawn(&process, argv, NULL);
+    if (*err == 0)
+        green_process_destroy(process);
+    return NULL;
+}
+
+static void test_killed_spawn_leaves_no_child(void **state)
+{
+    int cut = 0;
+    siginfo_t info;
+    double give_up;
+
+    (void)state;
+    for (int round = 0; round < 20; round++) {
+        int err = -1;
+        green_thread_t *t = spawn_or_fail(killed_spawner_main, &err);
+
+        assert_int_equal(green_sleep(round % 2 ? 0 : 0.0005 * round), 0);
+        assert_int_equal(green_thread_kill(t), 0);
+        green_thread_release(t);
+        assert_true(err == ECANCELED || err == 0);
+        cut += err == ECANCELED;
+    }
+    /* At least the rounds that only yielded were cut in the spawn. */
+    assert_true(cut >= 10);
+    give_up = green_now() + 10.0;
+    while (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           green_now() < give_up)
+        assert_int_equal(green_sleep(0.01), 0);
+    assert_int_equal(waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT), -1);
+    assert_int_equal(errno, ECHILD);
 }
 
 /* ---- Spawn errors ------------------------------------------------------- */
@@ -383,6 +426,7 @@ int main(void)
         hub_test(test_destroy_reaps_a_running_child),
         hub_test(test_child_gets_default_signals),
         hub_test(test_kill_the_waiter),
+        hub_test(test_killed_spawn_leaves_no_child),
         hub_test(test_spawn_errors),
         hub_test(test_cat_round_trip_10mb),
         hub_test(test_communicate_both_outputs_env_and_cwd),

@@ -3,8 +3,10 @@
  * spawn a program, talk to it through green pipes, wait for it with a
  * timeout, kill it.  Only the calling green thread ever blocks.
  *
- * The child is started with posix_spawn(3), and watched through a pidfd
- * (pidfd_open(2), Linux 5.3): waiting parks on the pidfd's readiness with
+ * The child is started with posix_spawn(3) in the thread pool
+ * (green/tpool.h): a spawn blocks its OS thread until the child has
+ * exec'd, so spawns run in parallel while the hub keeps running.  It is
+ * watched through a pidfd (pidfd_open(2), Linux 5.3): waiting parks on the pidfd's readiness with
  * green_wait_fd, so SIGCHLD is neither caught nor needed, and any number
  * of children may be waited for at once.  Where pidfd_open is missing
  * (older kernels, valgrind), a wait polls waitpid(2) every few ms instead.
@@ -54,8 +56,10 @@ typedef struct green_process_attr {
  * '/' is looked up in PATH, as execvp does.  attr may be NULL: everything
  * inherited.  ENOENT or EACCES when there is no such program (checked
  * before the spawn); posix_spawn's errors; ENOMEM; EINVAL for a NULL out,
- * argv or argv[0], or a bad stdio value.  On success the process must be
- * freed with green_process_destroy. */
+ * argv or argv[0], or a bad stdio value; ETIMEDOUT or ECANCELED (the
+ * caller's timeout scope or kill; a child already started is then killed
+ * and reaped).  On success the process must be freed with
+ * green_process_destroy. */
 GREEN_EXTERN int green_process_spawn(green_process_t **out, char *const argv[],
                                      const green_process_attr_t *attr);
 

@@ -6,6 +6,7 @@
 #include <green/process.h>
 
 #include <green/thread.h>
+#include <green/tpool.h>
 
 #include "greenlet/sys.h"
 
@@ -133,28 +134,137 @@ static int process_signals(posix_spawnattr_t *spawnattr)
                                                    POSIX_SPAWN_SETSIGDEF);
 }
 
-static int process_start(green_process_t *process, const char *path,
-                         char *const argv[], const green_process_attr_t *attr,
-                         int child_ends[3])
-{
+/* One spawn, run in a pool worker: posix_spawn waits until the child has
+ * exec'd (a vfork), a wait that would otherwise stop the whole hub, and
+ * that many spawns now overlap.  The job owns copies of everything the
+ * worker reads, since a caller that is killed or times out returns
+ * at once while the worker goes on. */
+struct process_job {
+    green_process_t *process;
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t spawnattr;
-    int err;
+    char **argv, **envp; /* deep copies */
+    int child_ends[3];   /* -1 if none */
+    int made;            /* actions and spawnattr are initialised */
+    int err;             /* posix_spawn's */
+    char path[PATH_MAX];
+};
 
-    if (posix_spawn_file_actions_init(&actions) != 0)
-        return ENOMEM;
-    if (posix_spawnattr_init(&spawnattr) != 0) {
-        posix_spawn_file_actions_destroy(&actions);
-        return ENOMEM;
+/* A NULL-terminated copy of strings (NULL-terminated), in one block. */
+static char **process_copy_strings(char *const strings[])
+{
+    size_t count = 0, bytes = sizeof(char *);
+    char **copy, *text;
+
+    for (; strings[count] != NULL; count++)
+        bytes += sizeof(char *) + strlen(strings[count]) + 1;
+    copy = malloc(bytes);
+    if (copy == NULL)
+        return NULL;
+    text = (char *)(copy + count + 1);
+    for (size_t i = 0; i < count; i++) {
+        size_t size = strlen(strings[i]) + 1;
+
+        copy[i] = memcpy(text, strings[i], size);
+        text += size;
     }
-    err = process_stdio(process, attr, &actions, child_ends);
+    copy[count] = NULL;
+    return copy;
+}
+
+/* Free a job; the process too, unless the spawn was delivered. */
+static void process_job_free(struct process_job *job, int keep_process)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (job->child_ends[fd] >= 0)
+            sys_libc()->close(job->child_ends[fd]);
+    if (!keep_process) {
+        for (int fd = 0; fd < 3; fd++)
+            if (job->process->fds[fd] >= 0)
+                sys_libc()->close(job->process->fds[fd]);
+        free(job->process);
+    }
+    if (job->made) {
+        posix_spawnattr_destroy(&job->spawnattr);
+        posix_spawn_file_actions_destroy(&job->actions);
+    }
+    free(job->argv);
+    free(job->envp);
+    free(job);
+}
+
+static struct process_job *process_job_new(green_process_t *process,
+                                           char *const argv[],
+                                           const green_process_attr_t *attr)
+{
+    struct process_job *job = calloc(1, sizeof(*job));
+
+    if (job == NULL)
+        return NULL;
+    job->process = process;
+    job->child_ends[0] = job->child_ends[1] = job->child_ends[2] = -1;
+    job->argv = process_copy_strings(argv);
+    job->envp = process_copy_strings(attr->envp != NULL ? attr->envp : environ);
+    if (job->argv == NULL || job->envp == NULL) {
+        process_job_free(job, 1);
+        return NULL;
+    }
+    if (posix_spawn_file_actions_init(&job->actions) != 0) {
+        process_job_free(job, 1);
+        return NULL;
+    }
+    if (posix_spawnattr_init(&job->spawnattr) != 0) {
+        posix_spawn_file_actions_destroy(&job->actions);
+        process_job_free(job, 1);
+        return NULL;
+    }
+    job->made = 1;
+    return job;
+}
+
+static void *process_job_run(void *arg)
+{
+    struct process_job *job = arg;
+
+    job->err = posix_spawn(&job->process->pid, job->path, &job->actions,
+                           &job->spawnattr, job->argv, job->envp);
+    return job;
+}
+
+/* The caller left (killed, timed out, or its process forked): no child
+ * may be left behind.  `ran` is NULL if the spawn never ran (or ran in
+ * the parent of a fork).  The kill makes the reap's wait short. */
+static void process_job_abandoned(void *arg, void *ran)
+{
+    struct process_job *job = arg;
+    int status;
+
+    if (ran != NULL && job->err == 0 && kill(job->process->pid, SIGKILL) == 0)
+        while (waitpid(job->process->pid, &status, 0) < 0 && errno == EINTR)
+            ;
+    process_job_free(job, 0);
+}
+
+/* Set up and run the spawn in the pool.  On an error the job is freed,
+ * the process with it. */
+static int process_start(struct process_job *job,
+                         const green_process_attr_t *attr)
+{
+    int err = process_stdio(job->process, attr, &job->actions, job->child_ends);
+
     if (err == 0)
-        err = process_signals(&spawnattr);
-    if (err == 0)
-        err = posix_spawn(&process->pid, path, &actions, &spawnattr, argv,
-                          attr->envp != NULL ? attr->envp : environ);
-    posix_spawnattr_destroy(&spawnattr);
-    posix_spawn_file_actions_destroy(&actions);
+        err = process_signals(&job->spawnattr);
+    if (err != 0) {
+        process_job_free(job, 0);
+        return err;
+    }
+    /* On its errors, process_job_abandoned has freed the job. */
+    err = green_tpool_execute_ex(process_job_run, job, process_job_abandoned,
+                                 GREEN_FOREVER, NULL);
+    if (err == 0 && (err = job->err) != 0)
+        process_job_free(job, 0);
+    else if (err == 0)
+        process_job_free(job, 1);
     return err;
 }
 
@@ -197,31 +307,33 @@ int green_process_spawn(green_process_t **out, char *const argv[],
 {
     static const green_process_attr_t inherit_all;
     green_process_t *process;
-    int child_ends[3] = {-1, -1, -1}, err;
-    char path[PATH_MAX];
+    struct process_job *job;
+    int err;
 
     if (out == NULL || argv == NULL || argv[0] == NULL)
         return EINVAL;
     attr = attr != NULL ? attr : &inherit_all;
     err = process_check_attr(attr);
-    if (err == 0)
-        err = process_find_program(argv[0], path, sizeof(path));
     if (err != 0)
         return err;
     process = calloc(1, sizeof(*process));
     if (process == NULL)
         return ENOMEM;
     process->pidfd = process->fds[0] = process->fds[1] = process->fds[2] = -1;
-    err = process_start(process, path, argv, attr, child_ends);
-    for (int fd = 0; fd < 3; fd++)
-        if (child_ends[fd] >= 0)
-            sys_libc()->close(child_ends[fd]);
+    job = process_job_new(process, argv, attr);
+    if (job == NULL) {
+        free(process);
+        return ENOMEM;
+    }
+    err = process_find_program(argv[0], job->path, sizeof(job->path));
+    if (err != 0) {
+        process_job_free(job, 0);
+        return err;
+    }
+    err = process_start(job, attr);
     if (err == 0 && (err = process_open_pidfd(process)) != 0)
         green_process_destroy(process); /* kills and reaps the child */
-    else if (err != 0) {
-        process_close_pipes(process);
-        free(process);
-    } else
+    else if (err == 0)
         *out = process;
     return err;
 }
