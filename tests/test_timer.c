@@ -10,6 +10,7 @@
 #include "../src/hub/timer.h"
 
 #include <green/pool.h>
+#include <green/sync.h>
 #include <green/thread.h>
 #include <green/timeout.h>
 
@@ -275,6 +276,59 @@ static void test_zero_timeout_pool_spawn_same_on_fresh_hub(void **state)
     assert_int_equal(zero_timeout_pool_spawn(), ETIMEDOUT); /* warm hub */
 }
 
+/* A channel getter killed by a zero-delay timer scheduled before
+ * green_sleep(0): the timer comes first, so the getter is killed before it
+ * ever runs (err stays -1) and never takes a hand-off; on a fresh hub
+ * that started with the ready threads it would park on the channel first
+ * and be killed there (ECANCELED). */
+struct channel_getter {
+    green_queue_t *channel;
+    int err;
+};
+
+static void *channel_get(void *arg)
+{
+    struct channel_getter *getter = arg;
+    void *item;
+
+    getter->err = green_queue_get(getter->channel, &item, GREEN_FOREVER);
+    return NULL;
+}
+
+static void kill_thread(void *arg)
+{
+    green_thread_kill(arg); /* from the hub: an unstarted one dies now */
+}
+
+static int killed_channel_getter_err(void)
+{
+    struct channel_getter getter = {NULL, -1};
+    green_thread_t *t;
+    green_timer_t *timer;
+
+    assert_int_equal(
+        green_queue_new(&getter.channel, 0, GREEN_QUEUE_FIFO, NULL), 0);
+    assert_int_equal(green_spawn(&t, channel_get, &getter), 0);
+    assert_int_equal(green_timer_start(&timer, 0, kill_thread, t), 0);
+    assert_int_equal(green_sleep(0), 0);
+    assert_int_equal(green_thread_wait(t, NULL), ECANCELED);
+    green_thread_release(t);
+    /* Either way nobody is left to take an item. */
+    assert_int_equal(green_queue_getters(getter.channel), 0);
+    assert_int_equal(green_queue_try_put(getter.channel, NULL), EAGAIN);
+    assert_int_equal(green_queue_destroy(getter.channel, NULL), 0);
+    return getter.err;
+}
+
+static void test_killed_channel_getter_same_on_fresh_hub(void **state)
+{
+    (void)state;
+    assert_int_equal(killed_channel_getter_err(), -1); /* fresh hub */
+    assert_int_equal(killed_channel_getter_err(), -1); /* warm hub */
+    assert_int_equal(green_hub_destroy(), 0);
+    assert_int_equal(killed_channel_getter_err(), -1); /* fresh again */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +338,7 @@ int main(void)
         hub_test(test_timer_scheduled_in_callback_waits_a_pass),
         hub_test(test_zero_timer_fires_before_sleep_zero_returns),
         hub_test(test_zero_timeout_pool_spawn_same_on_fresh_hub),
+        hub_test(test_killed_channel_getter_same_on_fresh_hub),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
