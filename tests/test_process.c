@@ -63,7 +63,7 @@ static void *sleeper_main(void *arg)
  * green thread: about 0.2 s in parallel, at least 20 s if a wait blocked
  * the OS thread.  The bound leaves room for the children's start-up
  * (about 5 ms of CPU each on the shared 2-CPU development VM, where the
- * 100 took 1.0-1.6 s under load; bench/process.c has the figures). */
+ * 100 took 0.6-3.5 s under load; bench/process.c has the figures). */
 static void test_children_wait_in_parallel(void **state)
 {
     size_t count = test_scaled(100);
@@ -84,7 +84,7 @@ static void test_children_wait_in_parallel(void **state)
     elapsed = green_now() - start;
     print_message("%zu children of sleep 0.2: %.3f s\n", count, elapsed);
     assert_true(elapsed >= 0.19);
-    assert_true(elapsed < 10.0);
+    assert_true(elapsed < 15.0);
     free(threads);
 }
 
