@@ -25,6 +25,7 @@
 #include <green/sync.h>
 #include <green/thread.h>
 #include <green/timeout.h>
+#include <green/tls.h>
 #include <green/tpool.h>
 #include <green/xqueue.h>
 
