@@ -109,8 +109,8 @@ GREEN_EXTERN int green_tls_ctx_set_alpn(green_tls_ctx_t *ctx,
  * NULL fn removes the callback. */
 typedef green_tls_ctx_t *(*green_tls_sni_fn)(const char *server_name,
                                              void *arg);
-GREEN_EXTERN int green_tls_ctx_set_sni(green_tls_ctx_t *ctx, green_tls_sni_fn fn,
-                                       void *arg);
+GREEN_EXTERN int green_tls_ctx_set_sni(green_tls_ctx_t *ctx,
+                                       green_tls_sni_fn fn, void *arg);
 
 /* OpenSSL's reason for the context's last failure, or "" (valid until the
  * next call on ctx). */

@@ -1,0 +1,836 @@
+/*
+ * TLS over green sockets (green/tls.h), on OpenSSL 3.
+ *
+ * OpenSSL talks to the socket through a BIO of our own rather than
+ * SSL_set_fd's socket BIO: that one calls read()/write(), which
+ * libgreen_patch interposes when it is loaded, so libgreen would be driving
+ * itself through its own hooks.  Our BIO makes one nonblocking
+ * recvfrom/sendto through sys_libc() (MSG_NOSIGNAL: EPIPE, never SIGPIPE)
+ * and reports EAGAIN as "retry"; the loop in tls_run then parks the green
+ * thread on the fd in the direction OpenSSL asks for (SSL_ERROR_WANT_READ
+ * or WANT_WRITE), whatever the call was, and repeats the call.
+ */
+#include <green/io.h>
+#include <green/net.h>
+#include <green/thread.h>
+#include <green/timeout.h>
+#include <green/tls.h>
+
+#include "greenlet/sys.h"
+#include "io_internal.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TLS_ERROR_SIZE 256
+
+struct green_tls_ctx {
+    SSL_CTX *ssl_ctx; /* owns this struct: freed with it (tls_ctx_free) */
+    green_tls_role_t role;
+    int verify;
+    unsigned char *alpn; /* wire format: length-prefixed names */
+    size_t alpn_length;
+    green_tls_sni_fn sni_fn;
+    void *sni_arg;
+    char error[TLS_ERROR_SIZE];
+};
+
+enum tls_state { TLS_NEW, TLS_OPEN, TLS_ENDED };
+
+struct green_tls {
+    SSL *ssl;
+    int fd;
+    int owns_fd;
+    enum tls_state state;
+    int shut_down; /* our close_notify went out */
+    int busy;      /* TLS_READ | TLS_WRITE: a green thread is in a call */
+    int sys_error; /* errno of the BIO's last failed syscall */
+    int eof;       /* the BIO read end of file */
+    SSL_SESSION *session;
+    char alpn[256];
+    char error[TLS_ERROR_SIZE];
+};
+
+/* ---- One-time setup ---------------------------------------------------- */
+
+static BIO_METHOD *tls_bio_method;
+static int tls_ctx_index = -1;
+static int tls_ssl_index = -1;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *data,
+                         int index, long argl, void *argp)
+{
+    green_tls_ctx_t *ctx = ptr;
+
+    (void)parent, (void)data, (void)index, (void)argl, (void)argp;
+    if (ctx != NULL)
+        free(ctx->alpn);
+    free(ctx);
+}
+
+static int tls_bio_read(BIO *bio, char *buf, size_t len, size_t *done)
+{
+    green_tls_t *conn = BIO_get_data(bio);
+    ssize_t n =
+        sys_libc()->recvfrom(conn->fd, buf, len, MSG_DONTWAIT, NULL, NULL);
+
+    BIO_clear_retry_flags(bio);
+    if (n > 0) {
+        *done = (size_t)n;
+        return 1;
+    }
+    if (n == 0)
+        conn->eof = 1;
+    else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        BIO_set_retry_read(bio);
+    else
+        conn->sys_error = errno;
+    return 0;
+}
+
+static int tls_bio_write(BIO *bio, const char *buf, size_t len, size_t *done)
+{
+    green_tls_t *conn = BIO_get_data(bio);
+    ssize_t n = sys_libc()->sendto(conn->fd, buf, len,
+                                   MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
+
+    BIO_clear_retry_flags(bio);
+    if (n >= 0) {
+        *done = (size_t)n;
+        return 1;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        BIO_set_retry_write(bio);
+    else
+        conn->sys_error = errno;
+    return 0;
+}
+
+/* OpenSSL asks BIO_CTRL_EOF to tell a peer's end of file (reported as an
+ * unexpected EOF: truncation) from a failed read. */
+static long tls_bio_ctrl(BIO *bio, int cmd, long larg, void *parg)
+{
+    green_tls_t *conn = BIO_get_data(bio);
+
+    (void)larg, (void)parg;
+    if (cmd == BIO_CTRL_FLUSH)
+        return 1;
+    return cmd == BIO_CTRL_EOF ? conn->eof : 0;
+}
+
+static void tls_setup(void)
+{
+    BIO_METHOD *method =
+        BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "green");
+
+    if (method != NULL && (!BIO_meth_set_read_ex(method, tls_bio_read) ||
+                           !BIO_meth_set_write_ex(method, tls_bio_write) ||
+                           !BIO_meth_set_ctrl(method, tls_bio_ctrl))) {
+        BIO_meth_free(method);
+        method = NULL;
+    }
+    tls_bio_method = method;
+    tls_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_ctx_free);
+    tls_ssl_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+static int tls_ready(void)
+{
+    pthread_once(&tls_once, tls_setup);
+    return tls_bio_method != NULL && tls_ctx_index >= 0 && tls_ssl_index >= 0
+               ? 0
+               : ENOMEM;
+}
+
+/* Keep OpenSSL's reason for a failure (the oldest queued error). */
+static void tls_note_error(char *text, int err)
+{
+    unsigned long code = ERR_peek_error();
+
+    if (code != 0)
+        ERR_error_string_n(code, text, TLS_ERROR_SIZE);
+    else
+        snprintf(text, TLS_ERROR_SIZE, "%s", strerror(err));
+    ERR_clear_error();
+}
+
+/* ---- Contexts ------------------------------------------------------------ */
+
+/* The latest session a server granted a client connection. */
+static int tls_new_session(SSL *ssl, SSL_SESSION *session)
+{
+    green_tls_t *conn = SSL_get_ex_data(ssl, tls_ssl_index);
+
+    SSL_SESSION_free(conn->session);
+    conn->session = session;
+    return 1; /* the reference is ours */
+}
+
+static int tls_ctx_configure(green_tls_ctx_t *ctx)
+{
+    SSL_CTX *ssl_ctx = ctx->ssl_ctx;
+
+    if (!SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION))
+        return EPROTO;
+    /* Writes may end at a record boundary and be repeated with a moved
+     * buffer (green_tls_write_all); read_ahead saves a syscall per record;
+     * renegotiation (TLS 1.2) is refused, a denial-of-service vector. */
+    SSL_CTX_set_mode(ssl_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ssl_ctx, 1);
+    SSL_CTX_set_options(ssl_ctx, SSL_OP_NO_RENEGOTIATION);
+    if (ctx->role == GREEN_TLS_SERVER)
+        return SSL_CTX_set_session_id_context(
+                   ssl_ctx, (const unsigned char *)"libgreen", 8)
+                   ? 0
+                   : EPROTO;
+    SSL_CTX_set_session_cache_mode(
+        ssl_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ssl_ctx, tls_new_session);
+    if (!SSL_CTX_set_default_verify_paths(ssl_ctx))
+        return EPROTO;
+    return green_tls_ctx_set_verify(ctx, 1);
+}
+
+int green_tls_ctx_new(green_tls_ctx_t **out, green_tls_role_t role)
+{
+    green_tls_ctx_t *ctx;
+    int err = tls_ready();
+
+    if (out == NULL || (role != GREEN_TLS_CLIENT && role != GREEN_TLS_SERVER))
+        return EINVAL;
+    if (err != 0)
+        return err;
+    ctx = calloc(1, sizeof(*ctx));
+    if (ctx == NULL)
+        return ENOMEM;
+    ctx->role = role;
+    ctx->ssl_ctx = SSL_CTX_new(role == GREEN_TLS_SERVER ? TLS_server_method()
+                                                        : TLS_client_method());
+    if (ctx->ssl_ctx == NULL ||
+        !SSL_CTX_set_ex_data(ctx->ssl_ctx, tls_ctx_index, ctx)) {
+        SSL_CTX_free(ctx->ssl_ctx);
+        free(ctx);
+        ERR_clear_error();
+        return ENOMEM;
+    }
+    err = tls_ctx_configure(ctx);
+    if (err != 0) {
+        SSL_CTX_free(ctx->ssl_ctx); /* frees ctx too */
+        ERR_clear_error();
+        return err;
+    }
+    *out = ctx;
+    return 0;
+}
+
+int green_tls_ctx_destroy(green_tls_ctx_t *ctx)
+{
+    if (ctx == NULL)
+        return EINVAL;
+    SSL_CTX_free(ctx->ssl_ctx);
+    return 0;
+}
+
+/* A load that failed: the file's own errno when it cannot be read, else
+ * EINVAL (it does not parse, or the key does not fit). */
+static int tls_ctx_load_error(green_tls_ctx_t *ctx, const char *files[2])
+{
+    int err = EINVAL;
+
+    for (int i = 0; i < 2; i++)
+        if (files[i] != NULL && access(files[i], R_OK) != 0)
+            err = errno;
+    tls_note_error(ctx->error, err);
+    return err;
+}
+
+int green_tls_ctx_use_certificate(green_tls_ctx_t *ctx, const char *chain_file,
+                                  const char *key_file)
+{
+    const char *files[2] = {chain_file, key_file};
+
+    if (ctx == NULL || chain_file == NULL || key_file == NULL)
+        return EINVAL;
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx->ssl_ctx, chain_file) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx->ssl_ctx, key_file, SSL_FILETYPE_PEM) !=
+            1 ||
+        SSL_CTX_check_private_key(ctx->ssl_ctx) != 1)
+        return tls_ctx_load_error(ctx, files);
+    return 0;
+}
+
+int green_tls_ctx_load_ca(green_tls_ctx_t *ctx, const char *ca_file,
+                          const char *ca_dir)
+{
+    const char *files[2] = {ca_file, ca_dir};
+    X509_STORE *store;
+
+    if (ctx == NULL || (ca_file == NULL && ca_dir == NULL))
+        return EINVAL;
+    ERR_clear_error();
+    store = X509_STORE_new();
+    if (store == NULL)
+        return ENOMEM;
+    if (X509_STORE_load_locations(store, ca_file, ca_dir) != 1) {
+        X509_STORE_free(store);
+        return tls_ctx_load_error(ctx, files);
+    }
+    SSL_CTX_set_cert_store(ctx->ssl_ctx, store); /* frees the old one */
+    return 0;
+}
+
+int green_tls_ctx_set_verify(green_tls_ctx_t *ctx, int verify)
+{
+    int mode = SSL_VERIFY_NONE;
+
+    if (ctx == NULL || (verify != 0 && verify != 1))
+        return EINVAL;
+    if (verify)
+        mode = ctx->role == GREEN_TLS_CLIENT
+                   ? SSL_VERIFY_PEER
+                   : SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx->ssl_ctx, mode, NULL);
+    ctx->verify = verify;
+    return 0;
+}
+
+/* The server's pick: its first protocol that the client offers. */
+static int tls_alpn_select(SSL *ssl, const unsigned char **out,
+                           unsigned char *out_length, const unsigned char *in,
+                           unsigned int in_length, void *arg)
+{
+    green_tls_ctx_t *ctx = arg;
+
+    (void)ssl;
+    for (size_t i = 0; i < ctx->alpn_length; i += 1 + ctx->alpn[i])
+        for (unsigned j = 0; j < in_length; j += 1u + in[j])
+            if (in[j] == ctx->alpn[i] && j + 1u + in[j] <= in_length &&
+                memcmp(in + j + 1, ctx->alpn + i + 1, in[j]) == 0) {
+                *out = in + j + 1;
+                *out_length = in[j];
+                return SSL_TLSEXT_ERR_OK;
+            }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+/* "h2,http/1.1" to wire format; EINVAL for an empty or too long name. */
+static int tls_alpn_encode(const char *protocols, unsigned char **out,
+                           size_t *out_length)
+{
+    size_t length = strlen(protocols) + 1, at = 0;
+    unsigned char *wire = malloc(length);
+
+    if (wire == NULL)
+        return ENOMEM;
+    while (at < length) {
+        size_t name = strcspn(protocols + at, ",");
+
+        if (name == 0 || name > 255) {
+            free(wire);
+            return EINVAL;
+        }
+        wire[at] = (unsigned char)name;
+        memcpy(wire + at + 1, protocols + at, name);
+        at += name + 1;
+    }
+    *out = wire;
+    *out_length = length;
+    return 0;
+}
+
+int green_tls_ctx_set_alpn(green_tls_ctx_t *ctx, const char *protocols)
+{
+    unsigned char *wire = NULL;
+    size_t length = 0;
+    int err;
+
+    if (ctx == NULL)
+        return EINVAL;
+    if (protocols != NULL && protocols[0] != '\0') {
+        err = tls_alpn_encode(protocols, &wire, &length);
+        if (err != 0)
+            return err;
+    }
+    if (ctx->role == GREEN_TLS_CLIENT &&
+        SSL_CTX_set_alpn_protos(ctx->ssl_ctx, wire, (unsigned)length) != 0) {
+        free(wire);
+        return ENOMEM;
+    }
+    if (ctx->role == GREEN_TLS_SERVER)
+        SSL_CTX_set_alpn_select_cb(ctx->ssl_ctx,
+                                   wire != NULL ? tls_alpn_select : NULL, ctx);
+    free(ctx->alpn);
+    ctx->alpn = wire;
+    ctx->alpn_length = length;
+    return 0;
+}
+
+static int tls_servername(SSL *ssl, int *alert, void *arg)
+{
+    green_tls_ctx_t *ctx = arg, *chosen;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+    (void)alert;
+    if (name == NULL || ctx->sni_fn == NULL)
+        return SSL_TLSEXT_ERR_OK;
+    chosen = ctx->sni_fn(name, ctx->sni_arg);
+    if (chosen == NULL || chosen == ctx)
+        return SSL_TLSEXT_ERR_OK;
+    if (chosen->role != GREEN_TLS_SERVER ||
+        SSL_set_SSL_CTX(ssl, chosen->ssl_ctx) == NULL)
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int green_tls_ctx_set_sni(green_tls_ctx_t *ctx, green_tls_sni_fn fn, void *arg)
+{
+    if (ctx == NULL || ctx->role != GREEN_TLS_SERVER)
+        return EINVAL;
+    ctx->sni_fn = fn;
+    ctx->sni_arg = arg;
+    SSL_CTX_set_tlsext_servername_arg(ctx->ssl_ctx, ctx);
+    SSL_CTX_set_tlsext_servername_callback(ctx->ssl_ctx, tls_servername);
+    return 0;
+}
+
+const char *green_tls_ctx_error_string(const green_tls_ctx_t *ctx)
+{
+    return ctx != NULL ? ctx->error : "";
+}
+
+/* ---- Connections ------------------------------------------------------- */
+
+static green_tls_ctx_t *tls_ctx_of(const green_tls_t *conn)
+{
+    return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(conn->ssl), tls_ctx_index);
+}
+
+int green_tls_new(green_tls_t **out, green_tls_ctx_t *ctx, int fd)
+{
+    green_tls_t *conn;
+    BIO *bio;
+    int err;
+
+    if (out == NULL || ctx == NULL || fd < 0)
+        return EINVAL;
+    err = io_ensure_nonblocking(fd);
+    if (err != 0)
+        return err;
+    conn = calloc(1, sizeof(*conn));
+    if (conn == NULL)
+        return ENOMEM;
+    conn->fd = fd;
+    conn->ssl = SSL_new(ctx->ssl_ctx);
+    bio = BIO_new(tls_bio_method);
+    if (conn->ssl == NULL || bio == NULL ||
+        !SSL_set_ex_data(conn->ssl, tls_ssl_index, conn)) {
+        BIO_free(bio);
+        SSL_free(conn->ssl);
+        free(conn);
+        ERR_clear_error();
+        return ENOMEM;
+    }
+    BIO_set_data(bio, conn);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(conn->ssl, bio, bio);
+    *out = conn;
+    return 0;
+}
+
+int green_tls_destroy(green_tls_t *conn)
+{
+    if (conn == NULL)
+        return EINVAL;
+    SSL_free(conn->ssl);
+    SSL_SESSION_free(conn->session);
+    if (conn->owns_fd)
+        green_close(conn->fd);
+    free(conn);
+    return 0;
+}
+
+/* ---- The step loop ----------------------------------------------------- */
+
+enum tls_op_kind { TLS_HANDSHAKE, TLS_READ_OP, TLS_WRITE_OP, TLS_SHUTDOWN };
+
+#define TLS_READ 0x1
+#define TLS_WRITE 0x2
+
+struct tls_op {
+    enum tls_op_kind kind;
+    void *buf;
+    size_t len;
+    size_t done;
+    double deadline; /* absolute; negative: not worked out yet */
+};
+
+/* One SSL call: 1 when it is done, else its result for SSL_get_error. */
+static int tls_attempt(green_tls_t *conn, struct tls_op *op)
+{
+    int ret;
+
+    switch (op->kind) {
+    case TLS_HANDSHAKE:
+        return SSL_do_handshake(conn->ssl);
+    case TLS_READ_OP:
+        return SSL_read_ex(conn->ssl, op->buf, op->len, &op->done);
+    case TLS_WRITE_OP:
+        return SSL_write_ex(conn->ssl, op->buf, op->len, &op->done);
+    default:
+        ret = SSL_shutdown(conn->ssl); /* 0: sent, the peer's not seen yet */
+        return ret >= 0 ? 1 : ret;
+    }
+}
+
+/* The step's time limit, from the fd's timeouts: GREEN_FOREVER for none. */
+static double tls_op_timeout(const green_tls_t *conn, enum tls_op_kind kind)
+{
+    double recv_s, send_s;
+
+    green_get_timeouts(conn->fd, &recv_s, &send_s);
+    if (kind == TLS_READ_OP)
+        return recv_s;
+    if (kind == TLS_WRITE_OP || recv_s < 0)
+        return send_s;
+    return send_s < 0 || recv_s < send_s ? recv_s : send_s;
+}
+
+/* Park until fd is ready for `events` or the step's deadline passes. */
+static int tls_wait(green_tls_t *conn, struct tls_op *op, int events)
+{
+    double wait = GREEN_FOREVER;
+    int err;
+
+    if (op->deadline == -1.0) {
+        double timeout = tls_op_timeout(conn, op->kind);
+
+        op->deadline = timeout >= 0 ? green_now() + timeout : -2.0;
+    }
+    if (op->deadline >= 0) {
+        wait = op->deadline - green_now();
+        if (wait <= 0)
+            return ETIMEDOUT;
+    }
+    err = green_wait_fd(conn->fd, events, wait);
+    /* Our other green thread (a writer, while this read must write) waits
+     * for the same event: let it run, then try again. */
+    return err == EBUSY ? green_sleep(0) : err;
+}
+
+/* The errno for a failed SSL call, with OpenSSL's reason kept. */
+static int tls_failure(green_tls_t *conn, int ssl_error)
+{
+    long verify = SSL_get_verify_result(conn->ssl);
+    unsigned long code = ERR_peek_error();
+    int err = EPROTO;
+
+    if (ssl_error == SSL_ERROR_SYSCALL || conn->eof ||
+        ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        err = conn->sys_error != 0 ? conn->sys_error : ECONNABORTED;
+    else if (verify != X509_V_OK) {
+        snprintf(conn->error, sizeof(conn->error), "%s",
+                 X509_verify_cert_error_string(verify));
+        ERR_clear_error();
+        return EKEYREJECTED;
+    }
+    tls_note_error(conn->error, err);
+    return err;
+}
+
+/* Run op's SSL call until it neither wants to read nor to write. */
+static int tls_run(green_tls_t *conn, struct tls_op *op)
+{
+    for (;;) {
+        int ret, ssl_error, err;
+
+        ERR_clear_error();
+        conn->sys_error = 0;
+        ret = tls_attempt(conn, op);
+        if (ret > 0)
+            return 0;
+        ssl_error = SSL_get_error(conn->ssl, ret);
+        if (ssl_error == SSL_ERROR_ZERO_RETURN && op->kind == TLS_READ_OP)
+            return 0; /* close_notify: op->done is 0 */
+        if (ssl_error == SSL_ERROR_WANT_READ)
+            err = tls_wait(conn, op, GREEN_READ);
+        else if (ssl_error == SSL_ERROR_WANT_WRITE)
+            err = tls_wait(conn, op, GREEN_WRITE);
+        else
+            return tls_failure(conn, ssl_error);
+        if (err != 0) {
+            snprintf(conn->error, sizeof(conn->error), "%s", strerror(err));
+            return err;
+        }
+    }
+}
+
+/* Enter a call as a reader and/or writer of conn; EBUSY if taken. */
+static int tls_enter(green_tls_t *conn, int sides)
+{
+    if (conn->busy & sides)
+        return EBUSY;
+    conn->busy |= sides;
+    return 0;
+}
+
+/* Run one step (with `all`, until every byte is written, under one
+ * deadline).  A failure ends the connection, except a read cut by a timeout
+ * or a kill, which leaves OpenSSL's state whole. */
+static int tls_step(green_tls_t *conn, struct tls_op *op, int sides, int all,
+                    size_t *out_len)
+{
+    char *start = op->buf;
+    size_t len = op->len, total = 0;
+    int err = tls_enter(conn, sides);
+
+    if (err != 0)
+        return err;
+    do {
+        op->buf = start + total;
+        op->len = len - total;
+        err = tls_run(conn, op);
+        total += err == 0 ? op->done : 0;
+    } while (all && err == 0 && total < len);
+    conn->busy &= ~sides;
+    if (err != 0 &&
+        !(op->kind == TLS_READ_OP && (err == ETIMEDOUT || err == ECANCELED)))
+        conn->state = TLS_ENDED;
+    if (out_len != NULL)
+        *out_len = total;
+    return err;
+}
+
+static int tls_handshake(green_tls_t *conn)
+{
+    const unsigned char *alpn = NULL;
+    unsigned int length = 0;
+    struct tls_op op = {TLS_HANDSHAKE, NULL, 0, 0, -1.0};
+    int err;
+
+    if (conn->state != TLS_NEW)
+        return conn->state == TLS_ENDED ? ESHUTDOWN : EISCONN;
+    err = tls_step(conn, &op, TLS_READ | TLS_WRITE, 0, NULL);
+    if (err != 0)
+        return err;
+    conn->state = TLS_OPEN;
+    SSL_get0_alpn_selected(conn->ssl, &alpn, &length);
+    memcpy(conn->alpn, alpn, length); /* length < 256 */
+    conn->alpn[length] = '\0';
+    return 0;
+}
+
+static int tls_is_ip(const char *host)
+{
+    unsigned char address[16];
+
+    return inet_pton(AF_INET, host, address) == 1 ||
+           inet_pton(AF_INET6, host, address) == 1;
+}
+
+/* SNI and the name the server's certificate must carry. */
+static int tls_set_peer_name(green_tls_t *conn, const char *hostname)
+{
+    int ip = tls_is_ip(hostname), ok = 1;
+
+    if (!ip)
+        ok = SSL_set_tlsext_host_name(conn->ssl, hostname);
+    if (ok && tls_ctx_of(conn)->verify)
+        ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(conn->ssl),
+                                                hostname)
+                : SSL_set1_host(conn->ssl, hostname);
+    ERR_clear_error();
+    return ok ? 0 : EINVAL;
+}
+
+int green_tls_connect(green_tls_t *conn, const char *hostname)
+{
+    green_tls_ctx_t *ctx = conn != NULL ? tls_ctx_of(conn) : NULL;
+    int err;
+
+    if (ctx == NULL || ctx->role != GREEN_TLS_CLIENT ||
+        (hostname == NULL && ctx->verify))
+        return EINVAL;
+    if (conn->state == TLS_NEW && hostname != NULL) {
+        err = tls_set_peer_name(conn, hostname);
+        if (err != 0)
+            return err;
+    }
+    SSL_set_connect_state(conn->ssl);
+    return tls_handshake(conn);
+}
+
+int green_tls_accept(green_tls_t *conn)
+{
+    if (conn == NULL || tls_ctx_of(conn)->role != GREEN_TLS_SERVER)
+        return EINVAL;
+    SSL_set_accept_state(conn->ssl);
+    return tls_handshake(conn);
+}
+
+int green_tls_dial(green_tls_t **out, green_tls_ctx_t *ctx, const char *host,
+                   int port, double timeout)
+{
+    green_timeout_t scope;
+    green_tls_t *conn = NULL;
+    int fd = -1, err;
+
+    if (out == NULL || ctx == NULL || host == NULL)
+        return EINVAL;
+    if (timeout >= 0 && (err = green_timeout_start(&scope, timeout)) != 0)
+        return err;
+    err = green_connect_tcp(&fd, host, port, GREEN_FOREVER);
+    if (err == 0 && (err = green_tls_new(&conn, ctx, fd)) != 0)
+        green_close(fd);
+    if (err == 0) {
+        conn->owns_fd = 1;
+        err = green_tls_connect(conn, host);
+    }
+    if (timeout >= 0)
+        green_timeout_cancel(&scope);
+    if (err != 0 && conn != NULL)
+        green_tls_destroy(conn);
+    if (err == 0)
+        *out = conn;
+    return err;
+}
+
+/* ESHUTDOWN, ENOTCONN or 0: may conn read (or write) now? */
+static int tls_check_open(const green_tls_t *conn, const void *buf, size_t len,
+                          int writing)
+{
+    if (buf == NULL && len > 0)
+        return EINVAL;
+    if (conn->state == TLS_ENDED || (writing && conn->shut_down))
+        return ESHUTDOWN;
+    return conn->state == TLS_NEW ? ENOTCONN : 0;
+}
+
+/* Read, write or write all: check, then one step. */
+static int tls_transfer(green_tls_t *conn, enum tls_op_kind kind, void *buf,
+                        size_t len, int all, size_t *out_len)
+{
+    struct tls_op op = {kind, buf, len, 0, -1.0};
+    int writing = kind == TLS_WRITE_OP;
+    int err = conn != NULL ? tls_check_open(conn, buf, len, writing) : EINVAL;
+
+    if (out_len != NULL)
+        *out_len = 0;
+    if (err != 0 || len == 0)
+        return err;
+    return tls_step(conn, &op, writing ? TLS_WRITE : TLS_READ, all, out_len);
+}
+
+int green_tls_read(green_tls_t *conn, void *buf, size_t len, size_t *out_len)
+{
+    return tls_transfer(conn, TLS_READ_OP, buf, len, 0, out_len);
+}
+
+int green_tls_write(green_tls_t *conn, const void *buf, size_t len,
+                    size_t *out_len)
+{
+    return tls_transfer(conn, TLS_WRITE_OP, (void *)buf, len, 0, out_len);
+}
+
+int green_tls_write_all(green_tls_t *conn, const void *buf, size_t len,
+                        size_t *out_len)
+{
+    return tls_transfer(conn, TLS_WRITE_OP, (void *)buf, len, 1, out_len);
+}
+
+int green_tls_shutdown(green_tls_t *conn)
+{
+    struct tls_op op = {TLS_SHUTDOWN, NULL, 0, 0, -1.0};
+    int err;
+
+    if (conn == NULL)
+        return EINVAL;
+    if (conn->shut_down)
+        return 0;
+    err = tls_check_open(conn, NULL, 0, 1);
+    if (err == 0)
+        err = tls_step(conn, &op, TLS_WRITE, 0, NULL);
+    if (err == 0)
+        conn->shut_down = 1;
+    return err;
+}
+
+/* ---- Details ------------------------------------------------------------ */
+
+int green_tls_fd(const green_tls_t *conn)
+{
+    return conn != NULL ? conn->fd : -1;
+}
+
+const char *green_tls_alpn(const green_tls_t *conn)
+{
+    return conn != NULL && conn->alpn[0] != '\0' ? conn->alpn : NULL;
+}
+
+const char *green_tls_server_name(const green_tls_t *conn)
+{
+    return conn != NULL
+               ? SSL_get_servername(conn->ssl, TLSEXT_NAMETYPE_host_name)
+               : NULL;
+}
+
+const char *green_tls_version(const green_tls_t *conn)
+{
+    return conn != NULL ? SSL_get_version(conn->ssl) : "";
+}
+
+int green_tls_resumed(const green_tls_t *conn)
+{
+    return conn != NULL && SSL_session_reused(conn->ssl) == 1;
+}
+
+long green_tls_verify_result(const green_tls_t *conn)
+{
+    return conn != NULL ? SSL_get_verify_result(conn->ssl) : X509_V_OK;
+}
+
+const char *green_tls_error_string(const green_tls_t *conn)
+{
+    return conn != NULL ? conn->error : "";
+}
+
+/* ---- Sessions ------------------------------------------------------------ */
+
+/* A green_tls_session_t is OpenSSL's SSL_SESSION, by another name. */
+int green_tls_session_get(green_tls_t *conn, green_tls_session_t **out)
+{
+    if (conn == NULL || out == NULL ||
+        tls_ctx_of(conn)->role != GREEN_TLS_CLIENT)
+        return EINVAL;
+    if (conn->session == NULL)
+        return ENOENT;
+    SSL_SESSION_up_ref(conn->session);
+    *out = (green_tls_session_t *)conn->session;
+    return 0;
+}
+
+int green_tls_session_set(green_tls_t *conn, green_tls_session_t *session)
+{
+    if (conn == NULL || session == NULL || conn->state != TLS_NEW ||
+        tls_ctx_of(conn)->role != GREEN_TLS_CLIENT)
+        return EINVAL;
+    return SSL_set_session(conn->ssl, (SSL_SESSION *)session) == 1 ? 0 : EINVAL;
+}
+
+int green_tls_session_destroy(green_tls_session_t *session)
+{
+    if (session == NULL)
+        return EINVAL;
+    SSL_SESSION_free((SSL_SESSION *)session);
+    return 0;
+}
