@@ -66,6 +66,7 @@ typedef enum { GREEN_TLS_CLIENT, GREEN_TLS_SERVER } green_tls_role_t;
 
 /* A new context.  A client verifies the server (system CA store, host
  * name); a server asks no client certificate until green_tls_ctx_set_verify.
+ * Configure a context before making connections from it.
  * ENOMEM, or EPROTO when OpenSSL fails to set up. */
 GREEN_EXTERN int green_tls_ctx_new(green_tls_ctx_t **out,
                                    green_tls_role_t role);
@@ -102,11 +103,10 @@ GREEN_EXTERN int green_tls_ctx_set_alpn(green_tls_ctx_t *ctx,
                                         const char *protocols);
 
 /* SNI on a server: for each handshake whose client names a server, call
- * fn(server_name, arg); it returns the context whose certificate (and
- * verification settings) to use for that connection, or NULL to keep this
- * one.  The returned context must be a server context; the connection holds
- * a reference to it.  fn runs inside the handshake: it must not park.
- * NULL fn removes the callback. */
+ * fn(server_name, arg); it returns the context whose certificate to use
+ * for that connection, or NULL to keep this one.  The returned context must be
+ * a server context; the connection holds a reference to it.  fn runs inside the
+ * handshake: it must not park. NULL fn removes the callback. */
 typedef green_tls_ctx_t *(*green_tls_sni_fn)(const char *server_name,
                                              void *arg);
 GREEN_EXTERN int green_tls_ctx_set_sni(green_tls_ctx_t *ctx,
@@ -130,7 +130,8 @@ GREEN_EXTERN int green_tls_new(green_tls_t **out, green_tls_ctx_t *ctx, int fd);
  * a server context. */
 GREEN_EXTERN int green_tls_connect(green_tls_t *conn, const char *hostname);
 
-/* Server handshake. EINVAL for a client context. */
+/* Server handshake.  EINVAL for a client context; EISCONN after a
+ * handshake. */
 GREEN_EXTERN int green_tls_accept(green_tls_t *conn);
 
 /* Shorthand for a client: green_connect_tcp(host, port), green_tls_new and
@@ -194,7 +195,9 @@ GREEN_EXTERN int green_tls_session_get(green_tls_t *conn,
 /* Offer session on the next green_tls_connect of conn (same server and
  * context); if the server accepts, green_tls_resumed gives 1 and the
  * handshake skips the certificate exchange.  conn takes its own
- * reference. */
+ * reference.  Only a session whose connection was ended with
+ * green_tls_shutdown resumes: OpenSSL marks the sessions of connections
+ * freed otherwise (cut, failed) as not resumable. */
 GREEN_EXTERN int green_tls_session_set(green_tls_t *conn,
                                        green_tls_session_t *session);
 GREEN_EXTERN int green_tls_session_destroy(green_tls_session_t *session);

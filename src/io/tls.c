@@ -618,8 +618,6 @@ static int tls_handshake(green_tls_t *conn)
     struct tls_op op = {TLS_HANDSHAKE, NULL, 0, 0, -1.0};
     int err;
 
-    if (conn->state != TLS_NEW)
-        return conn->state == TLS_ENDED ? ESHUTDOWN : EISCONN;
     err = tls_step(conn, &op, TLS_READ | TLS_WRITE, 0, NULL);
     if (err != 0)
         return err;
@@ -661,11 +659,10 @@ int green_tls_connect(green_tls_t *conn, const char *hostname)
     if (ctx == NULL || ctx->role != GREEN_TLS_CLIENT ||
         (hostname == NULL && ctx->verify))
         return EINVAL;
-    if (conn->state == TLS_NEW && hostname != NULL) {
-        err = tls_set_peer_name(conn, hostname);
-        if (err != 0)
-            return err;
-    }
+    if (conn->state != TLS_NEW)
+        return conn->state == TLS_ENDED ? ESHUTDOWN : EISCONN;
+    if (hostname != NULL && (err = tls_set_peer_name(conn, hostname)) != 0)
+        return err;
     SSL_set_connect_state(conn->ssl);
     return tls_handshake(conn);
 }
@@ -674,6 +671,8 @@ int green_tls_accept(green_tls_t *conn)
 {
     if (conn == NULL || tls_ctx_of(conn)->role != GREEN_TLS_SERVER)
         return EINVAL;
+    if (conn->state != TLS_NEW)
+        return conn->state == TLS_ENDED ? ESHUTDOWN : EISCONN;
     SSL_set_accept_state(conn->ssl);
     return tls_handshake(conn);
 }
