@@ -4,7 +4,7 @@
  *
  *   http_hello [--address HOST:PORT] [--threads N] [--delay SECONDS]
  *              [--idle-timeout SECONDS] [--head-timeout SECONDS]
- *              [--requests N] [--demo]
+ *              [--requests N] [--tls CERT KEY] [--demo]
  *
  *   --address   where to listen (default 127.0.0.1:8080; port 0 picks one)
  *   --threads   hub threads, each with its own SO_REUSEPORT listener
@@ -16,6 +16,8 @@
  *               this long after its first byte arrived, however steadily
  *               it trickles (default 10; 0: no limit)
  *   --requests  stop after answering N requests (0: run until killed)
+ *   --tls       serve HTTPS with this certificate chain and key (PEM), when
+ *               libgreen was built with TLS
  *   --demo      listen on a free port, make requests from in-process client
  *               green threads, check every answer, and exit
  *
@@ -28,6 +30,7 @@
 #include <green/net.h>
 #include <green/thread.h>
 #include <green/timeout.h>
+#include <green/tls.h>
 
 #include "http_parse.h"
 
@@ -63,7 +66,8 @@ static struct {
     double head_timeout;
     long requests;
     int demo;
-} config = {"127.0.0.1:8080", 1, 0, 0, 10, 0, 0};
+    const char *tls_cert, *tls_key;
+} config = {"127.0.0.1:8080", 1, 0, 0, 10, 0, 0, NULL, NULL};
 
 /* One per hub thread; touched only by its own hub. */
 struct hub_server {
@@ -105,13 +109,85 @@ static void count_answer(void)
         stop_all_servers();
 }
 
-static int send_text(int fd, const char *text, size_t length)
+/* One connection: its fd, its TLS state with --tls, and the bytes
+ * received but not yet used. */
+struct connection {
+    int fd;
+    green_tls_t *tls;
+    int answered;
+    int drained; /* the last recv emptied the socket's buffer */
+    size_t have;
+    char buffer[HEAD_BUFFER];
+};
+
+/* ---- Transport: TCP, or TLS over it with --tls ----------------------- */
+
+static green_tls_ctx_t *tls_ctx; /* NULL: plain HTTP */
+
+static int load_certificate(void)
 {
-    return green_send_all(fd, text, length, NULL);
+#ifdef GREEN_HAVE_TLS
+    int err = green_tls_ctx_new(&tls_ctx, GREEN_TLS_SERVER);
+
+    if (err == 0 && (err = green_tls_ctx_use_certificate(
+                         tls_ctx, config.tls_cert, config.tls_key)) != 0)
+        fprintf(stderr, "http_hello: %s\n",
+                green_tls_ctx_error_string(tls_ctx));
+    return err;
+#else
+    fprintf(stderr, "http_hello: --tls: libgreen was built without TLS\n");
+    return ENOTSUP;
+#endif
 }
 
+/* The TLS handshake, with --tls. */
+static int connection_start(struct connection *c)
+{
+#ifdef GREEN_HAVE_TLS
+    if (tls_ctx != NULL && green_tls_new(&c->tls, tls_ctx, c->fd) != 0)
+        return -1;
+    if (c->tls != NULL && green_tls_accept(c->tls) != 0)
+        return -1;
+#endif
+    return 0;
+}
+
+/* Send TLS's close_notify and free the TLS state (once). */
+static void connection_end(struct connection *c)
+{
+#ifdef GREEN_HAVE_TLS
+    if (c->tls != NULL) {
+        green_tls_shutdown(c->tls);
+        green_tls_destroy(c->tls);
+        c->tls = NULL;
+    }
+#endif
+    (void)c;
+}
+
+static int receive(struct connection *c, void *buf, size_t len,
+                   size_t *received)
+{
+#ifdef GREEN_HAVE_TLS
+    if (c->tls != NULL)
+        return green_tls_read(c->tls, buf, len, received);
+#endif
+    return green_recv(c->fd, buf, len, 0, received);
+}
+
+static int send_text(struct connection *c, const char *text, size_t length)
+{
+#ifdef GREEN_HAVE_TLS
+    if (c->tls != NULL)
+        return green_tls_write_all(c->tls, text, length, NULL);
+#endif
+    return green_send_all(c->fd, text, length, NULL);
+}
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
 /* Read and drop `length` body bytes the client sent. */
-static int skip_body(int fd, size_t length)
+static int skip_body(struct connection *c, size_t length)
 {
     char scratch[4096];
 
@@ -119,37 +195,29 @@ static int skip_body(int fd, size_t length)
         size_t received;
         size_t want = length < sizeof(scratch) ? length : sizeof(scratch);
 
-        if (green_recv(fd, scratch, want, 0, &received) != 0 || received == 0)
+        if (receive(c, scratch, want, &received) != 0 || received == 0)
             return -1;
         length -= received;
     }
     return 0;
 }
 
-/* After a 400: stop sending, and read what the client still sends for a
- * moment, so that closing does not reset the connection before the client
- * read the answer. */
-static void linger_close(int fd)
+/* After a 400: stop sending, and read (and drop) what the client still
+ * sends for a moment, so that closing does not reset the connection before
+ * the client read the answer. */
+static void linger_close(struct connection *c)
 {
     char scratch[4096];
     size_t received, total = 0;
 
-    shutdown(fd, SHUT_WR);
-    green_set_timeout(fd, 1.0);
+    connection_end(c);
+    shutdown(c->fd, SHUT_WR);
+    green_set_timeout(c->fd, 1.0);
     while (total < 65536 &&
-           green_recv(fd, scratch, sizeof(scratch), 0, &received) == 0 &&
+           green_recv(c->fd, scratch, sizeof(scratch), 0, &received) == 0 &&
            received > 0)
         total += received;
 }
-
-/* One connection: its fd and the bytes received but not yet used. */
-struct connection {
-    int fd;
-    int answered;
-    int drained; /* the last recv emptied the socket's buffer */
-    size_t have;
-    char buffer[HEAD_BUFFER];
-};
 
 /* One recv into the buffer's free room; -1 once the connection ends. */
 static int receive_more(struct connection *c)
@@ -161,12 +229,11 @@ static int receive_more(struct connection *c)
      * first rather than pay for a recv failing with EAGAIN.  Only when the
      * last recv emptied the socket, though: a full buffer may leave a
      * pipelined request behind it, which no new readiness edge would
-     * announce. */
-    if (c->have == 0 && c->answered && c->drained &&
+     * announce.  Not with TLS: OpenSSL may hold read-ahead bytes. */
+    if (c->tls == NULL && c->have == 0 && c->answered && c->drained &&
         green_wait_fd(c->fd, GREEN_READ, green_get_timeout(c->fd)) != 0)
         return -1;
-    if (green_recv(c->fd, c->buffer + c->have, room, 0, &received) != 0 ||
-        received == 0)
+    if (receive(c, c->buffer + c->have, room, &received) != 0 || received == 0)
         return -1;
     c->drained = received < room;
     c->have += received;
@@ -211,7 +278,7 @@ static int answer(struct connection *c, const struct http_request *request)
                : request->minor_version == 0 ? response_keep_alive_10
                                              : response_keep_alive;
     /* A HEAD answer has the headers of a GET and no body. */
-    if (send_text(c->fd, response,
+    if (send_text(c, response,
                   strlen(response) - (request->head ? strlen(BODY) : 0)) != 0)
         return -1;
     count_answer();
@@ -223,8 +290,7 @@ static int answer(struct connection *c, const struct http_request *request)
         body_here = request->content_length;
     c->have -= request->head_length + body_here;
     memmove(c->buffer, c->buffer + request->head_length + body_here, c->have);
-    if (skip_body(c->fd, request->content_length - body_here) != 0 ||
-        !keep_alive)
+    if (skip_body(c, request->content_length - body_here) != 0 || !keep_alive)
         return -1;
     return 0;
 }
@@ -238,12 +304,17 @@ static void handle_connection(int fd, void *unused)
     (void)unused;
     if (config.idle_timeout > 0)
         green_set_timeout(fd, config.idle_timeout);
-    while ((status = read_head(&c, &request)) == HTTP_PARSE_COMPLETE)
-        if (answer(&c, &request) != 0)
-            return;
+    if (connection_start(&c) != 0) {
+        connection_end(&c);
+        return;
+    }
+    while ((status = read_head(&c, &request)) == HTTP_PARSE_COMPLETE &&
+           answer(&c, &request) == 0)
+        ;
     if (status == HTTP_PARSE_BAD &&
-        send_text(fd, response_bad, sizeof(response_bad) - 1) == 0)
-        linger_close(fd);
+        send_text(&c, response_bad, sizeof(response_bad) - 1) == 0)
+        linger_close(&c);
+    connection_end(&c);
 }
 
 static void serve_hub(size_t index, void *unused)
@@ -327,7 +398,7 @@ static int exchange(struct demo_connection *c, const char *request,
 {
     size_t received;
 
-    if (send_text(c->fd, request, strlen(request)) != 0 ||
+    if (green_send_all(c->fd, request, strlen(request), NULL) != 0 ||
         read_response(c->fd, c->buffer, sizeof(c->buffer), &c->have) !=
             expected)
         return -1;
@@ -436,11 +507,18 @@ static int parse_arguments(int argc, char **argv)
             config.head_timeout = strtod(value, NULL);
         else if (strcmp(argv[i], "--requests") == 0)
             config.requests = strtol(value, NULL, 10);
-        else
+        else if (strcmp(argv[i], "--tls") == 0 && i + 2 < argc) {
+            config.tls_cert = value;
+            config.tls_key = argv[++i + 1];
+        } else
             return -1;
         i++;
     }
-    return config.threads >= 1 && config.threads <= 1024 ? 0 : -1;
+    /* The demo's clients speak plain HTTP. */
+    return config.threads >= 1 && config.threads <= 1024 &&
+                   !(config.demo && config.tls_cert != NULL)
+               ? 0
+               : -1;
 }
 
 /* One SO_REUSEPORT listener per hub thread, all on the first one's port. */
@@ -479,9 +557,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: http_hello [--address HOST:PORT] "
                         "[--threads N] [--delay S] [--idle-timeout S]\n"
                         "                  [--head-timeout S] [--requests N] "
-                        "[--demo]\n");
+                        "[--tls CERT KEY | --demo]\n");
         return 2;
     }
+    if (config.tls_cert != NULL && load_certificate() != 0)
+        return 1;
     hub_servers = calloc(config.threads, sizeof(*hub_servers));
     if (hub_servers == NULL || open_listeners() != 0)
         return 1;
