@@ -122,11 +122,11 @@ struct connection {
 
 /* ---- Transport: TCP, or TLS over it with --tls ----------------------- */
 
+#ifdef GREEN_HAVE_TLS
 static green_tls_ctx_t *tls_ctx; /* NULL: plain HTTP */
 
 static int load_certificate(void)
 {
-#ifdef GREEN_HAVE_TLS
     int err = green_tls_ctx_new(&tls_ctx, GREEN_TLS_SERVER);
 
     if (err == 0 && (err = green_tls_ctx_use_certificate(
@@ -134,36 +134,46 @@ static int load_certificate(void)
         fprintf(stderr, "http_hello: %s\n",
                 green_tls_ctx_error_string(tls_ctx));
     return err;
-#else
-    fprintf(stderr, "http_hello: --tls: libgreen was built without TLS\n");
-    return ENOTSUP;
-#endif
 }
 
 /* The TLS handshake, with --tls. */
 static int connection_start(struct connection *c)
 {
-#ifdef GREEN_HAVE_TLS
-    if (tls_ctx != NULL && green_tls_new(&c->tls, tls_ctx, c->fd) != 0)
+    if (tls_ctx == NULL)
+        return 0;
+    if (green_tls_new(&c->tls, tls_ctx, c->fd) != 0)
         return -1;
-    if (c->tls != NULL && green_tls_accept(c->tls) != 0)
-        return -1;
-#endif
-    return 0;
+    return green_tls_accept(c->tls) == 0 ? 0 : -1;
 }
 
 /* Send TLS's close_notify and free the TLS state (once). */
 static void connection_end(struct connection *c)
 {
-#ifdef GREEN_HAVE_TLS
     if (c->tls != NULL) {
         green_tls_shutdown(c->tls);
         green_tls_destroy(c->tls);
         c->tls = NULL;
     }
-#endif
+}
+#else
+/* Built without TLS: --tls is refused, connections stay plain. */
+static int load_certificate(void)
+{
+    fprintf(stderr, "http_hello: --tls: libgreen was built without TLS\n");
+    return ENOTSUP;
+}
+
+static int connection_start(struct connection *c)
+{
+    (void)c;
+    return 0;
+}
+
+static void connection_end(struct connection *c)
+{
     (void)c;
 }
+#endif
 
 static int receive(struct connection *c, void *buf, size_t len,
                    size_t *received)
