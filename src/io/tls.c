@@ -623,7 +623,8 @@ static int tls_handshake(green_tls_t *conn)
         return err;
     conn->state = TLS_OPEN;
     SSL_get0_alpn_selected(conn->ssl, &alpn, &length);
-    memcpy(conn->alpn, alpn, length); /* length < 256 */
+    if (length > 0) /* < 256 */
+        memcpy(conn->alpn, alpn, length);
     conn->alpn[length] = '\0';
     return 0;
 }
