@@ -17,22 +17,6 @@
 #include <openssl/ssl.h>
 #include <pthread.h>
 
-static struct tls_pki pki;
-
-static int pki_setup(void **state)
-{
-    (void)state;
-    tls_pki_make(&pki);
-    return 0;
-}
-
-static int pki_teardown(void **state)
-{
-    (void)state;
-    tls_pki_remove(pki.dir);
-    return 0;
-}
-
 static green_tls_ctx_t *server_ctx(const char *cert)
 {
     green_tls_ctx_t *ctx;
@@ -880,5 +864,5 @@ int main(void)
     };
 
     test_filter_from_env();
-    return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
+    return cmocka_run_group_tests(tests, tls_pki_setup, tls_pki_teardown);
 }

@@ -18,22 +18,6 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-static struct tls_pki pki;
-
-static int pki_setup(void **state)
-{
-    (void)state;
-    tls_pki_make(&pki);
-    return 0;
-}
-
-static int pki_teardown(void **state)
-{
-    (void)state;
-    tls_pki_remove(pki.dir);
-    return 0;
-}
-
 /* Start examples/<argv[0]> with its output in a pipe; the port from its
  * first line, after the last ':'. */
 static green_process_t *example_start(char **argv, int *port)
@@ -198,5 +182,5 @@ int main(void)
 
     signal(SIGPIPE, SIG_IGN);
     test_filter_from_env();
-    return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
+    return cmocka_run_group_tests(tests, tls_pki_setup, tls_pki_teardown);
 }

@@ -18,8 +18,6 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-static struct tls_pki pki;
-
 /* The downloads: 16 MB, scaled down under valgrind, qemu and TSan. */
 static size_t download_size(void)
 {
@@ -32,8 +30,7 @@ static int pki_setup(void **state)
     FILE *file;
     unsigned char chunk[65536];
 
-    (void)state;
-    tls_pki_make(&pki);
+    tls_pki_setup(state);
     /* The file s_server -WWW serves. */
     snprintf(path, sizeof(path), "%s/big.bin", pki.dir);
     file = fopen(path, "w");
@@ -45,13 +42,6 @@ static int pki_setup(void **state)
         assert_int_equal(fwrite(chunk, 1, n, file), n);
     }
     fclose(file);
-    return 0;
-}
-
-static int pki_teardown(void **state)
-{
-    (void)state;
-    tls_pki_remove(pki.dir);
     return 0;
 }
 
@@ -463,5 +453,5 @@ int main(void)
     /* A peer that exits while we write must not end the test. */
     signal(SIGPIPE, SIG_IGN);
     test_filter_from_env();
-    return cmocka_run_group_tests(tests, pki_setup, pki_teardown);
+    return cmocka_run_group_tests(tests, pki_setup, tls_pki_teardown);
 }

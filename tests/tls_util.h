@@ -134,6 +134,23 @@ static inline void tls_pki_remove(const char *dir)
     rmdir(dir);
 }
 
+/* The PKI of a test program, made once for its cmocka group. */
+static struct tls_pki pki;
+
+static inline int tls_pki_setup(void **state)
+{
+    (void)state;
+    tls_pki_make(&pki);
+    return 0;
+}
+
+static inline int tls_pki_teardown(void **state)
+{
+    (void)state;
+    tls_pki_remove(pki.dir);
+    return 0;
+}
+
 /* Deterministic test data: byte i of a stream is a function of i. */
 static inline void tls_pattern(unsigned char *buf, size_t len, size_t offset)
 {
