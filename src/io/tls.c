@@ -523,9 +523,9 @@ static int tls_wait(green_tls_t *conn, struct tls_op *op, int events)
             return ETIMEDOUT;
     }
     err = green_wait_fd(conn->fd, events, wait);
-    /* Our other green thread (a writer, while this read must write) waits
-     * for the same event: let it run, then try again. */
-    return err == EBUSY ? green_sleep(0) : err;
+    /* Our other green thread (a writer, while this read must write a
+     * KeyUpdate answer) waits for the same event: rare, so poll for it. */
+    return err == EBUSY ? green_sleep(0.005) : err;
 }
 
 /* The errno for a failed SSL call, with OpenSSL's reason kept. */
