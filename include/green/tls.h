@@ -31,10 +31,11 @@
  *   ECONNABORTED  the peer's transport ended without a close_notify: the
  *                 data may have been truncated (never reported as EOF)
  *   ENOTCONN      read or write before the handshake
- *   ESHUTDOWN     the connection was already ended: by an earlier error of
- *                 a handshake, write or shutdown (a cut one included: the
- *                 stream's state is then unknown, so it never continues),
- *                 or, for writes, by green_tls_shutdown
+ *   ESHUTDOWN     the connection was already ended: by an earlier error
+ *                 (any but a read's ETIMEDOUT or ECANCELED: after a cut
+ *                 handshake, write or shutdown the stream's state is
+ *                 unknown, so it never continues), or, for writes, by
+ *                 green_tls_shutdown
  *   EBUSY         a second green thread reads (or writes) while one does
  * green_tls_error_string tells OpenSSL's reason for the last failure.
  * A read cut by ETIMEDOUT or ECANCELED leaves the connection usable: no
@@ -137,7 +138,8 @@ GREEN_EXTERN int green_tls_accept(green_tls_t *conn);
 /* Shorthand for a client: green_connect_tcp(host, port), green_tls_new and
  * green_tls_connect(host), with timeout (seconds, GREEN_FOREVER: none)
  * bounding all of it.  The connection owns its socket: green_tls_destroy
- * closes it. */
+ * closes it.  On failure nothing is left to ask for OpenSSL's reason: make
+ * those three calls yourself for that. */
 GREEN_EXTERN int green_tls_dial(green_tls_t **out, green_tls_ctx_t *ctx,
                                 const char *host, int port, double timeout);
 
