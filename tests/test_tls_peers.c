@@ -1,6 +1,7 @@
 /*
  * green/tls.h against real peers, run as child processes: `openssl
- * s_server` (our client: a SHA-256-checked download, ALPN, SNI),
+ * s_server` (our client: a SHA-256-checked download, ALPN, SNI, and
+ * refusing a wrong name, an expired certificate and an unknown CA),
  * `openssl s_client` (our server: echo across a KeyUpdate the client
  * asks for) and curl (our server: a SHA-256-checked download, and curl
  * refusing a certificate it cannot verify).
@@ -81,11 +82,12 @@ static int read_until(green_process_t *process, char *buf, size_t size,
     }
 }
 
-/* s_server with extra arguments; its port, from its "ACCEPT host:port". */
-static green_process_t *start_s_server(char **extra, int *port)
+/* s_server with cert and extra arguments; its port, from its "ACCEPT
+ * host:port". */
+static green_process_t *start_s_server(char *cert, char **extra, int *port)
 {
-    char *argv[32] = {"openssl", "s_server",    "-accept", "127.0.0.1:0",
-                      "-cert",   pki.localhost, "-key",    pki.key};
+    char *argv[32] = {"openssl", "s_server", "-accept", "127.0.0.1:0",
+                      "-cert",   cert,       "-key",    pki.key};
     char output[256];
     size_t have = 0, count = 8;
     green_process_t *process;
@@ -110,24 +112,22 @@ static void stop(green_process_t *process)
 
 /* ---- Our client, s_server's end --------------------------------------- */
 
-static green_tls_t *client_connect(int port, const char *host, const char *alpn)
+/* A client trusting our CA, offering alpn, connected to port as host;
+ * the handshake's result. */
+static int client_try(int port, const char *host, const char *alpn,
+                      green_tls_t **conn)
 {
     green_tls_ctx_t *ctx;
-    green_tls_t *conn;
-    int fd, err;
+    int fd;
 
     assert_int_equal(green_tls_ctx_new(&ctx, GREEN_TLS_CLIENT), 0);
     assert_int_equal(green_tls_ctx_load_ca(ctx, pki.ca, NULL), 0);
     assert_int_equal(green_tls_ctx_set_alpn(ctx, alpn), 0);
     assert_int_equal(green_connect_tcp(&fd, "127.0.0.1", port, 60.0), 0);
     green_set_timeout(fd, 60.0);
-    assert_int_equal(green_tls_new(&conn, ctx, fd), 0);
+    assert_int_equal(green_tls_new(conn, ctx, fd), 0);
     green_tls_ctx_destroy(ctx);
-    err = green_tls_connect(conn, host);
-    if (err != 0)
-        fail_msg("connect as %s: %d, %s", host, err,
-                 green_tls_error_string(conn));
-    return conn;
+    return green_tls_connect(*conn, host);
 }
 
 static void client_close(green_tls_t *conn)
@@ -136,6 +136,41 @@ static void client_close(green_tls_t *conn)
 
     green_tls_destroy(conn);
     green_close(fd);
+}
+
+static green_tls_t *client_connect(int port, const char *host, const char *alpn)
+{
+    green_tls_t *conn;
+    int err = client_try(port, host, alpn, &conn);
+
+    if (err != 0)
+        fail_msg("connect as %s: %d, %s", host, err,
+                 green_tls_error_string(conn));
+    return conn;
+}
+
+/* Refused by our client: s_server showing cert, with this X509_V_ERR_*. */
+static void expect_refused(char *cert, const char *host, long verify)
+{
+    char *extra[] = {"-rev", NULL};
+    green_process_t *server;
+    green_tls_t *conn;
+    int port;
+
+    server = start_s_server(cert, extra, &port);
+    assert_int_equal(client_try(port, host, NULL, &conn), EKEYREJECTED);
+    assert_int_equal(green_tls_verify_result(conn), verify);
+    client_close(conn);
+    stop(server);
+}
+
+static void test_s_server_refused(void **state)
+{
+    (void)state;
+    expect_refused(pki.localhost, "wrong.test", X509_V_ERR_HOSTNAME_MISMATCH);
+    expect_refused(pki.expired, "localhost", X509_V_ERR_CERT_HAS_EXPIRED);
+    expect_refused(pki.untrusted, "localhost",
+                   X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
 }
 
 static void test_s_server_download_and_alpn(void **state)
@@ -151,7 +186,7 @@ static void test_s_server_download_and_alpn(void **state)
     int port, err = 0;
 
     (void)state;
-    server = start_s_server(extra, &port);
+    server = start_s_server(pki.localhost, extra, &port);
     conn = client_connect(port, "localhost", "spdy/1,http/1.1");
     assert_string_equal(green_tls_alpn(conn), "http/1.1");
     assert_int_equal(
@@ -189,23 +224,13 @@ static void test_s_server_sni(void **state)
     char *extra[] = {"-servername", "other.test", "-cert2", pki.other,
                      "-key2",       pki.key,      "-rev",   NULL};
     green_process_t *server;
-    green_tls_ctx_t *ctx;
-    green_tls_t *conn;
-    int port, fd;
+    int port;
 
     (void)state;
-    server = start_s_server(extra, &port);
+    server = start_s_server(pki.localhost, extra, &port);
     /* Verification succeeds only with the certificate SNI chose. */
     client_close(client_connect(port, "other.test", NULL));
     client_close(client_connect(port, "localhost", NULL));
-    /* And other.test's is no certificate for localhost. */
-    assert_int_equal(green_tls_ctx_new(&ctx, GREEN_TLS_CLIENT), 0);
-    assert_int_equal(green_tls_ctx_load_ca(ctx, pki.ca, NULL), 0);
-    assert_int_equal(green_connect_tcp(&fd, "127.0.0.1", port, 60.0), 0);
-    assert_int_equal(green_tls_new(&conn, ctx, fd), 0);
-    assert_int_equal(green_tls_connect(conn, "wrong.test"), EKEYREJECTED);
-    client_close(conn);
-    green_tls_ctx_destroy(ctx);
     stop(server);
 }
 
@@ -446,6 +471,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_s_server_download_and_alpn),
         cmocka_unit_test(test_s_server_sni),
+        cmocka_unit_test(test_s_server_refused),
         cmocka_unit_test(test_s_client_echo_with_key_update),
         cmocka_unit_test(test_curl_download),
     };
