@@ -69,15 +69,15 @@ static struct {
     const char *tls_cert, *tls_key;
 } config = {"127.0.0.1:8080", 1, 0, 0, 10, 0, 0, NULL, NULL};
 
-/* One per hub thread; touched only by its own hub. */
+/* One per hub thread; touched only by its own hub, but for hub, which
+ * stop_all_servers reads from any thread. */
 struct hub_server {
     int listen_fd;
     green_server_t *server;
-    int stop_requested;
+    _Atomic(green_hub_t *) hub;
 };
 
 static struct hub_server *hub_servers;
-static green_hub_threads_t *hub_threads;
 static atomic_long requests_answered;
 static atomic_int stopping;
 static int server_port;
@@ -88,19 +88,24 @@ static void stop_hub_server(void *arg)
 {
     struct hub_server *hub = arg;
 
-    hub->stop_requested = 1;
     if (hub->server != NULL)
         green_server_stop(hub->server);
 }
 
-/* Ask every hub thread to stop serving (from any thread, once). */
+/* Ask every hub thread to stop serving (from any thread, once).  A hub
+ * thread may not have started yet: it publishes its hub, then reads
+ * stopping, while this sets stopping, then reads the hub, so one of the
+ * two always sees the other. */
 static void stop_all_servers(void)
 {
     if (atomic_exchange(&stopping, 1))
         return;
-    for (size_t i = 0; i < config.threads; i++)
-        green_hub_call_threadsafe(green_hub_threads_hub(hub_threads, i),
-                                  stop_hub_server, &hub_servers[i]);
+    for (size_t i = 0; i < config.threads; i++) {
+        green_hub_t *hub = atomic_load(&hub_servers[i].hub);
+
+        if (hub != NULL)
+            green_hub_call_threadsafe(hub, stop_hub_server, &hub_servers[i]);
+    }
 }
 
 static void count_answer(void)
@@ -332,7 +337,8 @@ static void serve_hub(size_t index, void *unused)
     struct hub_server *hub = &hub_servers[index];
 
     (void)unused;
-    if (!hub->stop_requested &&
+    atomic_store(&hub->hub, green_hub_current());
+    if (!atomic_load(&stopping) &&
         green_server_new(&hub->server, hub->listen_fd, handle_connection, NULL,
                          NULL) == 0) {
         green_server_serve(hub->server);
@@ -560,6 +566,7 @@ static int open_listeners(void)
 
 int main(int argc, char **argv)
 {
+    green_hub_threads_t *threads;
     int status = 0;
     int err;
 
@@ -575,7 +582,7 @@ int main(int argc, char **argv)
     hub_servers = calloc(config.threads, sizeof(*hub_servers));
     if (hub_servers == NULL || open_listeners() != 0)
         return 1;
-    err = green_hub_threads_new(&hub_threads, config.threads, serve_hub, NULL);
+    err = green_hub_threads_new(&threads, config.threads, serve_hub, NULL);
     if (err != 0) {
         fprintf(stderr, "http_hello: hub threads: %s\n", strerror(err));
         return 1;
@@ -588,7 +595,7 @@ int main(int argc, char **argv)
         status = run_demo();
         stop_all_servers();
     }
-    green_hub_threads_destroy(hub_threads);
+    green_hub_threads_destroy(threads);
     free(hub_servers);
     return status;
 }
