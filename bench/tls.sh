@@ -1,0 +1,252 @@
+#!/bin/sh
+# TLS 1.3 on loopback (X25519, ECDSA P-256 certificate, no resumption),
+# side by side in one run:
+#   libgreen       examples/tls_echo_server and examples/http_hello --tls,
+#                  one hub
+#   openssl-epoll  bench/tls_epoll_server.c, hand-written OpenSSL + epoll
+#                  (the floor)
+#   go-tls         bench/go/tls.go, crypto/tls with GOMAXPROCS=1
+# Each server is pinned to one CPU and its client to another (taskset).
+# Benchmarks and rows (server CPU is its user+system time from
+# /proc/PID/stat, per operation):
+#   tls-handshake  bench/tls_load.c handshake: full handshakes, each with a
+#                  1-byte echo and close_notify, TLS_BENCH_HANDSHAKES
+#                  (default 16) at a time; rate (hs/s) and cpu (us/hs).
+#                  The client verifies a signature and does the same
+#                  X25519 work per handshake, so on two CPUs it, not the
+#                  server, sets the rate; cpu is the server's cost, and
+#                  1e6 / cpu its handshakes per second on one core.
+#   https          wrk over TLS, keep-alive "Hello, World!", 100
+#                  connections; requests (req/s) and cpu (us/req).
+#   tls-echo       bench/tls_load.c echo: 64 KiB messages, one in flight on
+#                  each of TLS_BENCH_ECHO_CONNECTIONS (default 4)
+#                  connections; 64KiB (MB/s, each message counted once)
+#                  and cpu (us/msg).
+# Each figure is the best of TLS_BENCH_ROUNDS rounds (default 3) that run
+# every server in turn, so a noisy moment on a shared machine hits all
+# alike; then ratio rows as run.sh defines them (time(a) / time(b), below
+# 1: a is faster; wall from the rate, cpu from the cpu rows).  The goals
+# (issue 14): libgreen/openssl-epoll at most 1/0.95 = 1.053, and
+# libgreen/go-tls below 1.
+#
+#   sh bench/tls.sh BUILD_DIR
+#
+# Environment: TLS_BENCH_DURATION (s per measurement, default 4),
+# TLS_BENCH_ROUNDS, TLS_BENCH_HANDSHAKES, TLS_BENCH_ECHO_CONNECTIONS,
+# TLS_BENCH_SERVER_CPU (default 0), TLS_BENCH_CLIENT_CPU (default 1).
+# Without the openssl CLI or the OpenSSL-built load generator there are no
+# TLS figures; without wrk, no https rows; implementations whose program is
+# missing (no Go, libgreen built without OpenSSL) are skipped; each with a
+# note on stderr.
+set -u
+
+build=${1:-build}
+case $build in /*) ;; *) build=$(pwd)/$build ;; esac
+duration=${TLS_BENCH_DURATION:-4}
+rounds=${TLS_BENCH_ROUNDS:-3}
+handshakes=${TLS_BENCH_HANDSHAKES:-16}
+echo_connections=${TLS_BENCH_ECHO_CONNECTIONS:-4}
+server_cpu=${TLS_BENCH_SERVER_CPU:-0}
+client_cpu=${TLS_BENCH_CLIENT_CPU:-1}
+ticks_per_second=$(getconf CLK_TCK)
+port=$((20000 + ($$ + 7919) % 20000))
+failed=0
+
+load=$build/bench/bin/tls_load
+floor=$build/bench/bin/tls_epoll_server
+go=$build/bench/bin/go_tls
+hello=$build/examples/http_hello
+echo_server=$build/examples/tls_echo_server
+
+if ! command -v openssl >/dev/null 2>&1; then
+    echo "tls.sh: the openssl CLI is not installed; no TLS figures" >&2
+    exit 0
+fi
+if [ ! -x "$load" ]; then
+    echo "tls.sh: no $load (bench built without OpenSSL?); no TLS figures" >&2
+    exit 0
+fi
+have_wrk=1
+if ! command -v wrk >/dev/null 2>&1; then
+    echo "tls.sh: wrk is not installed; no https rows" >&2
+    have_wrk=0
+fi
+[ -x "$go" ] || echo "tls.sh: no $go (go not installed?): skipped" >&2
+have_libgreen=1
+if [ ! -x "$echo_server" ] || [ ! -x "$hello" ]; then
+    echo "tls.sh: no $echo_server (libgreen built without OpenSSL?):" \
+        "libgreen skipped" >&2
+    have_libgreen=0
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+results=$work/results
+: >"$results"
+cert=$work/cert.pem
+key=$work/key.pem
+if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$key" -out "$cert" -days 2 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1; then
+    echo "tls.sh: openssl could not make a P-256 certificate" >&2
+    exit 1
+fi
+
+# utime + stime of a process, all threads, in clock ticks.  The command
+# name in field 2 may hold spaces, so count fields after its ')'.
+cpu_ticks() {
+    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
+}
+
+# Every server prints "listening on" once it accepts connections.
+wait_for_listening() {
+    i=0
+    while [ $i -lt 100 ]; do
+        grep -q "listening on" "$work/out" 2>/dev/null && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# The client command of one benchmark, "PORT" its port.
+client_of() {
+    case $1 in
+    tls-handshake) echo "$load handshake PORT $duration $handshakes" ;;
+    tls-echo) echo "$load echo PORT $duration $echo_connections" ;;
+    https) echo "wrk -t1 -c100 -d${duration}s https://127.0.0.1:PORT/" ;;
+    esac
+}
+
+# Operations the client completed, and the seconds it ran, from its output.
+count_of() {
+    case $1 in
+    https)
+        bad=$(echo "$2" | awk '/Non-2xx/ { print $NF }')
+        [ -z "$bad" ] || return
+        echo "$2" | awk '/requests in/ { n = $1 }
+            /^Requests\/sec:/ { if (n > 0) print n, n / $2 }' ;;
+    *) echo "$2" | awk 'NF == 2 && $1 > 0 { print $1, $2 }' ;;
+    esac
+}
+
+# measure BENCHMARK NAME PROGRAM [ARGS...]: start the server ("PORT" in
+# ARGS becomes its port) on the server CPU, run the benchmark's client on
+# the client CPU, append "BENCHMARK NAME COUNT SECONDS CPU_SECONDS".
+# Arguments must not hold spaces.
+measure() {
+    benchmark=$1
+    name=$2
+    shift 2
+    port=$((port + 1))
+    set -- $(for arg in "$@"; do echo "$arg" | sed "s/PORT/$port/"; done)
+    taskset -c "$server_cpu" "$@" >"$work/out" 2>&1 &
+    pid=$!
+    if ! wait_for_listening; then
+        echo "tls.sh: $name did not start: $*" >&2
+        cat "$work/out" >&2
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        failed=1
+        return
+    fi
+    before=$(cpu_ticks "$pid")
+    output=$(taskset -c "$client_cpu" \
+        $(client_of "$benchmark" | sed "s/PORT/$port/") 2>&1)
+    status=$?
+    after=$(cpu_ticks "$pid")
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    count=$(count_of "$benchmark" "$output")
+    if [ $status != 0 ] || [ -z "$count" ]; then
+        echo "tls.sh: $benchmark $name: client failed:" >&2
+        echo "$output" >&2
+        failed=1
+        return
+    fi
+    echo "$output" | grep -i "socket errors" >&2
+    awk -v b="$benchmark" -v n="$name" -v c="$count" \
+        -v t=$((after - before)) -v hz="$ticks_per_second" \
+        'BEGIN { print b, n, c, t / hz }' >>"$results"
+}
+
+# One server run by name: its program and arguments for the benchmark.
+server_of() {
+    mode=echo
+    [ "$1" = https ] && mode=http
+    case $2 in
+    libgreen)
+        [ $have_libgreen = 1 ] || return
+        if [ $mode = http ]; then
+            echo "$hello --address 127.0.0.1:PORT --threads 1 --tls $cert $key"
+        else
+            echo "$echo_server --address 127.0.0.1:PORT $cert $key"
+        fi ;;
+    openssl-epoll) echo "$floor $mode PORT $cert $key" ;;
+    go-tls) [ -x "$go" ] && echo "env GOMAXPROCS=1 $go $mode PORT $cert $key" ;;
+    esac
+}
+
+benchmarks="tls-handshake tls-echo"
+[ $have_wrk = 1 ] && benchmarks="tls-handshake https tls-echo"
+servers="libgreen openssl-epoll go-tls"
+# Every other round runs the servers in reverse order, so that none is
+# always first or last after a pause.
+reversed=$(echo "$servers" | tr ' ' '\n' | sed -n '1!G;h;$p' | tr '\n' ' ')
+round=0
+while [ $round -lt "$rounds" ]; do
+    round=$((round + 1))
+    order=$servers
+    [ $((round % 2)) = 0 ] && order=$reversed
+    for benchmark in $benchmarks; do
+        for name in $order; do
+            server=$(server_of "$benchmark" "$name")
+            [ -n "$server" ] && measure "$benchmark" "$name" $server
+        done
+    done
+done
+
+# Best of the rounds: the highest rate, the least CPU per operation; then
+# the ratios of libgreen to each peer.
+awk -v mb=$((64 * 1024)) '
+    function row(b, n, metric, value, unit) {
+        printf "%s\t%s\t%s\t%.2f\t%s\n", b, n, metric, value, unit
+    }
+    {
+        key = $1 SUBSEP $2
+        rate = $3 / $4
+        cpu = $5 * 1e6 / $3
+        if (!(key in best_rate)) {
+            order[n++] = key
+            best_rate[key] = rate
+            best_cpu[key] = cpu
+        }
+        if (rate > best_rate[key]) best_rate[key] = rate
+        if (cpu < best_cpu[key]) best_cpu[key] = cpu
+    }
+    END {
+        for (i = 0; i < n; i++) {
+            split(order[i], part, SUBSEP)
+            b = part[1]; name = part[2]; r = best_rate[order[i]]
+            c = best_cpu[order[i]]
+            if (b == "tls-handshake") {
+                row(b, name, "rate", r, "hs/s"); row(b, name, "cpu", c, "us/hs")
+            } else if (b == "https") {
+                row(b, name, "requests", r, "req/s"); row(b, name, "cpu", c, "us/req")
+            } else {
+                row(b, name, "64KiB", r * mb / 1e6, "MB/s"); row(b, name, "cpu", c, "us/msg")
+            }
+        }
+        for (i = 0; i < n; i++) {
+            split(order[i], part, SUBSEP)
+            if (part[2] != "libgreen") continue
+            for (j = 0; j < n; j++) {
+                split(order[j], other, SUBSEP)
+                if (other[1] != part[1] || other[2] == "libgreen") continue
+                pair = "libgreen/" other[2]
+                row(part[1], pair, "wall", best_rate[order[j]] / best_rate[order[i]], "ratio")
+                row(part[1], pair, "cpu", best_cpu[order[i]] / best_cpu[order[j]], "ratio")
+            }
+        }
+    }' "$results"
+exit $failed
