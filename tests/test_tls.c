@@ -14,8 +14,11 @@
 #include <green/tls.h>
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 static green_tls_ctx_t *server_ctx(const char *cert)
 {
@@ -432,6 +435,26 @@ static void open_pair(struct link *l)
     link_handshake(l, "localhost");
     assert_int_equal(l->client_err, 0);
     assert_int_equal(l->server_err, 0);
+}
+
+/* Both ends' sockets send without Nagle's delay (a flight is several
+ * sends); over a Unix socket (test_key_update) there is none to set. */
+static void test_tcp_nodelay(void **state)
+{
+    struct link l;
+    int nodelay;
+    socklen_t length = sizeof(nodelay);
+
+    (void)state;
+    open_pair(&l);
+    for (int i = 0; i < 2; i++) {
+        nodelay = 0;
+        assert_int_equal(getsockopt(i ? l.server_fd : l.client_fd, IPPROTO_TCP,
+                                    TCP_NODELAY, &nodelay, &length),
+                         0);
+        assert_int_equal(nodelay, 1);
+    }
+    link_close(&l);
 }
 
 static void test_truncation(void **state)
@@ -854,6 +877,7 @@ int main(void)
         cmocka_unit_test(test_sni),
         cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_dial),
+        cmocka_unit_test(test_tcp_nodelay),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_read_cut_keeps_connection),
         cmocka_unit_test(test_large_write_cut),

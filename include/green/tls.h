@@ -121,7 +121,9 @@ GREEN_EXTERN const char *green_tls_ctx_error_string(const green_tls_ctx_t *ctx);
 
 /* A connection over fd, a connected stream socket, which stays the caller's
  * (close it with green_close after green_tls_destroy).  fd is switched to
- * O_NONBLOCK.  Nothing is sent until green_tls_connect or green_tls_accept.
+ * O_NONBLOCK and, if TCP, to TCP_NODELAY (a TLS flight is several sends
+ * that Nagle's algorithm would delay).  Nothing is sent until
+ * green_tls_connect or green_tls_accept.
  * EINVAL for a NULL ctx or a negative fd; ENOMEM. */
 GREEN_EXTERN int green_tls_new(green_tls_t **out, green_tls_ctx_t *ctx, int fd);
 

@@ -24,6 +24,8 @@
 #include <openssl/x509v3.h>
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -416,6 +418,17 @@ static green_tls_ctx_t *tls_ctx_of(const green_tls_t *conn)
     return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(conn->ssl), tls_ctx_index);
 }
 
+/* A handshake flight is several records, each its own send: Nagle's
+ * algorithm would hold all but the first until the peer's (delayed) ACK,
+ * 40 ms on Linux, and so would it a large write's last record.  Not TCP
+ * (a Unix socket): nothing to do. */
+static void tls_no_delay(int fd)
+{
+    int one = 1;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 int green_tls_new(green_tls_t **out, green_tls_ctx_t *ctx, int fd)
 {
     green_tls_t *conn;
@@ -427,6 +440,7 @@ int green_tls_new(green_tls_t **out, green_tls_ctx_t *ctx, int fd)
     err = io_ensure_nonblocking(fd);
     if (err != 0)
         return err;
+    tls_no_delay(fd);
     conn = calloc(1, sizeof(*conn));
     if (conn == NULL)
         return ENOMEM;
