@@ -15,7 +15,7 @@
 #                  The client verifies a signature and does the same
 #                  X25519 work per handshake, so on two CPUs it, not the
 #                  server, sets the rate; cpu is the server's cost, and
-#                  1e6 / cpu its handshakes per second on one core.
+#                  core (1e6 / cpu) its handshakes per second on one core.
 #   https          wrk over TLS, keep-alive "Hello, World!", 100
 #                  connections; requests (req/s) and cpu (us/req).
 #   tls-echo       bench/tls_load.c echo: 64 KiB messages, one in flight on
@@ -98,11 +98,11 @@ cpu_ticks() {
     sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
-# Every server prints "listening on" once it accepts connections.
+# Every server prints "... on 127.0.0.1:PORT" once it accepts connections.
 wait_for_listening() {
     i=0
     while [ $i -lt 100 ]; do
-        grep -q "listening on" "$work/out" 2>/dev/null && return 0
+        grep -q " on 127\.0\.0\.1:$port" "$work/out" 2>/dev/null && return 0
         sleep 0.1
         i=$((i + 1))
     done
@@ -180,7 +180,7 @@ server_of() {
         if [ $mode = http ]; then
             echo "$hello --address 127.0.0.1:PORT --threads 1 --tls $cert $key"
         else
-            echo "$echo_server --address 127.0.0.1:PORT $cert $key"
+            echo "$echo_server $cert $key PORT"
         fi ;;
     openssl-epoll) echo "$floor $mode PORT $cert $key" ;;
     go-tls) [ -x "$go" ] && echo "env GOMAXPROCS=1 $go $mode PORT $cert $key" ;;
@@ -210,7 +210,8 @@ done
 # the ratios of libgreen to each peer.
 awk -v mb=$((64 * 1024)) '
     function row(b, n, metric, value, unit) {
-        printf "%s\t%s\t%s\t%.2f\t%s\n", b, n, metric, value, unit
+        printf "%s\t%s\t%s\t" (unit == "ratio" ? "%.3f" : "%.2f") "\t%s\n",
+            b, n, metric, value, unit
     }
     {
         key = $1 SUBSEP $2
@@ -231,6 +232,7 @@ awk -v mb=$((64 * 1024)) '
             c = best_cpu[order[i]]
             if (b == "tls-handshake") {
                 row(b, name, "rate", r, "hs/s"); row(b, name, "cpu", c, "us/hs")
+                row(b, name, "core", 1e6 / c, "hs/s/core")
             } else if (b == "https") {
                 row(b, name, "requests", r, "req/s"); row(b, name, "cpu", c, "us/req")
             } else {
