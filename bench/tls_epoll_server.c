@@ -3,9 +3,10 @@
  * single-threaded OpenSSL + epoll server, what a careful C programmer would
  * write without green threads.  Nonblocking sockets, level-triggered epoll,
  * the SSL_accept/SSL_read/SSL_write state machine driven by each call's
- * SSL_ERROR_WANT_READ/WANT_WRITE.  TLS 1.3 only, X25519, no session
- * tickets or cache (every handshake is a full one), read-ahead on so a
- * record costs one read(2) rather than two.
+ * SSL_ERROR_WANT_READ/WANT_WRITE.  TLS 1.3 only, X25519, OpenSSL's
+ * defaults otherwise (two session tickets after each full handshake, as
+ * libgreen's server contexts send), read-ahead on so a record costs one
+ * read(2) rather than two, a close_notify answered with one.
  *
  *   tls_epoll_server http PORT CERT KEY   HTTPS keep-alive: every request
  *                                         head gets the fixed
@@ -80,6 +81,9 @@ static int want(int fd, struct connection *c, int result)
         return wait_for(fd, c, EPOLLIN);
     case SSL_ERROR_WANT_WRITE:
         return wait_for(fd, c, EPOLLOUT);
+    case SSL_ERROR_ZERO_RETURN: /* the peer's close_notify: answer it */
+        SSL_shutdown(c->ssl);
+        return -1;
     default:
         ERR_clear_error();
         return -1;
@@ -194,12 +198,10 @@ static SSL_CTX *server_context(const char *cert, const char *key)
     if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
         !SSL_CTX_set1_groups_list(ctx, "X25519") ||
         !SSL_CTX_use_certificate_chain_file(ctx, cert) ||
-        !SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) ||
-        !SSL_CTX_set_num_tickets(ctx, 0)) {
+        !SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM)) {
         ERR_print_errors_fp(stderr);
         exit(1);
     }
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
     return ctx;

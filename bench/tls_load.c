@@ -90,7 +90,9 @@ static int want(struct connection *c, uint32_t slot, int result)
 {
     struct epoll_event event = {.data.u32 = slot};
 
-    switch (SSL_get_error(c->ssl, result)) {
+    int error = SSL_get_error(c->ssl, result);
+
+    switch (error) {
     case SSL_ERROR_WANT_READ:
         event.events = EPOLLIN;
         break;
@@ -98,6 +100,10 @@ static int want(struct connection *c, uint32_t slot, int result)
         event.events = EPOLLOUT;
         break;
     default:
+        if (load.failures == 0) /* the first one tells; then count them */
+            fprintf(stderr, "tls_load: %s failed: SSL error %d, %s\n",
+                    c->step == HANDSHAKE ? "handshake" : "echo", error,
+                    error == SSL_ERROR_SYSCALL ? strerror(errno) : "");
         ERR_print_errors_fp(stderr);
         return -1;
     }

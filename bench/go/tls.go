@@ -1,7 +1,8 @@
 // Go crypto/tls peer of bench/tls_epoll_server.c for bench/tls.sh, run with
 // GOMAXPROCS=1 (one core, like one libgreen hub): a goroutine per
-// connection on a crypto/tls listener; TLS 1.3 only, X25519, no session
-// tickets (every handshake is a full one).  The HTTP service finds request
+// connection on a crypto/tls listener; TLS 1.3 only, X25519, Go's defaults
+// otherwise (a session ticket after each full handshake, a close_notify on
+// Close).  The HTTP service finds request
 // heads as bench/epoll_server.c does, not through net/http, so that the
 // rows compare TLS and scheduling rather than HTTP parsers.
 //
@@ -82,10 +83,9 @@ func main() {
 		os.Exit(1)
 	}
 	config := &tls.Config{
-		Certificates:           []tls.Certificate{certificate},
-		MinVersion:             tls.VersionTLS13,
-		CurvePreferences:       []tls.CurveID{tls.X25519},
-		SessionTicketsDisabled: true,
+		Certificates:     []tls.Certificate{certificate},
+		MinVersion:       tls.VersionTLS13,
+		CurvePreferences: []tls.CurveID{tls.X25519},
 	}
 	listener, err := tls.Listen("tcp", "127.0.0.1:"+os.Args[2], config)
 	if err != nil {
