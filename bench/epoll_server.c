@@ -11,6 +11,8 @@
  * and exits: bench/http.sh starts it.
  */
 #define _GNU_SOURCE
+#include "http_heads.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -19,10 +21,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static const char response[] =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
-    "\r\nHello, World!";
 
 #define BUFFER_SIZE 8192
 #define MAX_FDS 65536
@@ -48,25 +46,17 @@ static int serve(int fd)
 {
     struct connection *c = connections[fd];
     ssize_t n = read(fd, c->buffer + c->have, BUFFER_SIZE - c->have);
-    char *start, *end;
-    size_t answers = 0;
+    size_t answers;
 
     if (n <= 0)
         return n < 0 && errno == EAGAIN ? 0 : -1;
     c->have += (size_t)n;
-    start = c->buffer;
-    while ((end = memmem(start, c->have - (size_t)(start - c->buffer),
-                         "\r\n\r\n", 4)) != NULL) {
-        answers++;
-        start = end + 4;
-    }
-    c->have -= (size_t)(start - c->buffer);
-    memmove(c->buffer, start, c->have);
+    answers = http_heads_take(c->buffer, &c->have);
     if (c->have == BUFFER_SIZE)
         return -1;
     while (answers-- > 0)
-        if (write(fd, response, sizeof(response) - 1) !=
-            (ssize_t)sizeof(response) - 1)
+        if (write(fd, http_heads_response, sizeof(http_heads_response) - 1) !=
+            (ssize_t)sizeof(http_heads_response) - 1)
             return -1;
     return 0;
 }

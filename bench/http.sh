@@ -27,6 +27,7 @@ set -u
 build=${1:-build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib/servers.sh"
 duration=${HTTP_BENCH_DURATION:-5}
 rounds=${HTTP_BENCH_ROUNDS:-3}
 connections=${HTTP_BENCH_CONNECTIONS:-100}
@@ -53,12 +54,6 @@ if ! command -v wrk >/dev/null 2>&1; then
     exit 0
 fi
 
-# utime + stime of a process, all threads, in clock ticks.  The command
-# name in field 2 may hold spaces, so count fields after its ')'.
-cpu_ticks() {
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
 wait_for_port() {
     i=0
     while [ $i -lt 100 ]; do
@@ -76,13 +71,12 @@ run_server() {
     cpus=$2
     shift 2
     port=$((port + 1))
-    set -- $(for arg in "$@"; do echo "$arg" | sed "s/PORT/$port/"; done)
+    set -- $(with_port "$port" "$@")
     taskset -c "$cpus" "$@" >/dev/null 2>&1 &
     pid=$!
     if ! wait_for_port "$port"; then
         echo "http.sh: $name did not start" >&2
-        kill "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
+        stop_server "$pid"
         failed=1
         return
     fi
@@ -90,8 +84,7 @@ run_server() {
     output=$(taskset -c "$wrk_cpus" wrk -t"$wrk_threads" -c"$connections" \
         -d"${duration}s" --latency "http://127.0.0.1:$port/" 2>&1)
     after=$(cpu_ticks "$pid")
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    stop_server "$pid"
 
     requests=$(echo "$output" | awk '/requests in/ { print $1 }')
     rate=$(echo "$output" | awk '/^Requests\/sec:/ { print $2 }')
@@ -166,18 +159,7 @@ if [ "$cpu_count" -ge 3 ]; then
 else
     servers="$servers libgreen-1hub-shared libgreen-2hubs-shared"
 fi
-# Every other round runs the servers in reverse order, so that none is
-# always first or last after a pause.
-reversed=$(echo "$servers" | tr ' ' '\n' | sed -n '1!G;h;$p' | tr '\n' ' ')
-round=0
-while [ $round -lt "$rounds" ]; do
-    round=$((round + 1))
-    order=$servers
-    [ $((round % 2)) = 0 ] && order=$reversed
-    for name in $order; do
-        run_named "$name"
-    done
-done
+run_rounds "$rounds" "$servers" run_named
 
 # Best of the rounds: most req/s, least p99 and CPU per request.
 best=$(mktemp)

@@ -44,6 +44,7 @@ set -u
 
 build=${1:-build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
+. "$(cd "$(dirname "$0")" && pwd)/lib/servers.sh"
 duration=${TLS_BENCH_DURATION:-4}
 rounds=${TLS_BENCH_ROUNDS:-3}
 handshakes=${TLS_BENCH_HANDSHAKES:-16}
@@ -94,12 +95,6 @@ if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     exit 1
 fi
 
-# utime + stime of a process, all threads, in clock ticks.  The command
-# name in field 2 may hold spaces, so count fields after its ')'.
-cpu_ticks() {
-    sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
-}
-
 # Every server prints "... on 127.0.0.1:PORT" once it accepts connections.
 wait_for_listening() {
     i=0
@@ -141,14 +136,13 @@ measure() {
     name=$2
     shift 2
     port=$((port + 1))
-    set -- $(for arg in "$@"; do echo "$arg" | sed "s/PORT/$port/"; done)
+    set -- $(with_port "$port" "$@")
     taskset -c "$server_cpu" "$@" >"$work/out" 2>&1 &
     pid=$!
     if ! wait_for_listening; then
         echo "tls.sh: $name did not start: $*" >&2
         cat "$work/out" >&2
-        kill "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
+        stop_server "$pid"
         failed=1
         return
     fi
@@ -157,8 +151,7 @@ measure() {
         $(client_of "$benchmark" | sed "s/PORT/$port/") 2>&1)
     status=$?
     after=$(cpu_ticks "$pid")
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    stop_server "$pid"
     count=$(count_of "$benchmark" "$output")
     if [ $status != 0 ] || [ -z "$count" ]; then
         echo "tls.sh: $benchmark $name: client failed:" >&2
@@ -191,22 +184,17 @@ server_of() {
 
 benchmarks="tls-handshake tls-echo"
 [ $have_wrk = 1 ] && benchmarks="tls-handshake https tls-echo"
-servers="libgreen openssl-epoll go-tls"
-# Every other round runs the servers in reverse order, so that none is
-# always first or last after a pause.
-reversed=$(echo "$servers" | tr ' ' '\n' | sed -n '1!G;h;$p' | tr '\n' ' ')
-round=0
-while [ $round -lt "$rounds" ]; do
-    round=$((round + 1))
-    order=$servers
-    [ $((round % 2)) = 0 ] && order=$reversed
-    for benchmark in $benchmarks; do
-        for name in $order; do
-            server=$(server_of "$benchmark" "$name")
-            [ -n "$server" ] && measure "$benchmark" "$name" $server
-        done
+# One measurement by "BENCHMARK:SERVER".
+measure_named() {
+    server=$(server_of "${1%%:*}" "${1#*:}")
+    [ -n "$server" ] && measure "${1%%:*}" "${1#*:}" $server
+}
+runs=$(for benchmark in $benchmarks; do
+    for name in libgreen openssl-epoll go-tls; do
+        printf '%s ' "$benchmark:$name"
     done
-done
+done)
+run_rounds "$rounds" "$runs" measure_named
 
 # Best of the rounds: the highest rate, the least CPU per operation; then
 # the ratios of libgreen to each peer.

@@ -18,6 +18,8 @@
  * bench/run.sh runs every program) it prints nothing and exits.
  */
 #define _GNU_SOURCE
+#include "http_heads.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -31,10 +33,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static const char response[] =
-    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n"
-    "\r\nHello, World!";
 
 #define BUFFER_SIZE (64 * 1024)
 #define MAX_FDS 65536
@@ -93,22 +91,15 @@ static int want(int fd, struct connection *c, int result)
 /* Answer each complete head in c->buffer; keep the unfinished rest. */
 static int answer_heads(struct connection *c)
 {
-    char *start = c->buffer, *end;
-    size_t answers = 0;
+    size_t answers = http_heads_take(c->buffer, &c->have);
 
-    while ((end = memmem(start, c->have - (size_t)(start - c->buffer),
-                         "\r\n\r\n", 4)) != NULL) {
-        answers++;
-        start = end + 4;
-    }
-    c->have -= (size_t)(start - c->buffer);
-    memmove(c->buffer, start, c->have);
     if (c->have == BUFFER_SIZE)
         return -1;
     /* One request in flight per connection (wrk): one small record that
      * the socket always takes, as bench/epoll_server.c assumes. */
     while (answers-- > 0)
-        if (SSL_write(c->ssl, response, sizeof(response) - 1) <= 0)
+        if (SSL_write(c->ssl, http_heads_response,
+                      sizeof(http_heads_response) - 1) <= 0)
             return -1;
     return 0;
 }
