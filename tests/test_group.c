@@ -106,11 +106,11 @@ static void test_first_error_cancels_the_rest(void **state)
     seen_reset();
     for (int i = 0; i < 5; i++)
         assert_int_equal(
-            green_group_spawn(group, NULL, sleeper, TEST_INT_VALUE(10000)), 0);
+            green_group_spawn(group, NULL, sleeper, TEST_INT_VALUE(60000)), 0);
     assert_int_equal(green_group_spawn(group, NULL, failer, TEST_INT_VALUE(5)),
                      0);
     assert_int_equal(green_group_wait(group, GREEN_FOREVER), EIO);
-    assert_true(green_now() - start < 5.0);
+    assert_true(green_now() - start < 30.0); /* not the sleepers' 60 s */
     assert_int_equal(seen.ended, 6);
     for (int i = 0; i < 5; i++)
         assert_int_equal(seen.errs[i], ECANCELED);
@@ -229,7 +229,7 @@ static void test_nested_cancel(void **state)
     assert_int_equal(seen.started, 3);
     assert_int_equal(green_group_cancel(outer), 0);
     /* The kills are delivered; the grandchildren end on the next pass. */
-    assert_int_equal(green_group_wait(leaked_inner, 1.0), 0);
+    assert_int_equal(green_group_wait(leaked_inner, 30.0), 0);
     assert_int_equal(seen.ended, 3);
     for (int i = 0; i < 3; i++)
         assert_int_equal(seen.errs[i], ECANCELED);
@@ -256,7 +256,7 @@ static void *long_job(void *arg)
     size_t got;
 
     if (i % 2 == 0)
-        seen.errs[i] = green_sleep(10);
+        seen.errs[i] = green_sleep(60);
     else
         seen.errs[i] = green_recv(blocked_fds[i][0], &byte, 1, 0, &got);
     seen.end_times[i] = green_now();
@@ -295,10 +295,11 @@ static void test_children_inherit_the_deadline(void **state)
     }
     printf("group deadline: worst child stopped %.2f ms after it\n",
            worst * 1e3);
-    /* Only the deadline can end them before 10 s.  How soon after it is a
-     * figure for bench/group.c: sanitizer builds on a shared machine are
-     * late by 100 ms and more, so the test asserts only the bound. */
-    assert_true(worst < 2.0);
+    /* ETIMEDOUT: only the deadline can end them before 60 s.  How soon
+     * after it is a figure for bench/group.c: sanitizer builds on a loaded
+     * machine are late by 100 ms and more, so the test asserts only a
+     * bound far from the 60 s the children would otherwise take. */
+    assert_true(worst < 10.0);
     assert_int_equal(green_group_destroy(group), 0);
     for (int i = 0; i < CHILDREN; i++) {
         green_close(blocked_fds[i][0]);
@@ -316,7 +317,7 @@ static void *spawn_grandchild(void *arg)
     (void)arg;
     if (green_group_new(&inner, 0, 0) != 0)
         return NULL;
-    green_group_spawn(inner, NULL, sleeper, TEST_INT_VALUE(10000));
+    green_group_spawn(inner, NULL, sleeper, TEST_INT_VALUE(60000));
     grandchild_wait = green_group_wait(inner, GREEN_FOREVER);
     green_group_destroy(inner);
     return NULL;
@@ -342,7 +343,7 @@ static void test_deadline_flows_two_levels(void **state)
     assert_int_equal(seen.errs[1], ETIMEDOUT);
     assert_int_equal(grandchild_wait, ETIMEDOUT);
     assert_int_equal(seen.ended, 2);
-    assert_true(seen.end_times[1] - scope.deadline < 2.0);
+    assert_true(seen.end_times[1] - scope.deadline < 10.0); /* not 60 s */
     assert_true(seen.end_times[1] >= scope.deadline);
     assert_int_equal(green_group_destroy(group), 0);
 }
