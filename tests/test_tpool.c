@@ -110,15 +110,19 @@ static void test_hub_runs_during_jobs(void **state)
  */
 
 struct slow_job {
+    atomic_int released; /* set by the test once its caller gave up */
     atomic_int finished;
     atomic_int abandoned;
 };
 
+/* Runs until the test releases it (at most 30 s, so that a caller that
+ * wrongly waited for it fails instead of hanging). */
 static void *slow(void *arg)
 {
     struct slow_job *job = arg;
 
-    usleep(1500 * 1000);
+    for (int i = 0; i < 30000 && !atomic_load(&job->released); i++)
+        usleep(1000);
     atomic_store(&job->finished, 1);
     return TEST_INT_VALUE(7);
 }
@@ -135,7 +139,9 @@ static void note_abandoned(void *arg, void *result)
 /* Yield until flag is set (bounded: the test fails rather than hangs). */
 static int wait_for_flag(atomic_int *flag)
 {
-    for (int i = 0; i < 5000 && !atomic_load(flag); i++)
+    double give_up = green_now() + 30;
+
+    while (!atomic_load(flag) && green_now() < give_up)
         green_sleep(0.001);
     return atomic_load(flag);
 }
@@ -151,9 +157,11 @@ static void test_timeout_outlived(void **state)
     assert_int_equal(
         green_tpool_execute_ex(slow, job, note_abandoned, 0.02, &result),
         ETIMEDOUT);
-    assert_true(green_now() - start < 1.0); /* did not wait for the job */
+    /* Did not wait for the job: it runs until released. */
     assert_false(atomic_load(&job->finished));
+    assert_true(green_now() - start < 15.0);
     assert_int_equal(TEST_VALUE_INT(result), -1);
+    atomic_store(&job->released, 1);
     assert_true(wait_for_flag(&job->abandoned));
     free(job);
 }
@@ -171,6 +179,8 @@ static void test_timeout_scope_outlived(void **state)
         ETIMEDOUT);
     assert_true(green_timeout_fired(&scope));
     green_timeout_cancel(&scope);
+    assert_false(atomic_load(&job->finished));
+    atomic_store(&job->released, 1);
     assert_true(wait_for_flag(&job->abandoned));
     free(job);
 }
@@ -197,6 +207,7 @@ static void test_kill_while_waiting(void **state)
      * reports being killed). */
     assert_int_equal(green_thread_wait(t, &result), ECANCELED);
     green_thread_release(t);
+    atomic_store(&job->released, 1);
     assert_true(wait_for_flag(&job->abandoned));
     free(job);
 }
