@@ -121,6 +121,9 @@ static size_t count_body(char *data, size_t size, size_t count, void *arg)
     return size * count;
 }
 
+/* Fetches under way at once in the test's hub, and the most seen. */
+static int fetching, most_fetching;
+
 static void *fetch_one(void *arg)
 {
     struct fetch *fetch = arg;
@@ -137,7 +140,10 @@ static void *fetch_one(void *arg)
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, count_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, fetch);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+    if (++fetching > most_fetching)
+        most_fetching = fetching;
     fetch->result = curl_easy_perform(curl);
+    fetching--;
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &fetch->status);
     curl_easy_cleanup(curl);
     return NULL;
@@ -165,7 +171,12 @@ static void test_50_slow_fetches_overlap(void **state)
         assert_int_equal(fetches[i].received, strlen(BODY));
     }
     assert_true(elapsed >= DELAY_US / 1e6 * 0.9);
-    assert_true(elapsed < (test_scale_is("valgrind") ? 30.0 : 3.0));
+    /* Overlapped: counted, and under half of serial's 15 s (valgrind's
+     * own slowness takes that margin there). */
+    print_message("most fetches at once: %d\n", most_fetching);
+    assert_true(most_fetching > 1);
+    assert_true(elapsed <
+                (test_scale_is("valgrind") ? 30.0 : FETCHES * DELAY_US / 2e6));
 }
 
 /* ---- A cut transfer, then the same multi handle again (#11 item 8) ---- */
@@ -224,7 +235,7 @@ static void time_idle_polls(struct multi_case *c)
     c->idle_poll = patch_seconds() - start;
     waker = patch_spawn(wake_multi_later, c->multi);
     start = patch_seconds();
-    curl_multi_poll(c->multi, NULL, 0, 5000, NULL);
+    curl_multi_poll(c->multi, NULL, 0, 30000, NULL);
     c->woken_poll = patch_seconds() - start;
     patch_join(waker);
 }
@@ -266,7 +277,8 @@ static void test_cut_transfer_then_same_multi(void **state)
                   c.idle_poll, c.woken_poll);
     assert_int_not_equal(c.cut, CURLM_OK); /* its poll() was cut */
     assert_true(c.idle_poll >= 0.4);
-    assert_true(c.woken_poll >= 0.05 && c.woken_poll < 2.0);
+    /* Woken at 0.1 s, long before its 30 s timeout. */
+    assert_true(c.woken_poll >= 0.05 && c.woken_poll < 10.0);
     assert_int_equal(c.second, CURLM_OK);
     assert_int_equal(c.status, 200);
     assert_int_equal(c.received, strlen(BODY));
