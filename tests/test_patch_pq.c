@@ -4,7 +4,7 @@
  * directory, postgres on a unix socket there and on a free loopback port;
  * as the postgres or nobody user when run as root; always stopped).
  *
- * A green_timeout scope or a kill ends PQexec("SELECT pg_sleep(2),
+ * A green_timeout scope or a kill ends PQexec("SELECT pg_sleep(4),
  * 'first'") while the query runs.  By default the connection must then be
  * broken: the next query on it fails, and never answers 'first' (the
  * previous query's row).  With GREEN_PATCH_CUT_KEEP the connection is
@@ -32,7 +32,10 @@
 #endif
 
 #define CLIENTS 10
-#define QUERY_SECONDS 2 /* pg_sleep in the query that is cut */
+/* pg_sleep in the query that is cut (as text too, for the query), 0.3 s
+ * into it: a cut that a loaded machine delays by seconds is still a cut. */
+#define QUERY_SECONDS 4
+#define QUERY_SECONDS_TEXT "4"
 #define CUT_AFTER 0.3
 
 static pid_t server_pid = -1;
@@ -162,7 +165,7 @@ static bool start_server_on(int port)
     if (server_pid < 0)
         return false;
     server_port = port;
-    deadline = patch_seconds() + 30;
+    deadline = patch_seconds() + 60; /* a loaded machine starts it slowly */
     while (patch_seconds() < deadline) {
 #ifdef HAVE_PQ
         char info[512];
@@ -242,7 +245,8 @@ static const char *single_value(PGconn *conn, const char *sql, char *buf,
     return value;
 }
 
-static const char cut_query[] = "SELECT pg_sleep(2), 'first'";
+static const char cut_query[] =
+    "SELECT pg_sleep(" QUERY_SECONDS_TEXT "), 'first'";
 
 /* What one client saw. */
 struct client {
