@@ -364,7 +364,9 @@ static void test_communicate_timeout(void **state)
     green_timeout_t scope;
 
     (void)state;
-    assert_int_equal(green_process_communicate(process, NULL, 0, &output, 0.3),
+    /* Seconds, so that sh has printed its line even on a loaded machine;
+     * the child's 30 s sleep still outlasts them. */
+    assert_int_equal(green_process_communicate(process, NULL, 0, &output, 3.0),
                      ETIMEDOUT);
     assert_string_equal(output.out, "started\n");
     free(output.out);
