@@ -8,7 +8,7 @@
  *   fetcher [N]      (default 200 URLs)
  *
  * Exits 0 when every quick page came back, every hanging one timed out,
- * and the whole run ended within 0.5 s of the deadline.
+ * and the whole run ended within LATE_OK seconds of the deadline.
  */
 #include <green/group.h>
 #include <green/io.h>
@@ -22,7 +22,12 @@
 #include <string.h>
 
 #define LIMIT 20
-#define DEADLINE 1.0 /* seconds for the whole run */
+/* Seconds for the whole run: the 180 quick pages take a fraction of it,
+ * under valgrind or qemu too (about 1 s under valgrind on a loaded 2-CPU
+ * machine).  How late after it the run ends is a figure for bench/; here
+ * only a wide bound. */
+#define DEADLINE 3.0
+#define LATE_OK 1.5
 
 /* ---- The server: GET /N answers "page N", or hangs if N % 10 == 9 ---- */
 
@@ -120,7 +125,7 @@ int main(int argc, char **argv)
            "in %.3f s\n",
            fetched, timed_out, failed, count - fetched - timed_out - failed,
            green_now() - start);
-    ok = failed == 0 && green_now() - start < DEADLINE + 0.5 &&
+    ok = failed == 0 && green_now() - start < DEADLINE + LATE_OK &&
          fetched + timed_out == count && timed_out == count / 10;
     green_group_destroy(group);
     green_server_stop(server);
