@@ -76,6 +76,17 @@ static void *waiter_main(void *arg)
     return NULL;
 }
 
+/* How many of the two waiters got a signal, once one has or after
+ * `seconds`. */
+static int woken_within(struct waiter waiters[2], double seconds)
+{
+    double give_up = green_now() + seconds;
+
+    while (waiters[0].err != 0 && waiters[1].err != 0 && green_now() < give_up)
+        green_sleep(0.001);
+    return (waiters[0].err == 0) + (waiters[1].err == 0);
+}
+
 static void test_timeout_and_kill_leave_the_signal_pending(void **state)
 {
     struct waiter killed = {&usr1, GREEN_FOREVER, -1, 0};
@@ -111,6 +122,9 @@ static void test_one_delivery_one_waiter(void **state)
     threads[1] = spawn_or_fail(waiter_main, &waiters[1]);
     assert_int_equal(green_sleep(0.02), 0);
     assert_int_equal(kill(getpid(), SIGUSR1), 0);
+    /* Until one has it (a loaded machine may take long), then a moment
+     * in which a second delivery would show. */
+    assert_int_equal(woken_within(waiters, 30.0), 1);
     assert_int_equal(green_sleep(0.1), 0);
     assert_int_equal((waiters[0].err == 0) + (waiters[1].err == 0), 1);
     assert_int_equal(kill(getpid(), SIGUSR1), 0);
@@ -144,7 +158,9 @@ static void start_os_waiters(pthread_t threads[2], struct waiter waiters[2])
 
 static void test_process_signal_reaches_one_hub(void **state)
 {
-    struct waiter waiters[2] = {{&usr1, 1.0, -1, 0}, {&usr1, 1.0, -1, 0}};
+    /* The one that gets no signal waits out its timeout: seconds, so that
+     * the other's wait is not cut short on a loaded machine either. */
+    struct waiter waiters[2] = {{&usr1, 3.0, -1, 0}, {&usr1, 3.0, -1, 0}};
     pthread_t threads[2];
 
     (void)state;
