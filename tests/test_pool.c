@@ -571,6 +571,15 @@ static void *record_self_and_block(void *arg)
     return TEST_INT_VALUE(-1);
 }
 
+/* Set by test_pile_killed_member once it has counted its members. */
+static green_event_t *pile_release;
+
+static void *echo_when_released(void *arg)
+{
+    green_event_wait(pile_release, NULL, GREEN_FOREVER);
+    return arg;
+}
+
 static void test_pile_killed_member(void **state)
 {
     green_pool_t *pool = pool_or_fail(4);
@@ -581,16 +590,20 @@ static void test_pile_killed_member(void **state)
 
     (void)state;
     assert_int_equal(green_event_new(&r.never), 0);
+    assert_int_equal(green_event_new(&pile_release), 0);
     assert_int_equal(green_pile_new(&pile, pool, 0), 0);
     assert_int_equal(
-        green_pile_spawn(pile, echo_after_sleep, TEST_INT_VALUE(1)), 0);
+        green_pile_spawn(pile, echo_when_released, TEST_INT_VALUE(1)), 0);
     assert_int_equal(green_pile_spawn(pile, record_self_and_block, &r), 0);
     assert_int_equal(
-        green_pile_spawn(pile, echo_after_sleep, TEST_INT_VALUE(3)), 0);
+        green_pile_spawn(pile, echo_when_released, TEST_INT_VALUE(3)), 0);
     green_sleep(0);
     assert_non_null(r.self);
     assert_int_equal(green_thread_kill(r.self), 0);
+    /* The other two still wait for the release (they slept 0.1 s before,
+     * which a stalled TSan run overran). */
     assert_int_equal(green_pool_running(pool), 2);
+    assert_int_equal(green_event_send(pile_release, NULL), 0);
     assert_int_equal(green_pile_next(pile, &result, &job_err, GREEN_FOREVER),
                      0);
     assert_int_equal(job_err, 0);
@@ -606,6 +619,7 @@ static void test_pile_killed_member(void **state)
     assert_int_equal(green_pile_destroy(pile), 0);
     assert_int_equal(green_pool_destroy(pool, 0), 0);
     assert_int_equal(green_event_destroy(r.never), 0);
+    assert_int_equal(green_event_destroy(pile_release), 0);
 }
 
 /* Spawns that wait for a slot of a full pool keep their places: each
