@@ -256,7 +256,7 @@ static void *long_job(void *arg)
     size_t got;
 
     if (i % 2 == 0)
-        seen.errs[i] = green_sleep(60);
+        seen.errs[i] = green_sleep(120);
     else
         seen.errs[i] = green_recv(blocked_fds[i][0], &byte, 1, 0, &got);
     seen.end_times[i] = green_now();
@@ -295,11 +295,11 @@ static void test_children_inherit_the_deadline(void **state)
     }
     printf("group deadline: worst child stopped %.2f ms after it\n",
            worst * 1e3);
-    /* ETIMEDOUT: only the deadline can end them before 60 s.  How soon
-     * after it is a figure for bench/group.c: sanitizer builds on a loaded
-     * machine are late by 100 ms and more, so the test asserts only a
-     * bound far from the 60 s the children would otherwise take. */
-    assert_true(worst < 10.0);
+    /* ETIMEDOUT: only the deadline can end them before 120 s.  How soon
+     * after it is a figure for bench/group.c: TSan at a load of 14 was
+     * 4.5 s late, so the test asserts only a bound far from the 120 s
+     * the children would otherwise take. */
+    assert_true(worst < 40.0);
     assert_int_equal(green_group_destroy(group), 0);
     for (int i = 0; i < CHILDREN; i++) {
         green_close(blocked_fds[i][0]);
