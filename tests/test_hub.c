@@ -1153,7 +1153,8 @@ static void test_fork_gives_child_fresh_hub(void **state)
 
     (void)state;
     assert_int_equal(pipe(fds), 0);
-    w = (struct fd_waiter){.fd = fds[0], .timeout = 5, .err = -1};
+    /* The timeout outlasts the child, valgrind's leak check included. */
+    w = (struct fd_waiter){.fd = fds[0], .timeout = 60, .err = -1};
     reader = spawn_or_fail(read_one_byte, &w);
     assert_int_equal(green_sleep(0.01), 0); /* registered with the backend */
     fflush(NULL);
