@@ -131,6 +131,9 @@ static redisContext *connect_client(void)
     return c;
 }
 
+/* BLPOPs under way at once in this hub, and the most seen. */
+static int blocking, most_blocking;
+
 static void *blpop_client(void *arg)
 {
     struct client *client = arg;
@@ -139,7 +142,10 @@ static void *blpop_client(void *arg)
 
     if (c == NULL)
         return NULL;
+    if (++blocking > most_blocking)
+        most_blocking = blocking;
     reply = redisCommand(c, "BLPOP green:empty:%d 0.5", client->index);
+    blocking--;
     /* The timeout passed with the list still empty: a nil reply. */
     client->ok = reply != NULL &&
                  (reply->type == REDIS_REPLY_NIL ||
@@ -169,11 +175,17 @@ static void test_blpop_in_200_green_threads(void **state)
         ok += clients[i].ok;
     }
     elapsed = patch_seconds() - start;
-    print_message("200 x BLPOP 0.5 s: %.3f s (serial: 100 s)\n", elapsed);
+    print_message("200 x BLPOP 0.5 s: %.3f s (serial: 100 s), "
+                  "at most %d at once\n",
+                  elapsed, most_blocking);
     assert_int_equal(ok, CLIENTS);
-    /* Concurrent: about 0.5 s (a few under valgrind), far below serial's
-     * 100 s in every build. */
-    assert_true(elapsed < 30.0);
+    /* Concurrent: counted in every build (a blocking BLPOP would hold the
+     * OS thread, one at a time).  About 0.5 s, far below serial's 100 s,
+     * except under valgrind: its 200 connections took 49 s on a loaded
+     * machine, so the count is the proof there. */
+    assert_true(most_blocking > 1);
+    if (!test_scale_is("valgrind"))
+        assert_true(elapsed < 30.0);
 }
 
 static long increments_each;
