@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "test_hub_util.h"
 
+#include <green/sync.h>
 #include <green/thread.h>
 
 #include <errno.h>
@@ -98,10 +99,20 @@ static void test_greenlets_switch_values(void **state)
 /* ---- Green threads: spawn, sleep, wait -------------------------------- */
 
 static struct test_log order;
+static green_event_t *go;
+static double go_at;
 
+/* Sleeps until go_at + ms: deadlines from one instant, so that how late
+ * each sleeper runs (a TSan fiber's start took over 0.2 s on a loaded
+ * machine) cannot reorder them. */
 static void *sleep_then_log(void *ms)
 {
-    if (green_sleep(0.001 * (double)TEST_VALUE_INT(ms)) == 0)
+    double left;
+
+    if (green_event_wait(go, NULL, GREEN_FOREVER) != 0)
+        return ms;
+    left = go_at + 0.001 * (double)TEST_VALUE_INT(ms) - green_now();
+    if (green_sleep(left > 0 ? left : 0) == 0)
         test_log_add(&order, "%d", (int)TEST_VALUE_INT(ms));
     return ms;
 }
@@ -113,16 +124,22 @@ static void test_spawn_sleep_wait(void **state)
 
     (void)state;
     test_log_reset(&order);
+    assert_int_equal(green_event_new(&go), 0);
     /* Spawned longest sleep first; they must wake shortest first. */
     for (int i = 0; i < 3; i++)
         threads[i] =
             spawn_or_fail(sleep_then_log, TEST_INT_VALUE(300 - 100 * i));
+    while (green_event_waiting(go) < 3)
+        assert_int_equal(green_sleep(0), 0);
+    go_at = green_now();
+    assert_int_equal(green_event_send(go, NULL), 0);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(green_thread_wait(threads[i], &result), 0);
         assert_int_equal(TEST_VALUE_INT(result), 300 - 100 * i);
         green_thread_release(threads[i]);
     }
     assert_log_equal(&order, "100,200,300");
+    assert_int_equal(green_event_destroy(go), 0);
 }
 
 #ifdef SHADOW_PATCH
