@@ -1080,9 +1080,11 @@ static void test_timer_start_cancel(void **state)
 
     (void)state;
     test_log_reset(&hook_log);
-    assert_int_equal(green_timer_start(&a, 0.02, log_timer, "a"), 0);
-    assert_int_equal(green_timer_start(&b, 0.01, log_timer, "b"), 0);
-    assert_int_equal(green_timer_start(&c, 0.015, log_timer, "c"), 0);
+    /* Far apart: a start delayed by a loaded machine (10 ms would have
+     * swapped a and b) must not change their order. */
+    assert_int_equal(green_timer_start(&a, 0.2, log_timer, "a"), 0);
+    assert_int_equal(green_timer_start(&b, 0.05, log_timer, "b"), 0);
+    assert_int_equal(green_timer_start(&c, 0.1, log_timer, "c"), 0);
     assert_int_equal(green_timer_cancel(c), 0);
     assert_int_equal(green_hub_run(), 0);
     assert_log_equal(&hook_log, "b,a");
