@@ -43,6 +43,9 @@ static void assert_no_zombie(pid_t pid)
 
 /* ---- Waiting ------------------------------------------------------------ */
 
+/* Waits under way at once, and the most seen. */
+static int waiting, most_waiting;
+
 static void *sleeper_main(void *arg)
 {
     char *argv[] = {"sleep", "0.2", NULL};
@@ -52,7 +55,10 @@ static void *sleeper_main(void *arg)
     (void)arg;
     if (err != 0)
         return (void *)(intptr_t)err;
+    if (++waiting > most_waiting)
+        most_waiting = waiting;
     err = green_process_wait(process, 30.0, &status);
+    waiting--;
     green_process_destroy(process);
     if (err == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
         err = EPROTO;
@@ -82,9 +88,16 @@ static void test_children_wait_in_parallel(void **state)
         green_thread_release(threads[i]);
     }
     elapsed = green_now() - start;
-    print_message("%zu children of sleep 0.2: %.3f s\n", count, elapsed);
+    print_message("%zu children of sleep 0.2: %.3f s, at most %d waits at "
+                  "once\n",
+                  count, elapsed, most_waiting);
     assert_true(elapsed >= 0.19);
-    assert_true(elapsed < 15.0);
+    /* Overlapped: counted in every build (a wait that blocked the OS
+     * thread would be alone).  The time bound only where the count is
+     * the full 100: TSan took 15 s for its 10 (serial: 2 s). */
+    assert_true(most_waiting > 1);
+    if (count == 100)
+        assert_true(elapsed < 15.0);
     free(threads);
 }
 
