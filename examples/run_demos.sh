@@ -16,8 +16,9 @@ DEMOS=(
     "fetcher 200" "pipeline"
 )
 
-# Seconds a demo may run before it counts as hung.
-DEMO_TIMEOUT=${DEMO_TIMEOUT:-60}
+# Seconds a demo may run before it counts as hung (echo_server --demo
+# took over 60 s under valgrind on a loaded machine).
+DEMO_TIMEOUT=${DEMO_TIMEOUT:-180}
 read -r -a wrapper <<<"${DEMO_WRAPPER:-}"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
