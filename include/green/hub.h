@@ -41,19 +41,25 @@ extern "C" {
 typedef struct green_hub green_hub_t;
 
 /* Event-loop backends.  GREEN_BACKEND_DEFAULT picks the environment
- * variable GREEN_HUB_BACKEND ("epoll" or "poll") if set, else epoll on
- * Linux and poll(2) elsewhere. */
+ * variable GREEN_HUB_BACKEND ("epoll", "poll" or "io_uring") if set, else
+ * epoll on Linux and poll(2) elsewhere.  GREEN_BACKEND_IO_URING exists
+ * where libgreen was built with liburing (else ENOTSUP); where the kernel
+ * refuses io_uring (kernel.io_uring_disabled, seccomp, a kernel lacking an
+ * operation libgreen uses) the hub runs epoll instead and says why, once
+ * per process, on stderr. */
 typedef enum green_backend {
     GREEN_BACKEND_DEFAULT = 0,
     GREEN_BACKEND_EPOLL,
-    GREEN_BACKEND_POLL
+    GREEN_BACKEND_POLL,
+    GREEN_BACKEND_IO_URING
 } green_backend_t;
 
 /* Choose the backend for hubs made later by the calling thread (the
  * thread's hub must not exist yet: EBUSY otherwise).  ENOTSUP if the
  * backend is not built on this platform. */
 GREEN_EXTERN int green_hub_set_backend(green_backend_t backend);
-/* The name of the calling thread's hub backend ("epoll", "poll"); makes the
+/* The name of the calling thread's hub backend ("epoll", "poll",
+ * "io_uring": the one it runs, after any fallback); makes the
  * hub if needed.  NULL if it cannot be made. */
 GREEN_EXTERN const char *green_hub_backend_name(void);
 

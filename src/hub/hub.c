@@ -536,12 +536,20 @@ static const poll_backend_t *backend_for(green_backend_t choice)
 
         if (env != NULL && strcmp(env, "poll") == 0)
             return &poll_backend_poll;
+#ifdef GREEN_HAVE_URING
+        if (env != NULL && strcmp(env, "io_uring") == 0)
+            return &poll_backend_uring;
+#endif
 #ifdef __linux__
         return &poll_backend_epoll;
 #else
         return &poll_backend_poll;
 #endif
     }
+#ifdef GREEN_HAVE_URING
+    if (choice == GREEN_BACKEND_IO_URING)
+        return &poll_backend_uring;
+#endif
 #ifdef __linux__
     if (choice == GREEN_BACKEND_EPOLL)
         return &poll_backend_epoll;
@@ -552,10 +560,14 @@ static const poll_backend_t *backend_for(green_backend_t choice)
 int green_hub_set_backend(green_backend_t backend)
 {
     if (backend != GREEN_BACKEND_DEFAULT && backend != GREEN_BACKEND_EPOLL &&
-        backend != GREEN_BACKEND_POLL)
+        backend != GREEN_BACKEND_POLL && backend != GREEN_BACKEND_IO_URING)
         return EINVAL;
 #ifndef __linux__
     if (backend == GREEN_BACKEND_EPOLL)
+        return ENOTSUP;
+#endif
+#ifndef GREEN_HAVE_URING
+    if (backend == GREEN_BACKEND_IO_URING)
         return ENOTSUP;
 #endif
     if (green_tls_hub != NULL)
@@ -571,11 +583,16 @@ const char *green_hub_backend_name(void)
     return hub != NULL ? hub->backend->name : NULL;
 }
 
-/* The kernel objects: a poller with the wake-up fd registered. */
+/* The kernel objects: a poller with the wake-up fd registered.  A
+ * backend the kernel refuses (io_uring) gives way to its fallback. */
 static int open_kernel_objects(green_hub_t *hub)
 {
     int err = hub->backend->create(&hub->poller);
 
+    if (err != 0 && hub->backend->fallback != NULL) {
+        hub->backend = hub->backend->fallback;
+        err = hub->backend->create(&hub->poller);
+    }
     if (err != 0)
         return err;
     err = call_open_wake(hub);

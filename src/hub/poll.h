@@ -1,6 +1,6 @@
 /*
  * Internal: the hub's I/O readiness backend, one small interface so that
- * epoll, poll(2) and later io_uring or kqueue are interchangeable (the
+ * epoll, poll(2), io_uring and later kqueue are interchangeable (the
  * libuv src/unix split).  Registrations made by set are level-triggered:
  * an fd stays reported while it is ready for a registered event; those
  * made by watch_edge are edge-triggered (see there).
@@ -42,9 +42,15 @@ typedef struct poll_backend {
     /* Wait up to timeout_ms (-1: no limit) and store up to max ready events
      * in out.  Returns how many, 0 on timeout or EINTR, or -errno. */
     int (*wait)(void *state, int timeout_ms, poll_event_t *out, int max);
+    /* Optional: the backend to use instead when create fails (the backend
+     * has said why on stderr). */
+    const struct poll_backend *fallback;
 } poll_backend_t;
 
 extern const poll_backend_t poll_backend_epoll;
 extern const poll_backend_t poll_backend_poll;
+#ifdef GREEN_HAVE_URING
+extern const poll_backend_t poll_backend_uring; /* poll_uring.c, uring.h */
+#endif
 
 #endif /* GREEN_POLL_H */
