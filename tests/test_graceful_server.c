@@ -3,6 +3,7 @@
  * accepting (a new connect is refused), finishes the request in flight
  * and exits 0; on SIGINT with a request longer than its deadline, it cuts
  * the request and exits 1.
+ * GREEN_TEST_BACKENDS
  */
 #include "test_hub_util.h"
 

@@ -2,6 +2,7 @@
  * Handles: a handle destroyed twice, freed, garbage or of another type is
  * refused with EINVAL and a message (or, in builds that recycle nothing,
  * caught by the sanitizer); sync objects refuse other OS threads (EPERM).
+ * GREEN_TEST_BACKENDS
  */
 #include "test_util.h"
 

@@ -2,6 +2,7 @@
  * green_xqueue with maxsize 0: a rendezvous channel between hubs.  A put
  * returns once a getter has the item, try forms need a waiting partner,
  * and timeouts and kills on both sides lose or double no item.
+ * GREEN_TEST_BACKENDS
  */
 #include "test_hub_util.h"
 

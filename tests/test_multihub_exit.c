@@ -3,6 +3,7 @@
  * handed to an xqueue getter that can no longer take them go back to the
  * queue in order, and every thread pool job either returns to its caller
  * or reaches its abandoned function.
+ * GREEN_TEST_BACKENDS
  */
 #include "test_hub_util.h"
 

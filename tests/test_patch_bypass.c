@@ -9,6 +9,7 @@
  * libgreen.so only) does the work with the shim counting and prints
  * "<calls> <first call's name> <control calls>"; the test runs it on
  * both hub backends.
+ * GREEN_TEST_BACKENDS
  */
 #ifdef GREEN_PATCH_BYPASS_CHILD
 

@@ -3,6 +3,7 @@
  * interface in 50 green threads against a local HTTP server that delays
  * each response by 0.3 s.  The server runs in its own OS thread with its
  * own hub, written with plain blocking sockets: patched as well.
+ * GREEN_TEST_BACKENDS
  */
 #include "patch_helpers.h"
 

@@ -9,6 +9,7 @@
  * broken: the next query on it fails, and never answers 'first' (the
  * previous query's row).  With GREEN_PATCH_CUT_KEEP the connection is
  * left as it was, and that stale row is exactly what comes back.
+ * GREEN_TEST_BACKENDS
  */
 #include "patch_helpers.h"
 

@@ -7,6 +7,7 @@
  * a pipe, reporting the elapsed time.  As the test, it runs the child with
  * and without the preload and with GREEN_PATCH=0, and runs a plain system
  * program preloaded to show pass-through.
+ * GREEN_TEST_BACKENDS
  */
 #define SLEEPERS 10 /* the child's naps of 0.2 s */
 

@@ -2,6 +2,7 @@
  * libgreen_patch with a real client library: hiredis's blocking API in
  * green threads against a redis-server this test starts on a free
  * loopback port (and always stops).
+ * GREEN_TEST_BACKENDS
  */
 #include "patch_helpers.h"
 

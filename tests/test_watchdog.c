@@ -4,6 +4,7 @@
  * thread that yields every 2 ms for 1.5 s, with a 1 s limit, is not.  Each case
  * runs in a forked child whose stderr is a pipe, so the report can be read
  * back.
+ * GREEN_TEST_BACKENDS
  */
 #define _GNU_SOURCE
 #include "test_util.h"

@@ -22,7 +22,7 @@
  * (GREEN_FOREVER) means no timeout.
  *
  * fork: the child keeps the forking thread's hub, green threads and fds
- * (with a new epoll instance and wake-up fd) and its watchdog (a new
+ * (with a new epoll instance, poll set or io_uring ring, and wake-up fd) and its watchdog (a new
  * monitor thread); other threads' hubs do not exist there, so calls to
  * them fail with EPIPE.  The thread pool and fd tables: docs/hub.md.
  */
