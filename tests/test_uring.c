@@ -1,5 +1,5 @@
 /*
- * The io_uring backend beyond what the GREEN_TEST_BACKENDS tests run on it:
+ * The io_uring backend beyond what the backend-marked tests run on it:
  * the fallback to epoll and its reasons (forced in forked children by a
  * seccomp filter, as a container policy would), and the internal operation
  * interface of src/hub/uring.h (completion, cuts that cancel before
