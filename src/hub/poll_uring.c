@@ -19,6 +19,8 @@
 #include "poll.h"
 #include "uring.h"
 
+#include "greenlet/sanitizer.h"
+
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
@@ -66,6 +68,19 @@ typedef struct uring_state {
     size_t rearm_count, rearm_capacity;
     hub_uring_op_t *ops; /* in flight */
 } uring_state_t;
+
+/* liburing maps and unmaps rings with raw system calls, unseen by TSan: a
+ * ring mapped where another thread's destroyed ring was would look like a
+ * race with that thread's writes.  Destroying releases, creating
+ * acquires. */
+#ifdef GREEN_TSAN
+static char uring_tsan_sync;
+#define URING_TSAN_RELEASE() __tsan_release(&uring_tsan_sync)
+#define URING_TSAN_ACQUIRE() __tsan_acquire(&uring_tsan_sync)
+#else
+#define URING_TSAN_RELEASE() ((void)0)
+#define URING_TSAN_ACQUIRE() ((void)0)
+#endif
 
 static _Atomic unsigned long uring_ring_ids;
 static atomic_flag uring_fallback_said = ATOMIC_FLAG_INIT;
@@ -475,6 +490,7 @@ static int uring_create_state(void **out)
 
     if (state == NULL)
         return ENOMEM;
+    URING_TSAN_ACQUIRE();
     err = uring_open(&state->ring);
     if (err != 0) {
         free(state);
@@ -524,6 +540,7 @@ static void uring_destroy_state(void *opaque)
         uring_drain(state);
     else
         uring_orphan_ops(state);
+    URING_TSAN_RELEASE();
     io_uring_queue_exit(&state->ring);
     free(state->fds);
     free(state->rearm);
