@@ -231,13 +231,13 @@ static void test_only_on_uring_hubs(void **state)
     assert_int_equal(green_hub_set_backend(GREEN_BACKEND_EPOLL), 0);
     assert_false(hub_uring_active());
     assert_null(hub_uring_ring());
-    assert_int_equal(hub_uring_submit(prep_read, &op, 1, &res), ENOTSUP);
+    assert_int_equal(hub_uring_submit(-1, 0, prep_read, &op, 1, &res), ENOTSUP);
     assert_int_equal(green_hub_destroy(), 0);
     assert_int_equal(green_hub_set_backend(GREEN_BACKEND_IO_URING), 0);
     assert_string_equal(green_hub_backend_name(), "io_uring");
     assert_true(hub_uring_active());
     assert_non_null(hub_uring_ring());
-    assert_int_equal(hub_uring_submit(prep_read, &op, 1, NULL), EINVAL);
+    assert_int_equal(hub_uring_submit(-1, 0, prep_read, &op, 1, NULL), EINVAL);
 }
 
 static void test_submit_completes(void **state)
@@ -250,7 +250,8 @@ static void test_submit_completes(void **state)
     make_pipe(p);
     op.fd = p[0];
     assert_int_equal(write(p[1], "hi", 2), 2);
-    assert_int_equal(hub_uring_submit(prep_read, &op, GREEN_FOREVER, &res), 0);
+    assert_int_equal(
+        hub_uring_submit(-1, 0, prep_read, &op, GREEN_FOREVER, &res), 0);
     assert_int_equal(res, 2);
     assert_memory_equal(buf, "hi", 2);
     close_pipe(p);
@@ -273,7 +274,7 @@ static void *read_in_thread(void *arg)
     r->op.len = 1;
     if (r->scope > 0)
         green_timeout_start(&scope, r->scope);
-    r->err = hub_uring_submit(prep_read, &r->op, r->timeout, &r->res);
+    r->err = hub_uring_submit(-1, 0, prep_read, &r->op, r->timeout, &r->res);
     if (r->scope > 0) {
         r->scope_fired = green_timeout_fired(&scope);
         green_timeout_cancel(&scope);
@@ -335,7 +336,8 @@ static void test_main_waits_for_another_os_thread(void **state)
     make_pipe(p);
     op.fd = p[0];
     assert_int_equal(pthread_create(&writer, NULL, write_later, &p[1]), 0);
-    assert_int_equal(hub_uring_submit(prep_read, &op, GREEN_FOREVER, &res), 0);
+    assert_int_equal(
+        hub_uring_submit(-1, 0, prep_read, &op, GREEN_FOREVER, &res), 0);
     assert_int_equal(res, 1);
     assert_int_equal(c, 'w');
     assert_int_equal(pthread_join(writer, &failed), 0);
@@ -526,7 +528,8 @@ static int child_after_fork_with_op(void)
     if (pipe(p) != 0 || write(p[1], "c", 1) != 1)
         return 32;
     op.fd = p[0];
-    if (hub_uring_submit(prep_read, &op, 5, &res) != 0 || res != 1 || c != 'c')
+    if (hub_uring_submit(-1, 0, prep_read, &op, 5, &res) != 0 || res != 1 ||
+        c != 'c')
         return 33;
     return 0;
 }

@@ -247,25 +247,66 @@ int green_wait_fd(int fd, int events, double timeout)
     return green_wait_fd_waiter(&w, fd, events, timeout);
 }
 
+/* fd's slot in hub's table, grown if needed; NULL without memory. */
+static fd_slot_t *fd_slot(green_hub_t *hub, int fd)
+{
+    if ((size_t)fd >= hub->fd_capacity) {
+        fd_slot_t *fds =
+            fd_array_grow(hub->fds, &hub->fd_capacity, sizeof(*fds), fd);
+        if (fds == NULL)
+            return NULL;
+        hub->fds = fds;
+    }
+    return &hub->fds[fd];
+}
+
+/* A readiness waiter or an operation has the place events asks for. */
+static int slot_busy(const fd_slot_t *slot, int events)
+{
+    return ((events & GREEN_READ) &&
+            (slot->reader != NULL || slot->op_reader != NULL)) ||
+           ((events & GREEN_WRITE) &&
+            (slot->writer != NULL || slot->op_writer != NULL));
+}
+
+int fd_claim_op(green_hub_t *hub, int fd, int events, green_waiter_t *w)
+{
+    fd_slot_t *slot = fd_slot(hub, fd);
+
+    if (slot == NULL)
+        return ENOMEM;
+    if (slot_busy(slot, events))
+        return EBUSY;
+    if (events & GREEN_READ)
+        slot->op_reader = w;
+    else
+        slot->op_writer = w;
+    return 0;
+}
+
+void fd_release_op(green_hub_t *hub, int fd, green_waiter_t *w)
+{
+    /* The table may have moved while parked. */
+    fd_slot_t *slot = &hub->fds[fd];
+
+    if (slot->op_reader == w)
+        slot->op_reader = NULL;
+    if (slot->op_writer == w)
+        slot->op_writer = NULL;
+}
+
 /* Make w (initialised) fd's waiter for events until hub_fd_unwatch.
  * FD_READY instead if the fd is ready already (a regular file, or a
  * managed fd's noted edge, now used up), or an error. */
 static int hub_fd_watch(green_hub_t *hub, int fd, int events, green_waiter_t *w)
 {
-    fd_slot_t *slot;
+    fd_slot_t *slot = fd_slot(hub, fd);
     uint64_t token;
     int err = 0;
 
-    if ((size_t)fd >= hub->fd_capacity) {
-        fd_slot_t *fds =
-            fd_array_grow(hub->fds, &hub->fd_capacity, sizeof(*fds), fd);
-        if (fds == NULL)
-            return ENOMEM;
-        hub->fds = fds;
-    }
-    slot = &hub->fds[fd];
-    if (((events & GREEN_READ) && slot->reader != NULL) ||
-        ((events & GREEN_WRITE) && slot->writer != NULL))
+    if (slot == NULL)
+        return ENOMEM;
+    if (slot_busy(slot, events))
         return EBUSY;
     token = hub->backend->watch_edge != NULL ? fd_token_get(fd) : 0;
     if (token != slot->managed) {
@@ -363,13 +404,20 @@ void green_notify_close(int fd)
 {
     green_hub_t *hub = green_tls_hub;
     _Atomic uint64_t *token = fd_token(fd, 0);
+    fd_slot_t *slot;
 
     /* For every hub, whichever thread closes: the number may be reused. */
     if (token != NULL)
         atomic_store_explicit(token, 0, memory_order_relaxed);
     if (hub == NULL || fd < 0 || (size_t)fd >= hub->fd_capacity)
         return;
-    unwatch_fd(hub, fd, &hub->fds[fd], EBADF);
+    slot = &hub->fds[fd];
+    unwatch_fd(hub, fd, slot, EBADF);
+    /* An operation holds the file open: its owner cancels it. */
+    if (slot->op_reader != NULL)
+        green_unpark(slot->op_reader, EBADF, NULL);
+    if (slot->op_writer != NULL)
+        green_unpark(slot->op_writer, EBADF, NULL);
 }
 
 int green_close_fd(int fd)

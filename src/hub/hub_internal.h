@@ -87,6 +87,10 @@ struct green_thread {
 
 typedef struct fd_slot {
     green_waiter_t *reader, *writer;
+    /* io_uring operations on the fd (uring.h, fd_claim_op): they hold the
+     * fd's reader or writer place (a second one gets EBUSY), and a close
+     * wakes them to be cancelled; readiness does not concern them. */
+    green_waiter_t *op_reader, *op_writer;
     /* Nonzero while the fd is managed (green_fd_manage) and registered
      * edge-triggered with this hub's backend: the fd's process-wide token
      * at the time this hub registered it.  A different token now means the
@@ -230,6 +234,14 @@ void fd_after_fork(green_hub_t *hub);
 #define FD_READY (-3)
 int fd_watch(int fd, int events, green_waiter_t *w);
 void fd_unwatch(int fd, int events, green_waiter_t *w, int missed);
+
+/* For an io_uring operation on fd (events: GREEN_READ or GREEN_WRITE):
+ * make w, which the caller parks on next, fd's reader or writer without a
+ * readiness registration.  0, EBUSY if the place is taken, or ENOMEM.
+ * green_notify_close(fd) unparks w with EBADF.  Undo with
+ * fd_release_op once the park is over. */
+int fd_claim_op(green_hub_t *hub, int fd, int events, green_waiter_t *w);
+void fd_release_op(green_hub_t *hub, int fd, green_waiter_t *w);
 
 /* ---- thread.c ------------------------------------------------------ */
 

@@ -676,15 +676,16 @@ static void uring_call_complete(hub_uring_op_t *op, int res, unsigned flags)
         green_unpark(&call->w, 0, NULL);
 }
 
-int hub_uring_submit(hub_uring_prep_fn prep, void *arg, double timeout,
-                     int *res)
+int hub_uring_submit(int fd, int events, hub_uring_prep_fn prep, void *arg,
+                     double timeout, int *res)
 {
     uring_call_t call = {.op.complete = uring_call_complete};
     green_hub_t *hub;
     task_t *task;
     int err;
 
-    if (prep == NULL || res == NULL || isnan(timeout))
+    if (prep == NULL || res == NULL || isnan(timeout) ||
+        (fd >= 0 && events != GREEN_READ && events != GREEN_WRITE))
         return EINVAL;
     err = hub_caller(&hub, &task);
     if (err != 0)
@@ -694,15 +695,22 @@ int hub_uring_submit(hub_uring_prep_fn prep, void *arg, double timeout,
     if (task->killed)
         return ECANCELED;
     green_waiter_init(&call.w);
-    err = hub_uring_start(&call.op, prep, arg);
-    if (err != 0)
+    if (fd >= 0 && (err = fd_claim_op(hub, fd, events, &call.w)) != 0)
         return err;
-    err = hub_park(hub, task, &call.w,
-                   timeout < 0 ? -1.0 : green_now() + timeout, BLOCK_PARK);
-    if (!call.done)
-        hub_uring_cancel_wait(&call.op);
-    *res = call.res;
-    if (err == 0 || (call.res != -ECANCELED && call.res != -EINTR))
+    err = hub_uring_start(&call.op, prep, arg);
+    if (err == 0) {
+        task->block_fd = fd;
+        task->block_events = (unsigned)events;
+        err = hub_park(hub, task, &call.w,
+                       timeout < 0 ? -1.0 : green_now() + timeout,
+                       fd >= 0 ? BLOCK_FD : BLOCK_PARK);
+        if (!call.done)
+            hub_uring_cancel_wait(&call.op);
+        *res = call.res;
+    }
+    if (fd >= 0)
+        fd_release_op(hub, fd, &call.w);
+    if (err == 0 || (call.done && call.res != -ECANCELED && call.res != -EINTR))
         return 0;
     return err == PARK_OWN_TIMEOUT ? ETIMEDOUT : err;
 }

@@ -45,11 +45,16 @@ typedef void (*hub_uring_prep_fn)(struct io_uring_sqe *sqe, void *arg);
  *  - it completed anyway (data moved, or another error): returns 0 with
  *    *res, so nothing it did is lost.  A kill or a fired scope is sticky
  *    and fails the caller's next blocking call instead.
+ * fd >= 0: the operation works on fd, as its reader (events GREEN_READ)
+ * or writer (GREEN_WRITE) in this hub, as green_wait_fd's waiters do:
+ * EBUSY without submitting if that place is taken, and a close of fd
+ * (green_notify_close) cuts the operation, which then returns EBADF.
+ * fd < 0: none of that (regular files, where several may be in flight).
  * Also: ECANCELED without submitting if the task is killed already;
  * EPERM from the hub greenlet; ENOTSUP if the hub does not run io_uring;
  * ENOMEM.  res may not be NULL (EINVAL). */
-int hub_uring_submit(hub_uring_prep_fn prep, void *arg, double timeout,
-                     int *res);
+int hub_uring_submit(int fd, int events, hub_uring_prep_fn prep, void *arg,
+                     double timeout, int *res);
 
 /* ---- Long-lived requests (multishot accept/recv, buffer rings) ---------
  *
