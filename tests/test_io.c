@@ -443,6 +443,32 @@ static void test_close_wakes_writer(void **state)
     free(t.data);
 }
 
+static void *accept_main(void *arg)
+{
+    int fd, listener = (int)TEST_VALUE_INT(arg);
+
+    return TEST_INT_VALUE(green_accept(&fd, listener, NULL, NULL));
+}
+
+/* A listener closed under a blocked accept is closed at once: connects
+ * are refused (on io_uring, the accept operation held it open). */
+static void test_close_wakes_acceptor(void **state)
+{
+    int port, listener = listen_loopback(&port), fd;
+    green_thread_t *t;
+    void *result;
+
+    (void)state;
+    t = spawn_or_fail(accept_main, TEST_INT_VALUE(listener));
+    assert_int_equal(green_sleep(0.01), 0); /* it blocks */
+    assert_int_equal(green_close(listener), 0);
+    assert_int_equal(green_connect_tcp(&fd, "127.0.0.1", port, 5.0),
+                     ECONNREFUSED);
+    assert_int_equal(green_thread_wait(t, &result), 0);
+    green_thread_release(t);
+    assert_int_equal(TEST_VALUE_INT(result), EBADF);
+}
+
 /* A closed fd's timeout does not stick to the next fd with its number. */
 static void test_timeout_forgotten_on_close(void **state)
 {
@@ -814,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_close_wakes_reader),
         cmocka_unit_test(test_close_wakes_writer),
+        cmocka_unit_test(test_close_wakes_acceptor),
         cmocka_unit_test(test_timeout_forgotten_on_close),
         cmocka_unit_test(test_second_reader_is_busy),
         cmocka_unit_test(test_peer_close_gives_eof_and_epipe),

@@ -413,7 +413,12 @@ void green_notify_close(int fd)
         return;
     slot = &hub->fds[fd];
     unwatch_fd(hub, fd, slot, EBADF);
-    /* An operation holds the file open: its owner cancels it. */
+    /* An operation holds the file open: cancel it before the close (a
+     * listener must refuse connections at once), and wake its owner to
+     * wait for the cancel. */
+    if ((slot->op_reader != NULL || slot->op_writer != NULL) &&
+        hub->backend->cancel_ops != NULL)
+        hub->backend->cancel_ops(hub->poller, fd);
     if (slot->op_reader != NULL)
         green_unpark(slot->op_reader, EBADF, NULL);
     if (slot->op_writer != NULL)

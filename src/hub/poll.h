@@ -42,6 +42,10 @@ typedef struct poll_backend {
     /* Wait up to timeout_ms (-1: no limit) and store up to max ready events
      * in out.  Returns how many, 0 on timeout or EINTR, or -errno. */
     int (*wait)(void *state, int timeout_ms, poll_event_t *out, int max);
+    /* Optional, for backends that run operations (io_uring): cancel every
+     * operation on fd now, not at the next wait, since the caller is about
+     * to close fd and an operation holds the file open. */
+    void (*cancel_ops)(void *state, int fd);
     /* Optional: the backend to use instead when create fails (the backend
      * has said why on stderr). */
     const struct poll_backend *fallback;

@@ -305,6 +305,17 @@ static void uring_remove(void *opaque, int fd)
         io_uring_submit(&state->ring);
 }
 
+static void uring_cancel_ops(void *opaque, int fd)
+{
+    uring_state_t *state = opaque;
+    struct io_uring_sqe *sqe = uring_sqe_ignored(state);
+
+    if (sqe == NULL)
+        return; /* the owners' own cancels follow */
+    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_submit(&state->ring);
+}
+
 /* Arm again the registered fds whose one-shot (or ended multishot) poll
  * has fired: an fd still ready is reported again, as level-triggered. */
 static void uring_rearm(uring_state_t *state)
@@ -555,6 +566,7 @@ const poll_backend_t poll_backend_uring = {
     .watch_edge = uring_watch_edge,
     .remove = uring_remove,
     .wait = uring_wait_events,
+    .cancel_ops = uring_cancel_ops,
     .fallback = &poll_backend_epoll,
 };
 
