@@ -21,7 +21,12 @@ struct fd_io_state {
      * timeouts". */
     _Atomic uint64_t timeout_ns_plus_one[2];
     atomic_bool nonblocking; /* O_NONBLOCK is known to be set */
+    atomic_uchar kind;       /* IO_FD_*: what the fd is, once known */
 };
+
+#define IO_FD_UNKNOWN 0
+#define IO_FD_STREAM 1 /* a socket or a pipe */
+#define IO_FD_OTHER 2
 
 struct hub_fd_record {
     _Atomic uint64_t token; /* hub.c: managed mode (green_fd_manage) */

@@ -10,6 +10,9 @@
 #include "hub/fd_record.h"
 #include "hub/fd_table.h"
 #include "io_internal.h"
+#ifdef GREEN_HAVE_URING
+#include "hub/uring.h"
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- Per-fd state ---------------------------------------------------- */
@@ -31,17 +35,20 @@ static struct fd_io_state *fd_state(int fd, int create)
     return record != NULL ? &record->io : NULL;
 }
 
-/* Forget what we knew about fd (it is new, or being closed). */
-static void fd_state_reset(int fd, int nonblocking)
+/* Forget what we knew about fd: it is being closed, or it is a socket
+ * this layer just made (made_here: nonblocking). */
+static void fd_state_reset(int fd, int made_here)
 {
-    struct fd_io_state *state = fd_state(fd, nonblocking);
+    struct fd_io_state *state = fd_state(fd, made_here);
 
     if (state == NULL)
         return;
     for (int side = 0; side < 2; side++)
         atomic_store_explicit(&state->timeout_ns_plus_one[side], 0,
                               memory_order_relaxed);
-    atomic_store_explicit(&state->nonblocking, nonblocking,
+    atomic_store_explicit(&state->nonblocking, made_here, memory_order_relaxed);
+    atomic_store_explicit(&state->kind,
+                          made_here ? IO_FD_STREAM : IO_FD_UNKNOWN,
                           memory_order_relaxed);
 }
 
@@ -170,14 +177,32 @@ static struct io_deadline io_deadline_of_fd(void)
     return deadline;
 }
 
+/* Seconds left before the deadline: GREEN_FOREVER for none, 0 once it has
+ * passed.  Called when the call is about to block. */
+static double io_deadline_left(int fd, int events, struct io_deadline *deadline)
+{
+    double now;
+
+    if (deadline->timeout == IO_TIMEOUT_OF_FD)
+        deadline->timeout = fd_timeout_for(fd, events);
+    if (deadline->timeout < 0)
+        return GREEN_FOREVER;
+    now = green_now();
+    if (deadline->at < 0)
+        deadline->at = now + deadline->timeout;
+    return deadline->at > now ? deadline->at - now : 0;
+}
+
+__thread struct io_counts io_counts;
+
 /* Run attempt until it does not fail with EAGAIN, parking on fd for
- * `events` between tries.  The one place where green I/O blocks. */
+ * `events` between tries.  Where green I/O waits for readiness. */
 static int io_retry(int fd, int events, struct io_deadline *deadline,
                     green_io_attempt_fn attempt, void *op, size_t *out)
 {
     for (;;) {
         ssize_t done = attempt(fd, op);
-        double wait = GREEN_FOREVER;
+        double wait;
         int err;
 
         if (done >= 0) {
@@ -190,17 +215,10 @@ static int io_retry(int fd, int events, struct io_deadline *deadline,
             continue;
         if (err != EAGAIN && err != EWOULDBLOCK)
             return err;
-        if (deadline->timeout == IO_TIMEOUT_OF_FD)
-            deadline->timeout = fd_timeout_for(fd, events);
-        if (deadline->timeout >= 0) {
-            double now = green_now();
-
-            if (deadline->at < 0)
-                deadline->at = now + deadline->timeout;
-            wait = deadline->at - now;
-            if (wait <= 0)
-                return ETIMEDOUT;
-        }
+        wait = io_deadline_left(fd, events, deadline);
+        if (wait == 0)
+            return ETIMEDOUT;
+        io_counts.readiness_waits++;
         err = green_wait_fd(fd, events, wait);
         if (err != 0)
             return err;
@@ -217,15 +235,38 @@ int green_io_retry(int fd, int events, double timeout,
     return io_retry(fd, events, &deadline, attempt, op, out);
 }
 
-/* ---- Attempts ---------------------------------------------------------- */
+/* ---- Operations ---------------------------------------------------------- */
+
+/* One call, two ways: attempt makes one nonblocking try (between
+ * readiness waits); prep fills an io_uring SQE for the whole call, on
+ * hubs that run io_uring (NULL: readiness waits only).  done, if set,
+ * finishes a call that prep's operation completed. */
+struct io_uring_sqe;
+struct io_way {
+    green_io_attempt_fn attempt;
+    void (*prep)(struct io_uring_sqe *sqe, void *op);
+    void (*done)(void *op);
+    unsigned char streams_only; /* prep only for sockets and pipes */
+};
+
+#ifdef GREEN_HAVE_URING
+#define IO_PREP(fn) fn
+#else
+#define IO_PREP(fn) NULL
+#endif
 
 struct io_message {
+    int fd;
     void *buf;
     size_t len;
     int flags;
     struct sockaddr *addr;
     socklen_t *addrlen;        /* receive side */
     socklen_t addrlen_to_send; /* send side */
+#ifdef GREEN_HAVE_URING
+    struct msghdr msg; /* recvmsg/sendmsg operations, with an address */
+    struct iovec part;
+#endif
 };
 
 static ssize_t attempt_recvfrom(int fd, void *op)
@@ -263,6 +304,7 @@ static ssize_t attempt_accept(int fd, void *op)
 }
 
 struct io_connect {
+    int fd;
     const struct sockaddr *addr;
     socklen_t addrlen;
     int in_progress;
@@ -302,16 +344,181 @@ static ssize_t attempt_connect(int fd, void *op)
     return 0;
 }
 
+#ifdef GREEN_HAVE_URING
+/* The most one read or write moves on Linux (MAX_RW_COUNT); an SQE's
+ * length has 32 bits only. */
+#define IO_MAX_LEN ((size_t)0x7ffff000)
+
+static unsigned io_op_len(const struct io_message *m)
+{
+    return (unsigned)(m->len < IO_MAX_LEN ? m->len : IO_MAX_LEN);
+}
+
+/* The message header of an operation with an address. */
+static struct msghdr *io_message_header(struct io_message *m, socklen_t addrlen)
+{
+    m->part.iov_base = m->buf;
+    m->part.iov_len = io_op_len(m);
+    m->msg.msg_name = m->addr;
+    m->msg.msg_namelen = addrlen;
+    m->msg.msg_iov = &m->part;
+    m->msg.msg_iovlen = 1;
+    return &m->msg;
+}
+
+/* No MSG_DONTWAIT: an operation waits in the kernel. */
+static void prep_recvfrom(struct io_uring_sqe *sqe, void *op)
+{
+    struct io_message *m = op;
+    int flags = m->flags & ~MSG_DONTWAIT;
+
+    if (m->addr == NULL)
+        io_uring_prep_recv(sqe, m->fd, m->buf, io_op_len(m), flags);
+    else
+        io_uring_prep_recvmsg(sqe, m->fd, io_message_header(m, *m->addrlen),
+                              (unsigned)flags);
+}
+
+static void done_recvfrom(void *op)
+{
+    struct io_message *m = op;
+
+    if (m->addr != NULL)
+        *m->addrlen = m->msg.msg_namelen;
+}
+
+static void prep_sendto(struct io_uring_sqe *sqe, void *op)
+{
+    struct io_message *m = op;
+    int flags = (m->flags & ~MSG_DONTWAIT) | MSG_NOSIGNAL;
+
+    if (m->addr == NULL)
+        io_uring_prep_send(sqe, m->fd, m->buf, io_op_len(m), flags);
+    else
+        io_uring_prep_sendmsg(sqe, m->fd,
+                              io_message_header(m, m->addrlen_to_send),
+                              (unsigned)flags);
+}
+
+/* Offset -1: the file position, for the fds that have one (a tty). */
+static void prep_read(struct io_uring_sqe *sqe, void *op)
+{
+    struct io_message *m = op;
+    io_uring_prep_read(sqe, m->fd, m->buf, io_op_len(m), (uint64_t)-1);
+}
+
+static void prep_write(struct io_uring_sqe *sqe, void *op)
+{
+    struct io_message *m = op;
+    io_uring_prep_write(sqe, m->fd, m->buf, io_op_len(m), (uint64_t)-1);
+}
+
+static void prep_accept(struct io_uring_sqe *sqe, void *op)
+{
+    struct io_message *m = op;
+    io_uring_prep_accept(sqe, m->fd, m->addr, m->addrlen,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+static void prep_connect(struct io_uring_sqe *sqe, void *op)
+{
+    struct io_connect *c = op;
+    io_uring_prep_connect(sqe, c->fd, c->addr, c->addrlen);
+}
+#endif /* GREEN_HAVE_URING */
+
+static const struct io_way way_recvfrom = {
+    attempt_recvfrom, IO_PREP(prep_recvfrom), IO_PREP(done_recvfrom), 0};
+static const struct io_way way_sendto = {attempt_sendto, IO_PREP(prep_sendto),
+                                         NULL, 0};
+static const struct io_way way_read = {attempt_read, IO_PREP(prep_read), NULL,
+                                       1};
+static const struct io_way way_write = {attempt_write, IO_PREP(prep_write),
+                                        NULL, 1};
+static const struct io_way way_accept = {attempt_accept, IO_PREP(prep_accept),
+                                         NULL, 0};
+static const struct io_way way_connect = {attempt_connect,
+                                          IO_PREP(prep_connect), NULL, 0};
+
+/* ---- The op path ----------------------------------------------------- */
+
+#ifdef GREEN_HAVE_URING
+/* A socket or a pipe: fds whose operations wait in the kernel without a
+ * worker thread (io_uring arms a poll).  Others (a tty, a timerfd...)
+ * keep readiness waits.  One fstat per fd, remembered until
+ * green_close(). */
+static int io_fd_is_stream(int fd)
+{
+    struct fd_io_state *state = fd_state(fd, 1);
+    int kind = state != NULL
+                   ? atomic_load_explicit(&state->kind, memory_order_relaxed)
+                   : IO_FD_UNKNOWN;
+    struct stat st;
+
+    if (kind == IO_FD_UNKNOWN) {
+        if (fstat(fd, &st) != 0)
+            return 0; /* the readiness path reports the error */
+        kind = S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode) ? IO_FD_STREAM
+                                                            : IO_FD_OTHER;
+        if (state != NULL)
+            atomic_store_explicit(&state->kind, (unsigned char)kind,
+                                  memory_order_relaxed);
+    }
+    return kind == IO_FD_STREAM;
+}
+
+/* Submit the call as one io_uring operation and park until it completes.
+ * A cut call (timeout, scope, kill, green_close) returns once the hub has
+ * cancelled the operation, so the kernel no longer uses the buffer.  An
+ * fd whose operation reports EAGAIN instead of waiting (an older kernel)
+ * gets readiness waits. */
+static int io_submit(int fd, int events, struct io_deadline *deadline,
+                     const struct io_way *way, void *op, size_t *out)
+{
+    int res, err;
+
+    do {
+        err = hub_uring_submit(fd, events, way->prep, op,
+                               io_deadline_left(fd, events, deadline), &res);
+        if (err != 0)
+            return err;
+        io_counts.ops++;
+    } while (res == -EINTR);
+    if (res == -EAGAIN)
+        return io_retry(fd, events, deadline, way->attempt, op, out);
+    if (res < 0)
+        return -res;
+    if (way->done != NULL)
+        way->done(op);
+    if (out != NULL)
+        *out = (size_t)res;
+    return 0;
+}
+#endif
+
+/* The call's way on this hub: one operation on io_uring, else attempts
+ * between readiness waits. */
+static int io_run(int fd, int events, struct io_deadline *deadline,
+                  const struct io_way *way, void *op, size_t *out)
+{
+#ifdef GREEN_HAVE_URING
+    if (way->prep != NULL && hub_uring_active() &&
+        (!way->streams_only || io_fd_is_stream(fd)))
+        return io_submit(fd, events, deadline, way, op, out);
+#endif
+    return io_retry(fd, events, deadline, way->attempt, op, out);
+}
+
 /* ---- Public calls ------------------------------------------------------ */
 
-/* Validate, prepare the fd, and run one attempt through io_retry. */
-static int io_call(int fd, int events, green_io_attempt_fn attempt, void *op,
+/* Validate, prepare the fd, and run the call. */
+static int io_call(int fd, int events, const struct io_way *way, void *op,
                    int needs_nonblocking, size_t *out)
 {
     struct io_deadline deadline = io_deadline_of_fd();
     int err = needs_nonblocking ? io_ensure_nonblocking(fd) : 0;
 
-    return err != 0 ? err : io_retry(fd, events, &deadline, attempt, op, out);
+    return err != 0 ? err : io_run(fd, events, &deadline, way, op, out);
 }
 
 static int check_buffer(const void *buf, size_t len)
@@ -346,13 +553,13 @@ int green_close(int fd)
 int green_accept(int *out_fd, int listen_fd, struct sockaddr *addr,
                  socklen_t *addrlen)
 {
-    struct io_message m = {.addr = addr, .addrlen = addrlen};
+    struct io_message m = {.fd = listen_fd, .addr = addr, .addrlen = addrlen};
     size_t fd = 0;
     int err;
 
     if (out_fd == NULL || (addr != NULL && addrlen == NULL))
         return EINVAL;
-    err = io_call(listen_fd, GREEN_READ, attempt_accept, &m, 1, &fd);
+    err = io_call(listen_fd, GREEN_READ, &way_accept, &m, 1, &fd);
     if (err != 0)
         return err;
     adopt_new_fd((int)fd);
@@ -362,33 +569,42 @@ int green_accept(int *out_fd, int listen_fd, struct sockaddr *addr,
 
 int green_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-    struct io_connect c = {.addr = addr, .addrlen = addrlen};
+    struct io_connect c = {.fd = fd, .addr = addr, .addrlen = addrlen};
 
     if (addr == NULL)
         return EINVAL;
-    return io_call(fd, GREEN_WRITE, attempt_connect, &c, 1, NULL);
+    return io_call(fd, GREEN_WRITE, &way_connect, &c, 1, NULL);
 }
 
 int green_recvfrom(int fd, void *buf, size_t len, int flags,
                    struct sockaddr *addr, socklen_t *addrlen, size_t *out_len)
 {
-    struct io_message m = {buf, len, flags, addr, addrlen, 0};
+    struct io_message m = {.fd = fd,
+                           .buf = buf,
+                           .len = len,
+                           .flags = flags,
+                           .addr = addr,
+                           .addrlen = addrlen};
 
     if (check_buffer(buf, len) != 0 || (addr != NULL && addrlen == NULL))
         return EINVAL;
-    return io_call(fd, GREEN_READ, attempt_recvfrom, &m, 0, out_len);
+    return io_call(fd, GREEN_READ, &way_recvfrom, &m, 0, out_len);
 }
 
 int green_sendto(int fd, const void *buf, size_t len, int flags,
                  const struct sockaddr *addr, socklen_t addrlen,
                  size_t *out_len)
 {
-    struct io_message m = {(void *)buf, len,    flags, (struct sockaddr *)addr,
-                           NULL,        addrlen};
+    struct io_message m = {.fd = fd,
+                           .buf = (void *)buf,
+                           .len = len,
+                           .flags = flags,
+                           .addr = (struct sockaddr *)addr,
+                           .addrlen_to_send = addrlen};
 
     if (check_buffer(buf, len) != 0)
         return EINVAL;
-    return io_call(fd, GREEN_WRITE, attempt_sendto, &m, 0, out_len);
+    return io_call(fd, GREEN_WRITE, &way_sendto, &m, 0, out_len);
 }
 
 int green_recv(int fd, void *buf, size_t len, int flags, size_t *out_len)
@@ -403,25 +619,25 @@ int green_send(int fd, const void *buf, size_t len, int flags, size_t *out_len)
 
 int green_read(int fd, void *buf, size_t len, size_t *out_len)
 {
-    struct io_message m = {.buf = buf, .len = len};
+    struct io_message m = {.fd = fd, .buf = buf, .len = len};
 
     if (check_buffer(buf, len) != 0)
         return EINVAL;
-    return io_call(fd, GREEN_READ, attempt_read, &m, 1, out_len);
+    return io_call(fd, GREEN_READ, &way_read, &m, 1, out_len);
 }
 
 int green_write(int fd, const void *buf, size_t len, size_t *out_len)
 {
-    struct io_message m = {.buf = (void *)buf, .len = len};
+    struct io_message m = {.fd = fd, .buf = (void *)buf, .len = len};
 
     if (check_buffer(buf, len) != 0)
         return EINVAL;
-    return io_call(fd, GREEN_WRITE, attempt_write, &m, 1, out_len);
+    return io_call(fd, GREEN_WRITE, &way_write, &m, 1, out_len);
 }
 
-/* Repeat one attempt until len bytes moved, the peer closed (a 0-byte
+/* Repeat one call until len bytes moved, the peer closed (a 0-byte
  * result), or an error; one deadline covers the whole transfer. */
-static int io_transfer_all(int fd, int events, green_io_attempt_fn attempt,
+static int io_transfer_all(int fd, int events, const struct io_way *way,
                            void *buf, size_t len, size_t *out_len)
 {
     struct io_deadline deadline = io_deadline_of_fd();
@@ -430,10 +646,10 @@ static int io_transfer_all(int fd, int events, green_io_attempt_fn attempt,
 
     while (err == 0 && done < len) {
         struct io_message m = {
-            (char *)buf + done, len - done, 0, NULL, NULL, 0};
+            .fd = fd, .buf = (char *)buf + done, .len = len - done};
         size_t moved = 0;
 
-        err = io_retry(fd, events, &deadline, attempt, &m, &moved);
+        err = io_run(fd, events, &deadline, way, &m, &moved);
         if (err == 0 && moved == 0)
             break;
         done += moved;
@@ -445,11 +661,11 @@ static int io_transfer_all(int fd, int events, green_io_attempt_fn attempt,
 
 int green_recv_all(int fd, void *buf, size_t len, size_t *out_len)
 {
-    return io_transfer_all(fd, GREEN_READ, attempt_recvfrom, buf, len, out_len);
+    return io_transfer_all(fd, GREEN_READ, &way_recvfrom, buf, len, out_len);
 }
 
 int green_send_all(int fd, const void *buf, size_t len, size_t *out_len)
 {
-    return io_transfer_all(fd, GREEN_WRITE, attempt_sendto, (void *)buf, len,
+    return io_transfer_all(fd, GREEN_WRITE, &way_sendto, (void *)buf, len,
                            out_len);
 }

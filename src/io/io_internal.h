@@ -8,4 +8,13 @@
  * green_close(): 0 or errno. */
 int io_ensure_nonblocking(int fd);
 
+/* Per thread: how green I/O calls blocked, so that tests can tell the
+ * paths apart: waits for readiness (green_wait_fd), and io_uring
+ * operations submitted. */
+struct io_counts {
+    unsigned long readiness_waits;
+    unsigned long ops;
+};
+extern __thread struct io_counts io_counts;
+
 #endif /* GREEN_IO_INTERNAL_H */
