@@ -480,6 +480,8 @@ static int io_submit(int fd, int events, struct io_deadline *deadline,
     do {
         err = hub_uring_submit(fd, events, way->prep, op,
                                io_deadline_left(fd, events, deadline), &res);
+        if (err == EPERM) /* from the hub itself: it cannot park */
+            return io_retry(fd, events, deadline, way->attempt, op, out);
         if (err != 0)
             return err;
         io_counts.ops++;
