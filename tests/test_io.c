@@ -6,6 +6,8 @@
  */
 #include "test_hub_util.h"
 
+#include "../src/io/io_internal.h"
+
 #include <green/io.h>
 #include <green/net.h>
 #include <green/thread.h>
@@ -17,6 +19,8 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -770,6 +774,207 @@ static void test_io_retry_other_syscall(void **state)
     assert_int_equal(green_close(fds[1]), 0);
 }
 
+/* ---- Cutting a call in progress ----------------------------------------- */
+
+/* On io_uring a blocked call is an operation in the kernel, which owns its
+ * buffer: a cut call must return only once the operation is cancelled.
+ * Either way, the data that comes after the cut is the next call's, and
+ * the buffer given up stays untouched (the kernel writes bypass ASan: the
+ * pattern shows them). */
+#define CUT_SIZE 64
+
+static unsigned char *cut_buffer(void)
+{
+    unsigned char *buffer = malloc(CUT_SIZE);
+
+    assert_non_null(buffer);
+    memset(buffer, 0xA5, CUT_SIZE);
+    return buffer;
+}
+
+static void assert_untouched(const unsigned char *buffer)
+{
+    for (size_t i = 0; i < CUT_SIZE; i++)
+        assert_int_equal(buffer[i], 0xA5);
+}
+
+/* Send "after" into fds[1]; the next recv on fds[0] gets all of it. */
+static void assert_next_recv_gets_all(int fds[2])
+{
+    char in[16];
+    size_t got = 0;
+
+    assert_int_equal(green_send_all(fds[1], "after", 5, NULL), 0);
+    assert_int_equal(green_recv_all(fds[0], in, 5, &got), 0);
+    assert_int_equal(got, 5);
+    assert_memory_equal(in, "after", 5);
+}
+
+struct cut_recv {
+    int fd;
+    unsigned char *buffer;
+    int err;
+};
+
+static void *cut_recv_main(void *arg)
+{
+    struct cut_recv *c = arg;
+
+    c->err = green_recv(c->fd, c->buffer, CUT_SIZE, 0, NULL);
+    return NULL;
+}
+
+static void test_cut_recv_keeps_stream(void **state)
+{
+    unsigned char *buffer = cut_buffer();
+    struct cut_recv killed = {.err = -1};
+    green_timeout_t scope;
+    green_thread_t *t;
+    int fds[2];
+
+    (void)state;
+    socket_pair(SOCK_STREAM, fds);
+    /* The fd's timeout. */
+    assert_int_equal(green_set_timeouts(fds[0], 0.02, GREEN_FOREVER), 0);
+    assert_int_equal(green_recv(fds[0], buffer, CUT_SIZE, 0, NULL), ETIMEDOUT);
+    assert_int_equal(green_set_timeout(fds[0], GREEN_FOREVER), 0);
+    assert_next_recv_gets_all(fds);
+    assert_untouched(buffer);
+    /* A timeout scope. */
+    assert_int_equal(green_timeout_start(&scope, 0.02), 0);
+    assert_int_equal(green_recv(fds[0], buffer, CUT_SIZE, 0, NULL), ETIMEDOUT);
+    assert_true(green_timeout_fired(&scope));
+    green_timeout_cancel(&scope);
+    assert_next_recv_gets_all(fds);
+    assert_untouched(buffer);
+    free(buffer);
+    /* A kill; the buffer is freed before the data comes. */
+    killed.fd = fds[0];
+    killed.buffer = cut_buffer();
+    t = spawn_or_fail(cut_recv_main, &killed);
+    assert_int_equal(green_sleep(0.01), 0); /* it blocks */
+    assert_int_equal(green_thread_kill(t), 0);
+    assert_int_equal(green_thread_wait(t, NULL), ECANCELED);
+    green_thread_release(t);
+    assert_int_equal(killed.err, ECANCELED);
+    free(killed.buffer);
+    assert_next_recv_gets_all(fds);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+}
+
+/* A cut send_all reports what went out: the peer receives exactly that
+ * much, though the buffer is freed first. */
+static void test_cut_send_all_counts(void **state)
+{
+    size_t size = 8u << 20, sent = 0, received, total = 0;
+    struct transfer killed = {.size = 8u << 20, .err = -1};
+    char *data = calloc(1, size), buffer[65536];
+    green_thread_t *writer;
+    int fds[2];
+
+    (void)state;
+    assert_non_null(data);
+    socket_pair(SOCK_STREAM, fds);
+    assert_int_equal(green_set_timeouts(fds[0], GREEN_FOREVER, 0.05), 0);
+    assert_int_equal(green_send_all(fds[0], data, size, &sent), ETIMEDOUT);
+    free(data);
+    assert_true(sent > 0 && sent < size);
+    /* Killed: the writer's count is what went out since. */
+    assert_int_equal(green_set_timeout(fds[0], GREEN_FOREVER), 0);
+    killed.fd = fds[0];
+    killed.data = calloc(1, killed.size);
+    assert_non_null(killed.data);
+    writer = spawn_or_fail(send_all_main, &killed);
+    assert_int_equal(green_sleep(0.01), 0); /* it blocks: nobody reads */
+    assert_int_equal(green_thread_kill(writer), 0);
+    assert_int_equal(green_thread_wait(writer, NULL), ECANCELED);
+    green_thread_release(writer);
+    assert_int_equal(killed.err, ECANCELED);
+    free(killed.data);
+    assert_int_equal(shutdown(fds[0], SHUT_WR), 0);
+    while (green_recv(fds[1], buffer, sizeof(buffer), 0, &received) == 0 &&
+           received > 0)
+        total += received;
+    assert_int_equal(total, sent + killed.done);
+    assert_int_equal(green_close(fds[0]), 0);
+    assert_int_equal(green_close(fds[1]), 0);
+}
+
+/* ---- Which way the calls block ------------------------------------------ */
+
+static void *accept_one(void *arg)
+{
+    int fd = -1, listener = (int)TEST_VALUE_INT(arg);
+
+    assert_int_equal(green_accept(&fd, listener, NULL, NULL), 0);
+    return TEST_INT_VALUE(fd);
+}
+
+/* Every kind of call, and three that block: accept, send (nobody reads)
+ * and read (an empty pipe). */
+static void block_every_call(void)
+{
+    static char big[1 << 20];
+    int port, listener = listen_loopback(&port), client, server, pipe_fds[2];
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    struct transfer sender = {
+        .data = (unsigned char *)big, .size = sizeof(big), .err = -1};
+    struct pipe_reader r = {.err = -1};
+    green_thread_t *t;
+    size_t got;
+
+    t = spawn_or_fail(accept_one, TEST_INT_VALUE(listener));
+    assert_int_equal(green_sleep(0.01), 0);
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(green_socket(&client, AF_INET, SOCK_STREAM, 0), 0);
+    assert_int_equal(
+        green_connect(client, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    server = (int)join(t);
+    sender.fd = server;
+    t = spawn_or_fail(send_all_main, &sender); /* blocks: nobody reads */
+    assert_int_equal(green_sleep(0.01), 0);
+    assert_int_equal(green_recv_all(client, big, sizeof(big), &got), 0);
+    join(t);
+    assert_int_equal(sender.err, 0);
+    assert_int_equal(green_close(server), 0);
+    assert_int_equal(green_close(client), 0);
+    assert_int_equal(green_close(listener), 0);
+
+    assert_int_equal(pipe(pipe_fds), 0);
+    r.fd = pipe_fds[0];
+    t = spawn_or_fail(pipe_reader_main, &r); /* blocks: empty */
+    assert_int_equal(green_sleep(0.01), 0);
+    assert_int_equal(green_write(pipe_fds[1], "x", 1, &got), 0);
+    join(t);
+    assert_int_equal(r.err, 0);
+    assert_int_equal(green_close(pipe_fds[0]), 0);
+    assert_int_equal(green_close(pipe_fds[1]), 0);
+}
+
+/* On io_uring the calls submit operations and never wait for readiness;
+ * elsewhere they wait for readiness.  Asked for io_uring, the hub must run
+ * it: a silent fallback fails here. */
+static void test_calls_block_as_operations(void **state)
+{
+    const char *asked = getenv("GREEN_HUB_BACKEND");
+    int uring = strcmp(green_hub_backend_name(), "io_uring") == 0;
+    struct io_counts before = io_counts;
+
+    (void)state;
+    if (asked != NULL && strcmp(asked, "io_uring") == 0)
+        assert_true(uring);
+    block_every_call();
+    if (uring) {
+        assert_int_equal(io_counts.readiness_waits, before.readiness_waits);
+        assert_true(io_counts.ops - before.ops >= 7); /* one per call */
+    } else {
+        assert_true(io_counts.readiness_waits - before.readiness_waits >= 3);
+        assert_int_equal(io_counts.ops, before.ops);
+    }
+}
+
 /* ---- From plain main(), with no green thread --------------------------- */
 
 static void *write_later(void *arg)
@@ -850,6 +1055,9 @@ int main(void)
         cmocka_unit_test(test_unix_sockets),
         cmocka_unit_test(test_pipe),
         cmocka_unit_test(test_io_retry_other_syscall),
+        cmocka_unit_test(test_cut_recv_keeps_stream),
+        cmocka_unit_test(test_cut_send_all_counts),
+        cmocka_unit_test(test_calls_block_as_operations),
         cmocka_unit_test(test_blocking_from_main),
         cmocka_unit_test(test_misuse),
     };
