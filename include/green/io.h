@@ -5,8 +5,13 @@
  * Every call is the ordinary nonblocking syscall; when it would block
  * (EAGAIN) the green thread parks on the fd with green_wait_fd() and the
  * call is retried, so the caller sees blocking semantics while the hub runs
- * other green threads.  From plain C code (the main greenlet, before any
- * green thread exists) the calls behave like the blocking syscalls.
+ * other green threads.  On a hub running io_uring, the socket calls and
+ * green_read/green_write on sockets and pipes instead submit the operation
+ * itself and park until it completes; a call cut by a timeout, a timeout
+ * scope, a kill or green_close returns only after its operation was
+ * cancelled, so the kernel never writes into a buffer the caller gave up.
+ * From plain C code (the main greenlet, before any green thread exists)
+ * the calls behave like the blocking syscalls.
  *
  * Error convention for this whole header: every function returns 0 on
  * success or a positive errno code.  Byte counts and new descriptors are
