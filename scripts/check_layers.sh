@@ -13,8 +13,8 @@ layer_of() {
     export | greenlet | greenlet.h | export.h) echo 1 ;;
     hub | hub.h | thread.h | timeout.h | hub_hooks.h) echo 2 ;;
     sync | sync.h | pool.h | select.h | group.h) echo 3 ;;
-    io | io.h | net.h | dns.h | tpool.h | hub_threads.h | xqueue.h | bufio.h | \
-        process.h | signal.h | tls.h) echo 4 ;;
+    io | io.h | file.h | net.h | dns.h | tpool.h | hub_threads.h | xqueue.h | \
+        bufio.h | process.h | signal.h | tls.h) echo 4 ;;
     patch | patch.h) echo 5 ;;
     green.h) echo 9 ;;
     *) echo 0 ;;

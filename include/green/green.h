@@ -13,6 +13,7 @@
 #include <green/hub_hooks.h>
 #include <green/bufio.h>
 #include <green/dns.h>
+#include <green/file.h>
 #include <green/hub_threads.h>
 #include <green/io.h>
 #include <green/net.h>

@@ -62,6 +62,8 @@ GREEN_EXTERN int green_socket(int *out_fd, int domain, int type, int protocol);
 
 /* Close fd, waking every green thread blocked on it with EBADF, and forget
  * its timeout.  Safe while another green thread is reading or writing.
+ * A regular file is closed as green/file.h's operations are (off the hub,
+ * and released even when the call is cut).
  * Only waiters of the calling thread's hub are woken: an fd is used by one
  * hub at a time. */
 GREEN_EXTERN int green_close(int fd);
@@ -141,9 +143,11 @@ GREEN_EXTERN int green_io_retry(int fd, int events, double timeout,
 
 /* ---- Pipes and other pollable fds ------------------------------------ */
 
-/* read(2)/write(2) on a pipe, socket, eventfd, tty...  Regular files never
- * report EAGAIN, so reading them blocks the OS thread for the disk: use
- * the thread pool (green/tpool.h) for file I/O. */
+/* read(2)/write(2) on a pipe, socket, eventfd, tty...  A regular file
+ * never reports EAGAIN: these calls hand it to green_file_read and
+ * green_file_write (green/file.h), which park only the green thread (the
+ * fd's kind is learnt once, with fstat, and remembered until green_close;
+ * per-fd timeouts do not apply to files). */
 GREEN_EXTERN int green_read(int fd, void *buf, size_t len, size_t *out_len);
 GREEN_EXTERN int green_write(int fd, const void *buf, size_t len,
                              size_t *out_len);

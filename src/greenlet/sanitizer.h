@@ -57,7 +57,15 @@ static inline void green_asan_unpoison(void *lo, size_t size)
 #endif
 
 #if defined(GREEN_HAVE_VALGRIND_H) || __has_include(<valgrind/valgrind.h>)
+#include <valgrind/memcheck.h>
 #include <valgrind/valgrind.h>
+
+/* Memory the kernel filled where valgrind cannot see it (an io_uring
+ * read completes without a system call of the reader's). */
+static inline void green_valgrind_make_defined(void *lo, size_t size)
+{
+    (void)VALGRIND_MAKE_MEM_DEFINED(lo, size);
+}
 
 static inline unsigned green_valgrind_stack_register(void *lo, void *hi)
 {
@@ -68,6 +76,11 @@ static inline void green_valgrind_stack_deregister(unsigned id)
     VALGRIND_STACK_DEREGISTER(id);
 }
 #else
+static inline void green_valgrind_make_defined(void *lo, size_t size)
+{
+    (void)lo;
+    (void)size;
+}
 static inline unsigned green_valgrind_stack_register(void *lo, void *hi)
 {
     (void)lo;

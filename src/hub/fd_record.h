@@ -27,6 +27,7 @@ struct fd_io_state {
 #define IO_FD_UNKNOWN 0
 #define IO_FD_STREAM 1 /* a socket or a pipe */
 #define IO_FD_OTHER 2
+#define IO_FD_REGULAR 3 /* a regular file: green/file.h's calls */
 
 struct hub_fd_record {
     _Atomic uint64_t token; /* hub.c: managed mode (green_fd_manage) */

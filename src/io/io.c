@@ -4,6 +4,7 @@
  * (timeout, "we made it nonblocking") they rely on.
  */
 #define _GNU_SOURCE /* accept4 */
+#include <green/file.h>
 #include <green/io.h>
 
 #include "greenlet/sys.h"
@@ -50,6 +51,27 @@ static void fd_state_reset(int fd, int made_here)
     atomic_store_explicit(&state->kind,
                           made_here ? IO_FD_STREAM : IO_FD_UNKNOWN,
                           memory_order_relaxed);
+}
+
+/* One fstat per fd, remembered until green_close(). */
+int io_fd_kind(int fd)
+{
+    struct fd_io_state *state = fd_state(fd, 1);
+    int kind = state != NULL
+                   ? atomic_load_explicit(&state->kind, memory_order_relaxed)
+                   : IO_FD_UNKNOWN;
+    struct stat st;
+
+    if (kind != IO_FD_UNKNOWN || fstat(fd, &st) != 0)
+        return kind;
+    if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode))
+        kind = IO_FD_STREAM;
+    else
+        kind = S_ISREG(st.st_mode) ? IO_FD_REGULAR : IO_FD_OTHER;
+    if (state != NULL)
+        atomic_store_explicit(&state->kind, (unsigned char)kind,
+                              memory_order_relaxed);
+    return kind;
 }
 
 /* An fd this layer made: nonblocking, no timeout, and managed by the hub
@@ -445,26 +467,10 @@ static const struct io_way way_connect = {attempt_connect,
 #ifdef GREEN_HAVE_URING
 /* A socket or a pipe: fds whose operations wait in the kernel without a
  * worker thread (io_uring arms a poll).  Others (a tty, a timerfd...)
- * keep readiness waits.  One fstat per fd, remembered until
- * green_close(). */
+ * keep readiness waits. */
 static int io_fd_is_stream(int fd)
 {
-    struct fd_io_state *state = fd_state(fd, 1);
-    int kind = state != NULL
-                   ? atomic_load_explicit(&state->kind, memory_order_relaxed)
-                   : IO_FD_UNKNOWN;
-    struct stat st;
-
-    if (kind == IO_FD_UNKNOWN) {
-        if (fstat(fd, &st) != 0)
-            return 0; /* the readiness path reports the error */
-        kind = S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode) ? IO_FD_STREAM
-                                                            : IO_FD_OTHER;
-        if (state != NULL)
-            atomic_store_explicit(&state->kind, (unsigned char)kind,
-                                  memory_order_relaxed);
-    }
-    return kind == IO_FD_STREAM;
+    return io_fd_kind(fd) == IO_FD_STREAM;
 }
 
 /* Submit the call as one io_uring operation and park until it completes.
@@ -480,8 +486,6 @@ static int io_submit(int fd, int events, struct io_deadline *deadline,
     do {
         err = hub_uring_submit(fd, events, way->prep, op,
                                io_deadline_left(fd, events, deadline), &res);
-        if (err == EPERM) /* from the hub itself: it cannot park */
-            return io_retry(fd, events, deadline, way->attempt, op, out);
         if (err != 0)
             return err;
         io_counts.ops++;
@@ -545,11 +549,14 @@ int green_socket(int *out_fd, int domain, int type, int protocol)
 
 int green_close(int fd)
 {
+    int regular_file;
+
     if (fd < 0)
         return EBADF;
+    regular_file = io_fd_kind(fd) == IO_FD_REGULAR;
     /* Before the close: afterwards the number may already be reused. */
     fd_state_reset(fd, 0);
-    return green_close_fd(fd);
+    return regular_file ? file_close(fd) : green_close_fd(fd);
 }
 
 int green_accept(int *out_fd, int listen_fd, struct sockaddr *addr,
@@ -625,6 +632,8 @@ int green_read(int fd, void *buf, size_t len, size_t *out_len)
 
     if (check_buffer(buf, len) != 0)
         return EINVAL;
+    if (io_fd_kind(fd) == IO_FD_REGULAR)
+        return green_file_read(fd, buf, len, out_len);
     return io_call(fd, GREEN_READ, &way_read, &m, 1, out_len);
 }
 
@@ -634,6 +643,8 @@ int green_write(int fd, const void *buf, size_t len, size_t *out_len)
 
     if (check_buffer(buf, len) != 0)
         return EINVAL;
+    if (io_fd_kind(fd) == IO_FD_REGULAR)
+        return green_file_write(fd, buf, len, out_len);
     return io_call(fd, GREEN_WRITE, &way_write, &m, 1, out_len);
 }
 
