@@ -23,8 +23,10 @@
  *             fcntl64 ioctl(FIONBIO) setsockopt(SO_RCVTIMEO, SO_SNDTIMEO)
  *   signals   sigaction signal (to give EINTR/SA_RESTART libc's meaning)
  *
- * Only sockets and pipes/FIFOs are made cooperative.  Regular files, ttys
- * and other descriptors keep their blocking behaviour.  A socket or pipe
+ * Only sockets and pipes/FIFOs are made cooperative, and regular files on
+ * an io_uring hub (read and write become green/file.h operations; on
+ * epoll and poll they stay plain calls, see docs/patch.md).  Ttys and
+ * other descriptors keep their blocking behaviour.  A socket or pipe
  * the user left blocking is driven nonblocking underneath, and
  * fcntl(F_GETFL) still reports the user's view; one the user made
  * nonblocking (O_NONBLOCK, SOCK_NONBLOCK, FIONBIO, MSG_DONTWAIT) returns

@@ -25,6 +25,7 @@ enum {
     FD_USER_KNOWN = 1u << 2,    /* FD_USER_NONBLOCK is meaningful */
     FD_USER_NONBLOCK = 1u << 3, /* the user wants EAGAIN */
     FD_WAITED = 1u << 4,        /* a hook parked on it once */
+    FD_REGULAR = 1u << 5,       /* a regular file */
 };
 
 struct fd_entry {
@@ -95,6 +96,8 @@ static uint32_t classify(int fd, struct fd_entry *e, uint32_t bits)
         return bits; /* a bad fd: the real call reports it */
     atomic_store(&e->device, (uint64_t)st.st_dev);
     atomic_store(&e->inode, (uint64_t)st.st_ino);
+    if (S_ISREG(st.st_mode))
+        learnt |= FD_REGULAR;
     if (S_ISSOCK(st.st_mode) || S_ISFIFO(st.st_mode)) {
         flags = libc->fcntl(fd, F_GETFL);
         if (flags < 0)
@@ -115,7 +118,8 @@ static uint32_t classify(int fd, struct fd_entry *e, uint32_t bits)
     return atomic_fetch_or(&e->bits, learnt) | learnt;
 }
 
-bool fdstate_cooperative(int fd)
+/* fd's bits, classified first if it was not yet (none without memory). */
+static uint32_t classified_bits(int fd)
 {
     uint32_t bits = bits_of(fd);
 
@@ -124,11 +128,21 @@ bool fdstate_cooperative(int fd)
         struct fd_entry *e = entry_made(fd);
 
         if (e == NULL)
-            return false;
+            return 0;
         bits = classify(fd, e, atomic_load(&e->bits));
         errno = saved_errno;
     }
-    return blocking_emulated(bits);
+    return bits;
+}
+
+bool fdstate_cooperative(int fd)
+{
+    return blocking_emulated(classified_bits(fd));
+}
+
+bool fdstate_regular_file(int fd)
+{
+    return (classified_bits(fd) & FD_REGULAR) != 0;
 }
 
 bool fdstate_emulates_blocking(int fd)

@@ -5,6 +5,8 @@
  */
 #include "patch_internal.h"
 
+#include <green/file.h>
+
 #include <errno.h>
 #include <stdlib.h>
 
@@ -181,16 +183,47 @@ static ssize_t recv_rest(int fd, struct io_call *c, ssize_t n)
     return (ssize_t)done;
 }
 
+/* A regular file read or written in a green thread of an io_uring hub:
+ * the call is an io_uring operation (green/file.h) that parks only the
+ * green thread.  On epoll and poll hubs it stays the plain system call:
+ * there the only way off the hub is a thread-pool round trip, which costs
+ * far more than the page-cache hit that most small file reads and log
+ * writes are (docs/patch.md). */
+static bool file_routed(int fd)
+{
+    return patch_in_green_thread() && green_file_native() &&
+           fdstate_regular_file(fd);
+}
+
+/* A green/file.h call's outcome as the syscall reports it. */
+static ssize_t file_result(int err, const size_t *n)
+{
+    if (err != 0) {
+        errno = err;
+        return -1;
+    }
+    return (ssize_t)*n;
+}
+
 ssize_t read(int fd, void *buf, size_t len)
 {
     struct io_call c = {.buf.in = buf, .len = len};
+    size_t n = 0;
+
+    if (file_routed(fd))
+        return file_result(green_file_read(fd, buf, len, &n), &n);
     return patch_io(fd, GREEN_READ, 0, attempt_read, &c);
 }
 
 ssize_t write(int fd, const void *data, size_t len)
 {
     struct io_call c = {.buf.out = data, .len = len};
-    ssize_t n = patch_io(fd, GREEN_WRITE, 0, attempt_write, &c);
+    size_t written = 0;
+    ssize_t n;
+
+    if (file_routed(fd))
+        return file_result(green_file_write(fd, data, len, &written), &written);
+    n = patch_io(fd, GREEN_WRITE, 0, attempt_write, &c);
 
     return n > 0 && (size_t)n < len ? write_rest(fd, 0, attempt_write, &c, n)
                                     : n;

@@ -143,6 +143,8 @@ static inline bool patch_in_green_thread(void)
  * underneath and emulates blocking.  Classifies fd on first use (and sets
  * O_NONBLOCK then).  False for everything else, including a bad fd. */
 bool fdstate_cooperative(int fd);
+/* fd is a regular file (classified on first use, like the above). */
+bool fdstate_regular_file(int fd);
 /* libgreen set O_NONBLOCK on fd while the user wants it blocking (no
  * classification, no check: cheap). */
 bool fdstate_emulates_blocking(int fd);
