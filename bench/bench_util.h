@@ -15,7 +15,9 @@
  * "a/b", value time(a) / time(b), unit "ratio" (below 1: a is faster).
  *
  * The environment variable BENCH_REPETITIONS overrides the number of
- * repetitions (e.g. 1 for a quick smoke run).
+ * repetitions (e.g. 1 for a quick smoke run).  A benchmark whose operation
+ * is slow (device I/O) may define BENCH_RUN_NS and BENCH_REPETITIONS
+ * before including this file.
  */
 #ifndef GREEN_BENCH_UTIL_H
 #define GREEN_BENCH_UTIL_H
@@ -28,8 +30,12 @@
 
 /* Many short runs: on a loaded machine a 0.5 ms run often fits in one
  * time slice, while a 20 ms run is nearly always cut by other tasks. */
+#ifndef BENCH_REPETITIONS
 #define BENCH_REPETITIONS 81
+#endif
+#ifndef BENCH_RUN_NS
 #define BENCH_RUN_NS 500000.0 /* 0.5 ms per run */
+#endif
 
 typedef void (*bench_fn)(void *context, uint64_t iterations);
 

@@ -1,6 +1,10 @@
 #!/bin/sh
 # HTTP "Hello, World!" with wrk on loopback, side by side in one run:
-#   libgreen-1hub    examples/http_hello, one hub thread
+#   libgreen-1hub    examples/http_hello, one hub thread, epoll backend
+#   libgreen-io_uring  the same on the io_uring backend (GREEN_HUB_BACKEND);
+#                    skipped, with a note on stderr, where the hub falls
+#                    back to epoll (libgreen built without liburing, or
+#                    io_uring disabled): the server must hold an io_uring fd
 #   epoll-c          bench/epoll_server.c, hand-written epoll (the limit)
 #   go-nethttp       bench/go/http.go, net/http with GOMAXPROCS=1
 #   gevent           bench/gevent_http.py, raw gevent StreamServer
@@ -64,8 +68,14 @@ wait_for_port() {
     return 1
 }
 
+# Whether process $1 holds an io_uring instance.
+has_io_uring() {
+    ls -l "/proc/$1/fd" 2>/dev/null | grep -q 'anon_inode:\[io_uring\]'
+}
+
 # run_server NAME CPUS PROGRAM [ARGS...]; "PORT" in ARGS becomes the port.
-# Arguments must not hold spaces.
+# Arguments must not hold spaces.  A NAME ending in io_uring must run an
+# io_uring hub, else it is skipped.
 run_server() {
     name=$1
     cpus=$2
@@ -80,6 +90,15 @@ run_server() {
         failed=1
         return
     fi
+    case $name in *io_uring)
+        if ! has_io_uring "$pid"; then
+            echo "http.sh: $name: no io_uring in the server (libgreen" \
+                "without liburing, or fallback to epoll): skipped" >&2
+            kill "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+            return
+        fi ;;
+    esac
     before=$(cpu_ticks "$pid")
     output=$(taskset -c "$wrk_cpus" wrk -t"$wrk_threads" -c"$connections" \
         -d"${duration}s" --latency "http://127.0.0.1:$port/" 2>&1)
@@ -127,7 +146,12 @@ fi
 run_named() {
     case $1 in
     libgreen-1hub)
-        [ -x "$hello" ] && run_server libgreen-1hub "$server_cpu" "$hello" \
+        [ -x "$hello" ] && run_server libgreen-1hub "$server_cpu" \
+            env GREEN_HUB_BACKEND=epoll "$hello" --address 127.0.0.1:PORT \
+            --threads 1 ;;
+    libgreen-io_uring)
+        [ -x "$hello" ] && run_server libgreen-io_uring "$server_cpu" \
+            env GREEN_HUB_BACKEND=io_uring "$hello" \
             --address 127.0.0.1:PORT --threads 1 ;;
     epoll-c)
         [ -x "$epoll" ] && run_server epoll-c "$server_cpu" "$epoll" PORT ;;
@@ -153,7 +177,7 @@ run_named() {
     esac
 }
 
-servers="libgreen-1hub epoll-c go-nethttp gevent"
+servers="libgreen-1hub libgreen-io_uring epoll-c go-nethttp gevent"
 if [ "$cpu_count" -ge 3 ]; then
     servers="$servers libgreen-2hubs"
 else
@@ -194,6 +218,11 @@ ratio() {
 for other in epoll-c go-nethttp gevent; do
     ratio libgreen-1hub "$other" cpu
     ratio libgreen-1hub "$other" wall
+done
+# Issue #15's goal: libgreen-io_uring/epoll-c cpu at most 0.85.
+for other in epoll-c libgreen-1hub; do
+    ratio libgreen-io_uring "$other" cpu
+    ratio libgreen-io_uring "$other" wall
 done
 ratio libgreen-2hubs libgreen-1hub wall
 ratio libgreen-2hubs-shared libgreen-1hub-shared wall
