@@ -51,7 +51,7 @@ done
 tab=$(printf '\t')
 cat "$rows"
 echo
-echo "== results (lower is better) =="
+echo "== results (times: lower is better; rates, MB/s or k reads/s: higher) =="
 grep -v "${tab}ratio\$" "$rows" | column -t -s "$tab"
 echo
 echo "== ratios: a/b = time(a) / time(b), below 1 means a is faster =="
