@@ -48,9 +48,9 @@ BUILD ?= build
 # no arm64 liburing in scripts/deps, and qemu-user does not implement the
 # io_uring system calls, so no <name>_uring test exists there; the fallback
 # to epoll is tested natively (test uring).
-# Of the TLS tests only tls runs: tls_peers and tls_examples exec the
+# Of the TLS tests only tls (epoll, poll) runs: tls_peers and tls_examples exec the
 # host's openssl and curl, or aarch64 examples, from the guest.
-AARCH64_TESTS ?= ^(greenlet|hub|exports|headers|thread|timer|timeout|watchdog|event|semaphore|lock|queue|pool|sync_stress|handles|io|file|net|tpool|dns|multihub|http_fuzz|bufio|process|signal|select|group|tls$$)|install_consumer|demos
+AARCH64_TESTS ?= ^(greenlet|hub|exports|headers|thread|timer|timeout|watchdog|event|semaphore|lock|queue|pool|sync_stress|handles|io|file|net|tpool|dns|multihub|http_fuzz|bufio|process|signal|select|group|tls_(epoll|poll)$$)|install_consumer|demos
 
 # --fair-sched: valgrind runs one thread at a time, and its default lock lets
 # a spinning green thread starve the watchdog's monitor thread.

@@ -4,6 +4,7 @@
  * OpenSSL peer in an OS thread for KeyUpdate: verification and its
  * refusals, ALPN, SNI, resumption, truncation, cuts by timeouts and kills
  * during handshakes and large writes, and a SHA-256-checked transfer.
+ * GREEN_TEST_BACKENDS
  */
 #include "tls_util.h"
 

@@ -3,6 +3,7 @@
  * tls_echo_server holds 1,000 concurrent TLS connections from client green
  * threads here, and https_get fetches from http_hello --tls, refusing it
  * without the right CA.
+ * GREEN_TEST_BACKENDS
  */
 #include "tls_util.h"
 

@@ -5,6 +5,7 @@
  * `openssl s_client` (our server: echo across a KeyUpdate the client
  * asks for) and curl (our server: a SHA-256-checked download, and curl
  * refusing a certificate it cannot verify).
+ * GREEN_TEST_BACKENDS
  */
 #define _GNU_SOURCE /* memmem */
 #include "tls_util.h"
