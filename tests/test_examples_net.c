@@ -3,8 +3,9 @@
  * The network examples under load, run as child processes (built in
  * <build>/examples): echo_server keeps serving when it runs out of file
  * descriptors, and http_hello closes a connection whose request head
- * trickles in slower than its head deadline.  The backend chosen by
- * GREEN_HUB_BACKEND is inherited by the child.
+ * trickles in slower than its head deadline, and one whose client
+ * shuts down right after its requests once it has answered them.  The backend
+ * chosen by GREEN_HUB_BACKEND is inherited by the child.
  */
 #include "test_util.h"
 
@@ -15,6 +16,9 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 /* A running example: its pid and the port from its first line. */
@@ -224,11 +228,62 @@ static void test_http_hello_head_deadline(void **state)
     example_stop(&server);
 }
 
+/* ---- http_hello and a client that shuts down after its requests ------- */
+
+/* Two pipelined requests and the client's FIN arrive together: the server
+ * answers both and then, at end of file, closes the connection (it has no
+ * idle timeout to do it instead).  Returns how many answers came before
+ * the close, or -1 if the connection stayed open. */
+static int answers_before_close(int port)
+{
+    static const char requests[] = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+                                   "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    char answer[2048];
+    size_t have = 0, received = 0;
+    int fd, answers = 0, err, one = 1;
+
+    assert_int_equal(green_connect_tcp(&fd, "127.0.0.1", port, 10.0), 0);
+    green_set_timeout(fd, 20.0);
+    /* Let the server wait for the requests first (were it late, the test
+     * would pass without testing), and corked, so that the FIN rides on the
+     * requests' segment. */
+    assert_int_equal(green_sleep(0.2), 0);
+    assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one)),
+                     0);
+    assert_int_equal(green_send_all(fd, requests, sizeof(requests) - 1, NULL),
+                     0);
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    do {
+        err = green_recv(fd, answer + have, sizeof(answer) - 1 - have, 0,
+                         &received);
+        have += err == 0 ? received : 0;
+    } while (err == 0 && received > 0 && have < sizeof(answer) - 1);
+    green_close(fd);
+    answer[have] = '\0';
+    for (char *at = answer; (at = strstr(at, "HTTP/1.1 200")) != NULL; at++)
+        answers++;
+    return err == 0 && received == 0 ? answers : -1;
+}
+
+static void test_http_hello_closes_at_end_of_file(void **state)
+{
+    char *argv[] = {"http_hello", "--address", "127.0.0.1:0", NULL};
+    struct example server;
+    int answers;
+
+    (void)state;
+    example_start(&server, argv, 0);
+    answers = answers_before_close(server.port);
+    example_stop(&server); /* first: a failed assert would leave it running */
+    assert_int_equal(answers, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_server_survives_emfile),
         cmocka_unit_test(test_http_hello_head_deadline),
+        cmocka_unit_test(test_http_hello_closes_at_end_of_file),
     };
 
     test_filter_from_env();

@@ -320,6 +320,34 @@ static void test_managed_edge_without_waiter_is_kept(void **state)
     assert_int_equal(green_close_fd(fds[1]), 0);
 }
 
+/* Data and the peer's shutdown arrive together, as one edge: a reader
+ * that waits before each recv uses that edge for the data, and its next
+ * wait must still return, since the fd stays at end of file. */
+static void test_managed_hang_up_stays_ready(void **state)
+{
+    int fds[2];
+    char buffer[8];
+
+    (void)state;
+    managed_pair(fds);
+    assert_int_equal(send(fds[1], "ab", 2, 0), 2);
+    assert_int_equal(shutdown(fds[1], SHUT_WR), 0);
+    assert_int_equal(green_wait_fd(fds[0], GREEN_READ, 10), 0);
+    assert_int_equal(recv(fds[0], buffer, sizeof(buffer), 0), 2);
+    assert_int_equal(green_wait_fd(fds[0], GREEN_READ, 10), 0);
+    assert_int_equal(green_wait_fd(fds[0], GREEN_READ, 10), 0);
+    assert_int_equal(recv(fds[0], buffer, sizeof(buffer), 0), 0);
+    /* The other direction is still open and waits as before. */
+    assert_int_equal(green_wait_fd(fds[1], GREEN_READ, 0.005), ETIMEDOUT);
+    assert_int_equal(green_close_fd(fds[0]), 0);
+    assert_int_equal(green_close_fd(fds[1]), 0);
+    /* A new managed fd with the same number starts without the hang-up. */
+    managed_pair(fds);
+    assert_int_equal(green_wait_fd(fds[0], GREEN_READ, 0.005), ETIMEDOUT);
+    assert_int_equal(green_close_fd(fds[0]), 0);
+    assert_int_equal(green_close_fd(fds[1]), 0);
+}
+
 static void *kill_target_run(void *arg)
 {
     struct fd_waiter *w = arg;
@@ -1193,6 +1221,7 @@ int main(void)
         hub_test(test_regular_file_is_always_ready),
         hub_test(test_managed_fd_read_and_write),
         hub_test(test_managed_edge_without_waiter_is_kept),
+        hub_test(test_managed_hang_up_stays_ready),
         hub_test(test_managed_busy_timeout_kill_close),
         hub_test(test_managed_close_and_reuse),
         hub_test(test_managed_closed_in_other_thread),
