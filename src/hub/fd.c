@@ -140,6 +140,7 @@ static void forget_managed(fd_slot_t *slot)
 {
     slot->managed = 0;
     slot->edges = 0;
+    slot->hup = 0;
 }
 
 /* Stop watching fd in this hub and wake its waiters with result. */
@@ -163,6 +164,8 @@ static void dispatch_managed(green_hub_t *hub, int fd, fd_slot_t *slot,
         unwatch_fd(hub, fd, slot, 0);
         return;
     }
+    if (events & POLL_EV_HUP)
+        slot->hup = 1;
     if (events & (POLL_EV_IN | POLL_EV_ERR)) {
         if (slot->reader != NULL)
             green_unpark(slot->reader, 0, NULL);
@@ -319,7 +322,10 @@ static int hub_fd_watch(green_hub_t *hub, int fd, int events, green_waiter_t *w)
     if (err != 0)
         return err == EPERM ? FD_READY : err; /* EPERM: a regular file */
     /* A managed fd costs no system call: its registration stands, and an
-     * edge that came while nobody waited is the answer already. */
+     * edge that came while nobody waited, or a hang-up, which no new edge
+     * will announce again, is the answer already. */
+    if (slot->hup && (events & GREEN_READ))
+        return FD_READY;
     if (slot->edges & (unsigned)events) {
         slot->edges &= (unsigned char)~(unsigned)events;
         return FD_READY;

@@ -101,6 +101,9 @@ typedef struct fd_slot {
     /* Managed fds: edges (POLL_EV_IN/POLL_EV_OUT) that came while nobody
      * waited for them; the next wait for them returns at once. */
     unsigned char edges;
+    /* Managed fds: the backend reported POLL_EV_HUP, which lasts while the
+     * fd is managed here, so every read wait returns at once. */
+    unsigned char hup;
 } fd_slot_t;
 
 typedef struct hub_call {

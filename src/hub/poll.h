@@ -14,6 +14,11 @@
 #define POLL_EV_IN 0x1u  /* same bits as GREEN_READ */
 #define POLL_EV_OUT 0x2u /* same bits as GREEN_WRITE */
 #define POLL_EV_ERR 0x4u /* error or hang-up: wakes readers and writers */
+/* Reported with the others: the peer shut down its writing side, or
+ * hang-up.  Unlike readiness this lasts (reads find end of file), so the
+ * hub keeps it for an edge-triggered fd, whose edge for it comes only
+ * once.  Not an error, which a read may clear (a UDP socket's ICMP). */
+#define POLL_EV_HUP 0x8u
 
 typedef struct poll_event {
     int fd;

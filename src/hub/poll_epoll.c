@@ -101,7 +101,8 @@ static int epoll_wait_events(void *opaque, int timeout_ms, poll_event_t *out,
         out[i].fd = state->buffer[i].data.fd;
         out[i].events = ((ev & (EPOLLIN | EPOLLRDHUP)) ? POLL_EV_IN : 0u) |
                         ((ev & EPOLLOUT) ? POLL_EV_OUT : 0u) |
-                        ((ev & (EPOLLERR | EPOLLHUP)) ? POLL_EV_ERR : 0u);
+                        ((ev & (EPOLLERR | EPOLLHUP)) ? POLL_EV_ERR : 0u) |
+                        ((ev & (EPOLLRDHUP | EPOLLHUP)) ? POLL_EV_HUP : 0u);
     }
     return n;
 }

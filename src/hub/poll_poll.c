@@ -110,7 +110,8 @@ static int poll_wait_events(void *opaque, int timeout_ms, poll_event_t *out,
         out[stored].events =
             ((re & POLLIN) ? POLL_EV_IN : 0u) |
             ((re & POLLOUT) ? POLL_EV_OUT : 0u) |
-            ((re & (POLLERR | POLLHUP | POLLNVAL)) ? POLL_EV_ERR : 0u);
+            ((re & (POLLERR | POLLHUP | POLLNVAL)) ? POLL_EV_ERR : 0u) |
+            ((re & POLLHUP) ? POLL_EV_HUP : 0u);
         stored++;
     }
     return stored;

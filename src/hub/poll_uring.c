@@ -382,7 +382,8 @@ static int uring_poll_done(uring_state_t *state, uint64_t data, int res,
         out->events =
             ((res & (POLLIN | POLLRDHUP)) ? POLL_EV_IN : 0u) |
             ((res & POLLOUT) ? POLL_EV_OUT : 0u) |
-            ((res & (POLLERR | POLLHUP | POLLNVAL)) ? POLL_EV_ERR : 0u);
+            ((res & (POLLERR | POLLHUP | POLLNVAL)) ? POLL_EV_ERR : 0u) |
+            ((res & (POLLRDHUP | POLLHUP)) ? POLL_EV_HUP : 0u);
     return 1;
 }
 
