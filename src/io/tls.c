@@ -56,6 +56,7 @@ struct green_tls {
     int busy;      /* TLS_READ | TLS_WRITE: a green thread is in a call */
     int sys_error; /* errno of the BIO's last failed syscall */
     int eof;       /* the BIO read end of file */
+    int drained;   /* the BIO's last read left the socket empty */
     SSL_SESSION *session;
     char alpn[256];
     char error[TLS_ERROR_SIZE];
@@ -86,6 +87,8 @@ static int tls_bio_read(BIO *bio, char *buf, size_t len, size_t *done)
         sys_libc()->recvfrom(conn->fd, buf, len, MSG_DONTWAIT, NULL, NULL);
 
     BIO_clear_retry_flags(bio);
+    /* A stream socket's recv falls short only when it empties it. */
+    conn->drained = n > 0 ? (size_t)n < len : n < 0 && errno == EAGAIN;
     if (n > 0) {
         *done = (size_t)n;
         return 1;
@@ -565,9 +568,22 @@ static int tls_failure(green_tls_t *conn, int ssl_error)
 /* Run op's SSL call until it neither wants to read nor to write. */
 static int tls_run(green_tls_t *conn, struct tls_op *op)
 {
+    /* A read when OpenSSL holds nothing and the socket was left empty
+     * (after an answer, the peer rarely has sent more yet): wait for it
+     * first rather than pay for a recv failing with EAGAIN.  Data that
+     * came since is a readiness edge already, so the wait ends at once. */
+    int events =
+        op->kind == TLS_READ_OP && conn->drained && !SSL_has_pending(conn->ssl)
+            ? GREEN_READ
+            : 0;
+
     for (;;) {
         int ret, ssl_error, err;
 
+        if (events != 0 && (err = tls_wait(conn, op, events)) != 0) {
+            snprintf(conn->error, sizeof(conn->error), "%s", strerror(err));
+            return err;
+        }
         ERR_clear_error();
         conn->sys_error = 0;
         ret = tls_attempt(conn, op);
@@ -577,15 +593,11 @@ static int tls_run(green_tls_t *conn, struct tls_op *op)
         if (ssl_error == SSL_ERROR_ZERO_RETURN && op->kind == TLS_READ_OP)
             return 0; /* close_notify: op->done is 0 */
         if (ssl_error == SSL_ERROR_WANT_READ)
-            err = tls_wait(conn, op, GREEN_READ);
+            events = GREEN_READ;
         else if (ssl_error == SSL_ERROR_WANT_WRITE)
-            err = tls_wait(conn, op, GREEN_WRITE);
+            events = GREEN_WRITE;
         else
             return tls_failure(conn, ssl_error);
-        if (err != 0) {
-            snprintf(conn->error, sizeof(conn->error), "%s", strerror(err));
-            return err;
-        }
     }
 }
 
