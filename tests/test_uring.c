@@ -240,6 +240,18 @@ static void test_only_on_uring_hubs(void **state)
     assert_int_equal(hub_uring_submit(-1, 0, prep_read, &op, 1, NULL), EINVAL);
 }
 
+/* With no choice made and no GREEN_HUB_BACKEND, a hub runs io_uring, which
+ * measures better than epoll; under valgrind, which cannot run its waits,
+ * epoll. */
+static void test_default_is_io_uring(void **state)
+{
+    (void)state;
+    assert_int_equal(unsetenv("GREEN_HUB_BACKEND"), 0);
+    assert_int_equal(green_hub_set_backend(GREEN_BACKEND_DEFAULT), 0);
+    assert_string_equal(green_hub_backend_name(),
+                         test_scale_is("valgrind") ? "epoll" : "io_uring");
+}
+
 static void test_submit_completes(void **state)
 {
     int p[2], res = -1;
@@ -564,6 +576,7 @@ int main(void)
         hub_test(test_fallback_probe_refused),
         hub_test(test_fallback_io_uring_disabled),
         cmocka_unit_test_teardown(test_only_on_uring_hubs, back_to_default),
+        cmocka_unit_test_teardown(test_default_is_io_uring, back_to_default),
         uring_test(test_submit_completes),
         uring_test(test_submit_parks_only_the_caller),
         uring_test(test_timeout_cancels_before_returning),

@@ -22,9 +22,10 @@
  * (GREEN_FOREVER) means no timeout.
  *
  * fork: the child keeps the forking thread's hub, green threads and fds
- * (with a new epoll instance, poll set or io_uring ring, and wake-up fd) and its watchdog (a new
- * monitor thread); other threads' hubs do not exist there, so calls to
- * them fail with EPIPE.  The thread pool and fd tables: docs/hub.md.
+ * (with a new epoll instance, poll set or io_uring ring, and wake-up fd) and
+ * its watchdog (a new monitor thread); other threads' hubs do not exist there,
+ * so calls to them fail with EPIPE.  The thread pool and fd tables:
+ * docs/hub.md.
  */
 #ifndef GREEN_HUB_H
 #define GREEN_HUB_H
@@ -42,7 +43,10 @@ typedef struct green_hub green_hub_t;
 
 /* Event-loop backends.  GREEN_BACKEND_DEFAULT picks the environment
  * variable GREEN_HUB_BACKEND ("epoll", "poll" or "io_uring") if set, else
- * epoll on Linux and poll(2) elsewhere.  GREEN_BACKEND_IO_URING exists
+ * io_uring where libgreen was built with liburing (it costs less CPU per
+ * request than epoll: docs/benchmarks.md; not under valgrind, which cannot
+ * run its waits), else epoll on Linux and poll(2) elsewhere.  An unknown
+ * GREEN_HUB_BACKEND value means epoll.  GREEN_BACKEND_IO_URING exists
  * where libgreen was built with liburing (else ENOTSUP); where the kernel
  * refuses io_uring (kernel.io_uring_disabled, seccomp, a kernel lacking an
  * operation libgreen uses) the hub runs epoll instead and says why, once

@@ -71,6 +71,10 @@ static inline unsigned green_valgrind_stack_register(void *lo, void *hi)
 {
     return VALGRIND_STACK_REGISTER(lo, hi);
 }
+static inline int green_valgrind_running(void)
+{
+    return RUNNING_ON_VALGRIND != 0;
+}
 static inline void green_valgrind_stack_deregister(unsigned id)
 {
     VALGRIND_STACK_DEREGISTER(id);
@@ -85,6 +89,10 @@ static inline unsigned green_valgrind_stack_register(void *lo, void *hi)
 {
     (void)lo;
     (void)hi;
+    return 0;
+}
+static inline int green_valgrind_running(void)
+{
     return 0;
 }
 static inline void green_valgrind_stack_deregister(unsigned id)
