@@ -53,15 +53,26 @@ struct ticker {
     long ticks;
 };
 
-static inline void *ticker_run(void *arg)
+static inline void *ticker_every(struct ticker *ticker, double pause)
 {
-    struct ticker *ticker = arg;
-
     while (!ticker->stop) {
         ticker->ticks++;
-        green_sleep(0.001);
+        green_sleep(pause);
     }
     return NULL;
+}
+
+/* Ticks every millisecond. */
+static inline void *ticker_run(void *arg)
+{
+    return ticker_every(arg, 0.001);
+}
+
+/* Ticks each time it gets the CPU: any park of another green thread lets
+ * it tick, however short (a millisecond ticker could miss one). */
+static inline void *ticker_yield_run(void *arg)
+{
+    return ticker_every(arg, 0);
 }
 
 /* A free TCP port on 127.0.0.1 (the kernel's choice; released at once,

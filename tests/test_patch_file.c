@@ -41,19 +41,6 @@ static void *file_user_main(void *arg)
     return NULL;
 }
 
-/* Ticks each time it gets the CPU: only a park of the file user lets it
- * run, however fast the operation (a 1 ms sleeper could miss one). */
-static void *yield_ticker(void *arg)
-{
-    struct ticker *ticker = arg;
-
-    while (!ticker->stop) {
-        ticker->ticks++;
-        green_sleep(0);
-    }
-    return NULL;
-}
-
 static void test_read_write_regular_file(void **state)
 {
     char path[64];
@@ -64,7 +51,7 @@ static void test_read_write_regular_file(void **state)
     (void)state;
     u.fd = test_temp_file(path, sizeof(path));
     green_patch_enable();
-    tick = patch_spawn(yield_ticker, &ticker);
+    tick = patch_spawn(ticker_yield_run, &ticker);
     user = patch_spawn(file_user_main, &u);
     patch_join(user);
     ticker.stop = 1;
