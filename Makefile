@@ -9,8 +9,7 @@
 #   make asan       ASan+UBSan build in build-asan/ and ctest
 #   make tsan       ThreadSanitizer build in build-tsan/, all but the patch
 #                   tests
-#   make valgrind   build in build-valgrind/ and ctest under valgrind (no
-#                   <name>_uring tests: see tests/CMakeLists.txt)
+#   make valgrind   build in build-valgrind/ and ctest under valgrind
 #   make portable   ucontext-switch build in build-portable/, greenlet tests
 #   make aarch64    cross-build in build-aarch64/; the tests named in
 #                   AARCH64_TESTS (all but the patch ones) under qemu

@@ -44,8 +44,7 @@ typedef struct green_hub green_hub_t;
 /* Event-loop backends.  GREEN_BACKEND_DEFAULT picks the environment
  * variable GREEN_HUB_BACKEND ("epoll", "poll" or "io_uring") if set, else
  * io_uring where libgreen was built with liburing (it costs less CPU per
- * request than epoll: docs/benchmarks.md; not under valgrind, which cannot
- * run its waits), else epoll on Linux and poll(2) elsewhere.  An unknown
+ * request than epoll: docs/benchmarks.md), else epoll on Linux and poll(2) elsewhere.  An unknown
  * GREEN_HUB_BACKEND value means epoll.  GREEN_BACKEND_IO_URING exists
  * where libgreen was built with liburing (else ENOTSUP); where the kernel
  * refuses io_uring (kernel.io_uring_disabled, seccomp, a kernel lacking an

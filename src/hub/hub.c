@@ -12,7 +12,6 @@
 #include "fd_table.h"
 #include "hub_internal.h"
 
-#include "greenlet/sanitizer.h"
 #include "greenlet/sys.h"
 #include <green/hub_hooks.h>
 
@@ -538,10 +537,8 @@ static const poll_backend_t *backend_for(green_backend_t choice)
         if (env != NULL && strcmp(env, "poll") == 0)
             return &poll_backend_poll;
 #ifdef GREEN_HAVE_URING
-        /* io_uring measures better than epoll (docs/benchmarks.md), but
-         * valgrind cannot run an io_uring wait beside other threads. */
-        if ((env == NULL && !green_valgrind_running()) ||
-            (env != NULL && strcmp(env, "io_uring") == 0))
+        /* io_uring measures better than epoll (docs/benchmarks.md). */
+        if (env == NULL || strcmp(env, "io_uring") == 0)
             return &poll_backend_uring;
 #endif
 #ifdef __linux__

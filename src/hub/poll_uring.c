@@ -12,6 +12,17 @@
  *
  * Everything else goes to the kernel with the next wait: one
  * io_uring_enter submits and waits.
+ *
+ * Under valgrind (3.19) two things differ, both decided here
+ * (uring_state_t.on_valgrind):
+ *  - valgrind runs io_uring_enter as a system call that never blocks: a
+ *    thread waiting in it keeps valgrind's one lock, so every other thread
+ *    stops and a wake-up from another thread never comes.  The hub waits
+ *    in poll(2) on the ring's fd instead, which is readable once a CQE is
+ *    posted and which valgrind knows blocks (uring_wait_in_poll);
+ *  - the kernel writes an operation's result into the caller's memory
+ *    where valgrind cannot see it: that memory would stay undefined to
+ *    memcheck.  A CQE marks what its operation wrote (uring_mark_written).
  */
 #define _GNU_SOURCE
 #include "fd_table.h"
@@ -20,6 +31,7 @@
 #include "uring.h"
 
 #include "greenlet/sanitizer.h"
+#include "greenlet/sys.h"
 
 #include <errno.h>
 #include <math.h>
@@ -28,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +80,7 @@ typedef struct uring_state {
     int *rearm; /* registered fds whose one-shot poll has fired */
     size_t rearm_count, rearm_capacity;
     hub_uring_op_t *ops; /* in flight */
+    unsigned char on_valgrind;
 } uring_state_t;
 
 /* liburing maps and unmaps rings with raw system calls, unseen by TSan: a
@@ -419,9 +433,63 @@ static void uring_op_unlink(uring_state_t *state, hub_uring_op_t *op)
         green_unpark(shield, 0, NULL);
 }
 
+/* Under valgrind: note what op's SQE has the kernel write. */
+static void uring_note_output(hub_uring_op_t *op,
+                              const struct io_uring_sqe *sqe)
+{
+    op->out.opcode = sqe->opcode;
+    op->out.addr = (void *)(uintptr_t)sqe->addr;
+    op->out.addr2 = (void *)(uintptr_t)sqe->addr2;
+    if (sqe->opcode == IORING_OP_RECVMSG)
+        op->out.len = ((struct msghdr *)op->out.addr)->msg_namelen;
+    else if (sqe->opcode == IORING_OP_ACCEPT && op->out.addr2 != NULL)
+        op->out.len = *(socklen_t *)op->out.addr2;
+}
+
+/* An address of size bytes the kernel filled in up to its buffer's size. */
+static void uring_mark_address(void *addr, unsigned size, socklen_t filled)
+{
+    if (addr != NULL)
+        green_valgrind_make_defined(addr, filled < size ? filled : size);
+}
+
+/* Under valgrind: mark defined what op's CQE says the kernel wrote (res
+ * bytes read, an address). */
+static void uring_mark_written(const hub_uring_op_t *op, int res)
+{
+    struct msghdr *msg = op->out.addr;
+    size_t left = (size_t)res;
+
+    if (res < 0)
+        return;
+    switch (op->out.opcode) {
+    case IORING_OP_READ:
+    case IORING_OP_RECV:
+        green_valgrind_make_defined(op->out.addr, left);
+        break;
+    case IORING_OP_RECVMSG:
+        for (size_t i = 0; i < msg->msg_iovlen && left > 0; i++) {
+            size_t part = msg->msg_iov[i].iov_len;
+
+            part = part < left ? part : left;
+            green_valgrind_make_defined(msg->msg_iov[i].iov_base, part);
+            left -= part;
+        }
+        uring_mark_address(msg->msg_name, op->out.len, msg->msg_namelen);
+        break;
+    case IORING_OP_ACCEPT:
+        if (op->out.addr2 != NULL)
+            uring_mark_address(op->out.addr, op->out.len,
+                               *(socklen_t *)op->out.addr2);
+        break;
+    }
+}
+
 static void uring_op_done(uring_state_t *state, hub_uring_op_t *op, int res,
                           unsigned flags)
 {
+    if (state->on_valgrind)
+        uring_mark_written(op, res);
     if (!(flags & IORING_CQE_F_MORE))
         uring_op_unlink(state, op);
     op->complete(op, res, flags);
@@ -450,6 +518,19 @@ static int uring_reap(uring_state_t *state, poll_event_t *out, int max)
     return stored;
 }
 
+/* Under valgrind: submit, then wait in poll(2) until the ring's fd is
+ * readable (a CQE is posted; the CQEs pending as task work are posted on
+ * the way out of poll). */
+static int uring_wait_in_poll(uring_state_t *state, int timeout_ms)
+{
+    struct pollfd ring = {.fd = state->ring.ring_fd, .events = POLLIN};
+    int ret = io_uring_submit(&state->ring);
+
+    if (ret < 0 || io_uring_cq_ready(&state->ring) > 0)
+        return ret;
+    return sys_libc()->poll(&ring, 1, timeout_ms) < 0 ? -errno : 0;
+}
+
 /* Submit what is queued and wait up to timeout_ms (-1: no limit) for a
  * CQE.  A zero timeout enters the kernel only with something to submit
  * or completions to flush. */
@@ -461,6 +542,8 @@ static int uring_enter(uring_state_t *state, int timeout_ms)
 
     if (timeout_ms == 0)
         return io_uring_submit(&state->ring);
+    if (state->on_valgrind)
+        return uring_wait_in_poll(state, timeout_ms);
     if (timeout_ms < 0)
         return io_uring_submit_and_wait(&state->ring, 1);
     return io_uring_submit_and_wait_timeout(&state->ring, &cqe, 1, &ts, NULL);
@@ -485,7 +568,7 @@ static int uring_wait_events(void *opaque, int timeout_ms, poll_event_t *out,
 static void uring_wait_sync(uring_state_t *state, hub_uring_op_t *op)
 {
     while (op->in_flight) {
-        int ret = io_uring_submit_and_wait(&state->ring, 1);
+        int ret = uring_enter(state, -1);
 
         if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
             return; /* the ring is broken: nothing will come */
@@ -509,6 +592,7 @@ static int uring_create_state(void **out)
         return err;
     }
     state->pid = getpid();
+    state->on_valgrind = (unsigned char)green_valgrind_running();
     state->id = atomic_fetch_add(&uring_ring_ids, 1) + 1;
     *out = state;
     return 0;
@@ -606,6 +690,8 @@ int hub_uring_start(hub_uring_op_t *op, hub_uring_prep_fn prep, void *arg)
     if (sqe == NULL)
         return EAGAIN;
     prep(sqe, arg);
+    if (state->on_valgrind)
+        uring_note_output(op, sqe);
     io_uring_sqe_set_data(sqe, op);
     uring_op_link(state, op);
     if (!op->background)

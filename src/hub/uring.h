@@ -79,6 +79,13 @@ struct hub_uring_op {
     unsigned char in_flight;
     void *shield; /* the waiter of hub_uring_cancel_wait */
     hub_uring_op_t *prev, *next;
+    /* Under valgrind only: where the kernel writes the result (the SQE's
+     * opcode, addr, addr2, and the address buffer's size). */
+    struct {
+        unsigned char opcode;
+        unsigned len;
+        void *addr, *addr2;
+    } out;
 };
 
 /* Queue the request that prep fills, with op as its user_data; the SQE is

@@ -13,7 +13,6 @@
 #include <green/file.h>
 #include <green/tpool.h>
 
-#include "greenlet/sanitizer.h"
 #include "greenlet/sys.h"
 #include "hub/uring.h"
 #include "io_internal.h"
@@ -250,8 +249,6 @@ static int file_run_native(const struct file_op *op, ssize_t *result)
         return err;
     if (res < 0)
         return -res;
-    if (op->code == FILE_READ || op->code == FILE_PREAD)
-        green_valgrind_make_defined(op->buf, (size_t)res);
     *result = res;
     return 0;
 }

@@ -148,10 +148,11 @@ double green_get_timeout(int fd)
 }
 
 /* The fd's timeout for a wait for `events`: the receive side's for
- * GREEN_READ, the send side's for GREEN_WRITE, the earlier for both. */
+ * GREEN_READ, the send side's for GREEN_WRITE, the earlier for both.  A
+ * negative fd has none (its io_uring operation fails with EBADF). */
 static double fd_timeout_for(int fd, int events)
 {
-    double recv_s, send_s;
+    double recv_s = GREEN_FOREVER, send_s = GREEN_FOREVER;
 
     green_get_timeouts(fd, &recv_s, &send_s);
     if (!(events & GREEN_WRITE))
