@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -458,6 +459,49 @@ static void test_tcp_nodelay(void **state)
     link_close(&l);
 }
 
+/* An error the application (or another green thread) left queued on the
+ * OS thread is not taken for a step's own: SSL_get_error would see it
+ * instead of the want that parks a step.  The reader queues one each time
+ * it runs, while the writer is parked on a full socket. */
+#define STALE_ERROR_BYTES (4 << 20)
+
+static void *stale_error_reader(void *arg)
+{
+    struct link *l = arg;
+    static char buf[65536];
+    size_t n, total = 0;
+
+    while (total < STALE_ERROR_BYTES) {
+        ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+        l->server_err = green_tls_read(l->server, buf, sizeof(buf), &n);
+        if (l->server_err != 0 || n == 0)
+            break;
+        total += n;
+    }
+    return (void *)(uintptr_t)(total == STALE_ERROR_BYTES);
+}
+
+static void test_stale_error_queue(void **state)
+{
+    char *data = calloc(1, STALE_ERROR_BYTES);
+    green_thread_t *reader;
+    struct link l;
+    void *whole;
+
+    (void)state;
+    open_pair(&l);
+    assert_int_equal(green_spawn(&reader, stale_error_reader, &l), 0);
+    ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
+    assert_int_equal(
+        green_tls_write_all(l.client, data, STALE_ERROR_BYTES, NULL), 0);
+    assert_int_equal(green_thread_wait(reader, &whole), 0);
+    green_thread_release(reader);
+    assert_int_equal(l.server_err, 0);
+    assert_true(whole != NULL);
+    link_close(&l);
+    free(data);
+}
+
 static void test_truncation(void **state)
 {
     struct link l;
@@ -879,6 +923,7 @@ int main(void)
         cmocka_unit_test(test_session_resumption),
         cmocka_unit_test(test_dial),
         cmocka_unit_test(test_tcp_nodelay),
+        cmocka_unit_test(test_stale_error_queue),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_read_cut_keeps_connection),
         cmocka_unit_test(test_large_write_cut),
