@@ -35,6 +35,7 @@
 #
 # Environment: TLS_BENCH_DURATION (s per measurement, default 4),
 # TLS_BENCH_ROUNDS, TLS_BENCH_HANDSHAKES, TLS_BENCH_ECHO_CONNECTIONS,
+# TLS_BENCH_ONLY (the benchmarks to run, e.g. "https tls-echo"; default all),
 # TLS_BENCH_SERVER_CPU (default 0), TLS_BENCH_CLIENT_CPU (default 1).
 # Without the openssl CLI or the OpenSSL-built load generator there are no
 # TLS figures; without wrk, no https rows; implementations whose program is
@@ -184,6 +185,7 @@ server_of() {
 
 benchmarks="tls-handshake tls-echo"
 [ $have_wrk = 1 ] && benchmarks="tls-handshake https tls-echo"
+benchmarks=${TLS_BENCH_ONLY:-$benchmarks}
 # One measurement by "BENCHMARK:SERVER".
 measure_named() {
     server=$(server_of "${1%%:*}" "${1#*:}")
