@@ -10,16 +10,20 @@
 #   go-tls         bench/go/tls.go, crypto/tls with GOMAXPROCS=1
 # Each server is pinned to one CPU and its client to another (taskset).
 # Benchmarks and rows (server CPU is its user+system time from
-# /proc/PID/stat, per operation):
+# /proc/PID/stat, per operation; core is 1e6 / cpu, the operations one
+# server core would do; util the share of its CPU that the server, and
+# client-util that the client, used while it ran):
 #   tls-handshake  bench/tls_load.c handshake: full handshakes, each with a
 #                  1-byte echo and close_notify, TLS_BENCH_HANDSHAKES
 #                  (default 16) at a time; rate (hs/s) and cpu (us/hs).
 #                  The client verifies a signature and does the same
 #                  X25519 work per handshake, so on two CPUs it, not the
-#                  server, sets the rate; cpu is the server's cost, and
-#                  core (1e6 / cpu) its handshakes per second on one core.
+#                  server, sets the rate; cpu is the server's cost.
 #   https          wrk over TLS, keep-alive "Hello, World!", 100
-#                  connections; requests (req/s) and cpu (us/req).
+#                  connections; requests (req/s) and cpu (us/req).  wrk
+#                  too needs more CPU per request than any of the servers:
+#                  with client-util near 1 and util below it, requests
+#                  is wrk's rate, not the server's.
 #   tls-echo       bench/tls_load.c echo: 64 KiB messages, one in flight on
 #                  each of TLS_BENCH_ECHO_CONNECTIONS (default 4)
 #                  connections; 64KiB (MB/s, each message counted once)
@@ -128,9 +132,19 @@ count_of() {
     esac
 }
 
+# User+system seconds of this shell's finished children (the clients; a
+# server is reaped only after the second reading), from the output of
+# `times` (run in this shell: a subshell's children are not this shell's).
+children_seconds() {
+    awk 'NR == 2 { t = 0
+        for (i = 1; i <= 2; i++) { split($i, p, "m"); t += p[1] * 60 + p[2] }
+        print t }' "$1"
+}
+
 # measure BENCHMARK NAME PROGRAM [ARGS...]: start the server ("PORT" in
 # ARGS becomes its port) on the server CPU, run the benchmark's client on
-# the client CPU, append "BENCHMARK NAME COUNT SECONDS CPU_SECONDS".
+# the client CPU, append "BENCHMARK NAME COUNT SECONDS CPU_SECONDS
+# CLIENT_CPU_SECONDS".
 # Arguments must not hold spaces.
 measure() {
     benchmark=$1
@@ -148,10 +162,14 @@ measure() {
         return
     fi
     before=$(cpu_ticks "$pid")
+    times >"$work/times"
+    client_before=$(children_seconds "$work/times")
     output=$(taskset -c "$client_cpu" \
         $(client_of "$benchmark" | sed "s/PORT/$port/") 2>&1)
     status=$?
     after=$(cpu_ticks "$pid")
+    times >"$work/times"
+    client_after=$(children_seconds "$work/times")
     stop_server "$pid"
     count=$(count_of "$benchmark" "$output")
     if [ $status != 0 ] || [ -z "$count" ]; then
@@ -163,7 +181,9 @@ measure() {
     echo "$output" | grep -i "socket errors" >&2
     awk -v b="$benchmark" -v n="$name" -v c="$count" \
         -v t=$((after - before)) -v hz="$ticks_per_second" \
-        'BEGIN { print b, n, c, t / hz }' >>"$results"
+        -v client="$client_before $client_after" \
+        'BEGIN { split(client, s, " "); print b, n, c, t / hz, s[2] - s[1] }' \
+        >>"$results"
 }
 
 # One server run by name: its program and arguments for the benchmark.
@@ -198,8 +218,9 @@ runs=$(for benchmark in $benchmarks; do
 done)
 run_rounds "$rounds" "$runs" measure_named
 
-# Best of the rounds: the highest rate, the least CPU per operation; then
-# the ratios of libgreen to each peer.
+# Best of the rounds: the highest rate (with the utilisations of its
+# round), the least CPU per operation; then the ratios of libgreen to each
+# peer.
 awk -v mb=$((64 * 1024)) '
     function row(b, n, metric, value, unit) {
         printf "%s\t%s\t%s\t" (unit == "ratio" ? "%.3f" : "%.2f") "\t%s\n",
@@ -214,7 +235,11 @@ awk -v mb=$((64 * 1024)) '
             best_rate[key] = rate
             best_cpu[key] = cpu
         }
-        if (rate > best_rate[key]) best_rate[key] = rate
+        if (rate >= best_rate[key]) {
+            best_rate[key] = rate
+            util[key] = $5 / $4
+            client_util[key] = $6 / $4
+        }
         if (cpu < best_cpu[key]) best_cpu[key] = cpu
     }
     END {
@@ -227,9 +252,13 @@ awk -v mb=$((64 * 1024)) '
                 row(b, name, "core", 1e6 / c, "hs/s/core")
             } else if (b == "https") {
                 row(b, name, "requests", r, "req/s"); row(b, name, "cpu", c, "us/req")
+                row(b, name, "core", 1e6 / c, "req/s/core")
             } else {
                 row(b, name, "64KiB", r * mb / 1e6, "MB/s"); row(b, name, "cpu", c, "us/msg")
+                row(b, name, "core", mb / c, "MB/s/core")
             }
+            row(b, name, "util", util[order[i]], "cpu")
+            row(b, name, "client-util", client_util[order[i]], "cpu")
         }
         for (i = 0; i < n; i++) {
             split(order[i], part, SUBSEP)
