@@ -617,6 +617,14 @@ int green_sendto(int fd, const void *buf, size_t len, int flags,
     return io_call(fd, GREEN_WRITE, &way_sendto, &m, 0, out_len);
 }
 
+int io_recv(int fd, void *buf, size_t len, double timeout, size_t *out_len)
+{
+    struct io_message m = {.fd = fd, .buf = buf, .len = len};
+    struct io_deadline deadline = {timeout < 0 ? GREEN_FOREVER : timeout, -1.0};
+
+    return io_run(fd, GREEN_READ, &deadline, &way_recvfrom, &m, out_len);
+}
+
 int green_recv(int fd, void *buf, size_t len, int flags, size_t *out_len)
 {
     return green_recvfrom(fd, buf, len, flags, NULL, NULL, out_len);

@@ -9,6 +9,11 @@
  * and reports EAGAIN as "retry"; the loop in tls_run then parks the green
  * thread on the fd in the direction OpenSSL asks for (SSL_ERROR_WANT_READ
  * or WANT_WRITE), whatever the call was, and repeats the call.
+ *
+ * On an io_uring hub a wait to read is one recv operation instead, into
+ * the connection's stage, which the BIO serves before the socket: one
+ * system call (and one completion) per read where a wait and a recvfrom
+ * were two.
  */
 #include <green/io.h>
 #include <green/net.h>
@@ -17,6 +22,7 @@
 #include <green/tls.h>
 
 #include "greenlet/sys.h"
+#include "hub/uring.h"
 #include "io_internal.h"
 
 #include <openssl/err.h>
@@ -33,6 +39,8 @@
 #include <unistd.h>
 
 #define TLS_ERROR_SIZE 256
+/* A staged recv takes up to one whole TLS 1.3 record, with its header. */
+#define TLS_STAGE_SIZE (SSL3_RT_HEADER_LENGTH + SSL3_RT_MAX_PLAIN_LENGTH + 256)
 
 struct green_tls_ctx {
     SSL_CTX *ssl_ctx; /* owns this struct: freed with it (tls_ctx_free) */
@@ -57,6 +65,10 @@ struct green_tls {
     int sys_error; /* errno of the BIO's last failed syscall */
     int eof;       /* the BIO read end of file */
     int drained;   /* the BIO's last read left the socket empty */
+    unsigned char *stage; /* a staged recv's bytes (io_uring), made lazily */
+    size_t stage_at, stage_end; /* what of them the BIO has not read */
+    int stage_drained;          /* the staged recv emptied the socket */
+    int staging;                /* a staged recv is in flight */
     SSL_SESSION *session;
     char alpn[256];
     char error[TLS_ERROR_SIZE];
@@ -80,13 +92,33 @@ static void tls_ctx_free(void *parent, void *ptr, CRYPTO_EX_DATA *data,
     free(ctx);
 }
 
+/* A BIO read served from the stage, whose bytes came first. */
+static int tls_unstage(green_tls_t *conn, char *buf, size_t len, size_t *done)
+{
+    size_t n = conn->stage_end - conn->stage_at;
+
+    if (n > len)
+        n = len;
+    memcpy(buf, conn->stage + conn->stage_at, n);
+    conn->stage_at += n;
+    conn->drained = conn->stage_at == conn->stage_end && conn->stage_drained;
+    *done = n;
+    return 1;
+}
+
 static int tls_bio_read(BIO *bio, char *buf, size_t len, size_t *done)
 {
     green_tls_t *conn = BIO_get_data(bio);
-    ssize_t n =
-        sys_libc()->recvfrom(conn->fd, buf, len, MSG_DONTWAIT, NULL, NULL);
+    ssize_t n;
 
     BIO_clear_retry_flags(bio);
+    if (conn->stage_at < conn->stage_end)
+        return tls_unstage(conn, buf, len, done);
+    if (conn->staging) { /* what the staged recv takes comes first */
+        BIO_set_retry_read(bio);
+        return 0;
+    }
+    n = sys_libc()->recvfrom(conn->fd, buf, len, MSG_DONTWAIT, NULL, NULL);
     /* A stream socket's recv falls short only when it empties it. */
     conn->drained = n > 0 ? (size_t)n < len : n < 0 && errno == EAGAIN;
     if (n > 0) {
@@ -471,6 +503,7 @@ int green_tls_destroy(green_tls_t *conn)
         return EINVAL;
     SSL_free(conn->ssl);
     SSL_SESSION_free(conn->session);
+    free(conn->stage);
     if (conn->owns_fd)
         green_close(conn->fd);
     free(conn);
@@ -523,7 +556,36 @@ static double tls_op_timeout(const green_tls_t *conn, enum tls_op_kind kind)
     return send_s < 0 || recv_s < send_s ? recv_s : send_s;
 }
 
-/* Park until fd is ready for `events` or the step's deadline passes. */
+/* On an io_uring hub, a wait to read: one recv into the (empty) stage.
+ * A cut recv that completed anyway keeps its bytes there.  EBUSY while
+ * another green thread's staged recv is in flight. */
+static int tls_stage_recv(green_tls_t *conn, double wait)
+{
+    size_t n = 0;
+    int err;
+
+    if (conn->staging)
+        return EBUSY;
+    conn->staging = 1;
+    err = io_recv(conn->fd, conn->stage, TLS_STAGE_SIZE, wait, &n);
+    conn->staging = 0;
+    conn->stage_at = 0;
+    conn->stage_end = n;
+    conn->stage_drained = n < TLS_STAGE_SIZE;
+    return err;
+}
+
+static int tls_can_stage(green_tls_t *conn)
+{
+    if (!hub_uring_active())
+        return 0;
+    if (conn->stage == NULL)
+        conn->stage = malloc(TLS_STAGE_SIZE);
+    return conn->stage != NULL;
+}
+
+/* Park until fd is ready for `events` (on io_uring, until a staged recv
+ * took data) or the step's deadline passes. */
 static int tls_wait(green_tls_t *conn, struct tls_op *op, int events)
 {
     double wait = GREEN_FOREVER;
@@ -539,7 +601,12 @@ static int tls_wait(green_tls_t *conn, struct tls_op *op, int events)
         if (wait <= 0)
             return ETIMEDOUT;
     }
-    err = green_wait_fd(conn->fd, events, wait);
+    if (events == GREEN_READ && tls_can_stage(conn)) {
+        err = tls_stage_recv(conn, wait);
+    } else {
+        io_counts.readiness_waits++;
+        err = green_wait_fd(conn->fd, events, wait);
+    }
     /* Our other green thread (a writer, while this read must write a
      * KeyUpdate answer) waits for the same event: rare, so poll for it. */
     return err == EBUSY ? green_sleep(0.005) : err;
@@ -581,7 +648,8 @@ static int tls_run(green_tls_t *conn, struct tls_op *op)
     /* A read when OpenSSL holds nothing and the socket was left empty
      * (after an answer, the peer rarely has sent more yet): wait for it
      * first rather than pay for a recv failing with EAGAIN.  Data that
-     * came since is a readiness edge already, so the wait ends at once. */
+     * came since is a readiness edge already (or the staged recv's), so
+     * the wait ends at once. */
     int events =
         op->kind == TLS_READ_OP && conn->drained && !SSL_has_pending(conn->ssl)
             ? GREEN_READ
