@@ -7,6 +7,9 @@
  * GREEN_TEST_BACKENDS
  */
 #include "tls_util.h"
+#include "test_hub_util.h"
+
+#include "../src/io/io_internal.h"
 
 #include <green/io.h>
 #include <green/net.h>
@@ -559,6 +562,105 @@ static void test_read_cut_keeps_connection(void **state)
     link_close(&l);
 }
 
+/* A read that waits first (the last one emptied the socket) blocks on
+ * io_uring as one recv operation into the connection's stage, without a
+ * readiness wait; elsewhere it waits for readiness. */
+static void *write_later_main(void *arg)
+{
+    struct link *l = arg;
+
+    assert_int_equal(green_sleep(0.01), 0);
+    l->server_err = green_tls_write_all(l->server, "pong", 4, NULL);
+    return NULL;
+}
+
+static void test_read_waits_as_operation(void **state)
+{
+    int uring = strcmp(green_hub_backend_name(), "io_uring") == 0;
+    struct io_counts before;
+    green_thread_t *writer;
+    struct link l;
+    char buf[64];
+    size_t n;
+
+    (void)state;
+    open_pair(&l);
+    assert_int_equal(green_tls_write_all(l.server, "ping", 4, NULL), 0);
+    assert_int_equal(green_tls_read(l.client, buf, sizeof(buf), &n), 0);
+    assert_int_equal(n, 4);
+    before = io_counts;
+    writer = spawn_or_fail(write_later_main, &l);
+    assert_int_equal(green_tls_read(l.client, buf, sizeof(buf), &n), 0);
+    assert_int_equal(green_thread_wait(writer, NULL), 0);
+    green_thread_release(writer);
+    assert_int_equal(l.server_err, 0);
+    assert_int_equal(n, 4);
+    assert_memory_equal(buf, "pong", 4);
+    if (uring) {
+        assert_int_equal(io_counts.readiness_waits, before.readiness_waits);
+        assert_true(io_counts.ops > before.ops);
+    } else {
+        assert_true(io_counts.readiness_waits > before.readiness_waits);
+        assert_int_equal(io_counts.ops, before.ops);
+    }
+    link_close(&l);
+}
+
+/* A reader killed just as its data arrives loses none of it: what it got
+ * and what the next read gets are the bytes in order.  (On io_uring the
+ * staged recv may complete before its cancel: its bytes stay staged.) */
+struct kill_race {
+    struct link *l;
+    char got[16];
+    size_t n;
+    int err;
+};
+
+static void *race_reader_main(void *arg)
+{
+    struct kill_race *r = arg;
+
+    r->err = green_tls_read(r->l->client, r->got, sizeof(r->got), &r->n);
+    return NULL;
+}
+
+static void test_cut_read_loses_nothing(void **state)
+{
+    struct kill_race r = {.err = -1};
+    green_timeout_t scope;
+    green_thread_t *reader;
+    char all[32], buf[16];
+    size_t have, n;
+    struct link l;
+
+    (void)state;
+    open_pair(&l);
+    /* A timeout scope cuts a read; the next one gets what comes later. */
+    assert_int_equal(green_timeout_start(&scope, 0.02), 0);
+    assert_int_equal(green_tls_read(l.client, buf, sizeof(buf), &n), ETIMEDOUT);
+    assert_true(green_timeout_fired(&scope));
+    green_timeout_cancel(&scope);
+    /* A kill right after the data went out, before the reader ran. */
+    r.l = &l;
+    reader = spawn_or_fail(race_reader_main, &r);
+    assert_int_equal(green_sleep(0.01), 0); /* it blocks */
+    assert_int_equal(green_tls_write_all(l.server, "first", 5, NULL), 0);
+    assert_int_equal(green_thread_kill(reader), 0);
+    green_thread_release(reader);
+    assert_true(r.err == 0 || (r.err == ECANCELED && r.n == 0));
+    memcpy(all, r.got, r.n);
+    have = r.n;
+    assert_int_equal(green_tls_write_all(l.server, "second", 6, NULL), 0);
+    while (have < 11) {
+        assert_int_equal(green_tls_read(l.client, all + have, 11 - have, &n),
+                         0);
+        assert_true(n > 0);
+        have += n;
+    }
+    assert_memory_equal(all, "firstsecond", 11);
+    link_close(&l);
+}
+
 /* After a cut write the peer sees an error, never a clean end. */
 static void expect_peer_error(struct link *l)
 {
@@ -926,6 +1028,8 @@ int main(void)
         cmocka_unit_test(test_stale_error_queue),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_read_cut_keeps_connection),
+        cmocka_unit_test(test_read_waits_as_operation),
+        cmocka_unit_test(test_cut_read_loses_nothing),
         cmocka_unit_test(test_large_write_cut),
         cmocka_unit_test(test_handshake_cut),
         cmocka_unit_test(test_integrity_100mb),
