@@ -190,9 +190,15 @@ static int uring_open(struct io_uring *ring)
     if (ret < 0)
         return uring_setup_failed(-ret);
     ret = uring_check_kernel(ring, params.features);
-    if (ret != 0)
+    if (ret != 0) {
         io_uring_queue_exit(ring);
-    return ret;
+        return ret;
+    }
+    /* Each io_uring_enter then names the ring by its index in this
+     * thread's table, not by its fd: no file lookup per enter.  Where the
+     * table is full (16 rings per thread) the fd keeps working. */
+    io_uring_register_ring_fd(ring);
+    return 0;
 }
 
 /* ---- Submission ------------------------------------------------------- */
@@ -212,6 +218,14 @@ static struct io_uring_sqe *uring_sqe(uring_state_t *state)
     if (sqe == NULL && io_uring_submit(&state->ring) >= 0)
         sqe = io_uring_get_sqe(&state->ring);
     return sqe;
+}
+
+/* Submit what is queued now, not with the next wait, and reap in the
+ * same enter: a cancelled request drops its reference to its file here,
+ * not at the next wait, whichever way the kernel runs completions. */
+static void uring_submit_now(uring_state_t *state)
+{
+    io_uring_submit_and_get_events(&state->ring);
 }
 
 /* An SQE whose CQE the hub ignores (a cancel or a poll remove); the
@@ -316,7 +330,7 @@ static void uring_remove(void *opaque, int fd)
     /* The request holds the file open: let it go before the caller's
      * close, not at the next wait. */
     if (armed)
-        io_uring_submit(&state->ring);
+        uring_submit_now(state);
 }
 
 static void uring_cancel_ops(void *opaque, int fd)
@@ -327,7 +341,7 @@ static void uring_cancel_ops(void *opaque, int fd)
     if (sqe == NULL)
         return; /* the owners' own cancels follow */
     io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-    io_uring_submit(&state->ring);
+    uring_submit_now(state);
 }
 
 /* Arm again the registered fds whose one-shot (or ended multishot) poll
