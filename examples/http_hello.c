@@ -120,7 +120,8 @@ struct connection {
     int fd;
     green_tls_t *tls;
     int answered;
-    int drained; /* the last recv emptied the socket's buffer */
+    int drained;    /* the last recv emptied the socket's buffer */
+    int recv_waits; /* a recv waits in the kernel, not in the hub */
     size_t have;
     char buffer[HEAD_BUFFER];
 };
@@ -244,8 +245,11 @@ static int receive_more(struct connection *c)
      * first rather than pay for a recv failing with EAGAIN.  Only when the
      * last recv emptied the socket, though: a full buffer may leave a
      * pipelined request behind it, which no new readiness edge would
-     * announce.  Not with TLS: OpenSSL may hold read-ahead bytes. */
-    if (c->tls == NULL && c->have == 0 && c->answered && c->drained &&
+     * announce.  Not with TLS: OpenSSL may hold read-ahead bytes.  Not on
+     * io_uring, where the recv itself waits in the kernel: a wait first
+     * would cost a poll request and a hub pass more. */
+    if (c->tls == NULL && !c->recv_waits && c->have == 0 && c->answered &&
+        c->drained &&
         green_wait_fd(c->fd, GREEN_READ, green_get_timeout(c->fd)) != 0)
         return -1;
     if (receive(c, c->buffer + c->have, room, &received) != 0 || received == 0)
@@ -312,7 +316,9 @@ static int answer(struct connection *c, const struct http_request *request)
 
 static void handle_connection(int fd, void *unused)
 {
-    struct connection c = {.fd = fd};
+    struct connection c = {
+        .fd = fd,
+        .recv_waits = strcmp(green_hub_backend_name(), "io_uring") == 0};
     struct http_request request;
     int status;
 
