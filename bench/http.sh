@@ -23,7 +23,8 @@
 #
 # Environment: HTTP_BENCH_DURATION (s, default 5), HTTP_BENCH_ROUNDS,
 # HTTP_BENCH_CONNECTIONS
-# (default 100), HTTP_BENCH_SERVER_CPU (default 0), HTTP_BENCH_WRK_CPU
+# (default 100), HTTP_BENCH_SERVERS (the names to run, default all),
+# HTTP_BENCH_SERVER_CPU (default 0), HTTP_BENCH_WRK_CPU
 # (default 1).  Implementations whose program is missing are skipped with a
 # note on stderr.
 set -u
@@ -183,6 +184,7 @@ if [ "$cpu_count" -ge 3 ]; then
 else
     servers="$servers libgreen-1hub-shared libgreen-2hubs-shared"
 fi
+servers=${HTTP_BENCH_SERVERS:-$servers}
 run_rounds "$rounds" "$servers" run_named
 
 # Best of the rounds: most req/s, least p99 and CPU per request.
