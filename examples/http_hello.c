@@ -329,6 +329,10 @@ static void handle_connection(int fd, void *unused)
         connection_end(&c);
         return;
     }
+    /* Plain HTTP on io_uring: one multishot receive serves all the
+     * connection's reads (elsewhere ENOTSUP, and reads stay as they are). */
+    if (c.tls == NULL)
+        (void)green_recv_multishot(fd);
     while ((status = read_head(&c, &request)) == HTTP_PARSE_COMPLETE &&
            answer(&c, &request) == 0)
         ;

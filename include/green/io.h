@@ -127,6 +127,39 @@ GREEN_EXTERN int green_sendto(int fd, const void *buf, size_t len, int flags,
                               const struct sockaddr *addr, socklen_t addrlen,
                               size_t *out_len);
 
+/* ---- Multishot receive (io_uring) ---------------------------------------- */
+
+/* Receive stream socket fd ahead of its reads, on a hub that runs
+ * io_uring: one multishot receive request takes what arrives into the
+ * hub's provided buffers, instead of one receive operation per call, and
+ * the bytes wait in order in the fd's queue, in this thread's hub, until
+ * green_recv, green_recv_all, green_read or a green_bufio reader of fd
+ * takes them (TLS over fd reads the same way).  Worth it on connections
+ * that make many small reads, such as HTTP keep-alive.
+ *
+ * Opt-in, because every read of fd must then be one of those calls, from
+ * this thread: a read(2) or recv(2) of its own, or through the patch
+ * layer, would miss the queued bytes.  Close fd with green_close or
+ * green_close_fd (or tell green_notify_close), which cancels the request
+ * and drops the queue; a hub that is destroyed drops its queues too.
+ *
+ * A read that is cut (timeout, timeout scope, kill) loses nothing: the
+ * kernel never writes into the caller's buffer, and bytes wait for the
+ * next read; a read takes part of the queue and leaves the rest.  The
+ * peer's close and errors come after the queued bytes, and stay.
+ * green_wait_fd(fd, GREEN_READ) returns at once while bytes are queued.
+ * A hub out of buffers falls back to one ordinary receive, as does a
+ * kernel without multishot receive (before 6.0): slower, nothing lost.
+ *
+ * 0 (also if fd is received so already); ENOTSUP if the hub does not run
+ * io_uring or the kernel has no buffer rings (before 5.19): nothing
+ * changes; EINVAL if fd is not a SOCK_STREAM socket; ENOTSOCK, EBADF;
+ * EBUSY if another thread's hub receives fd so; ENOMEM.  Afterwards, on
+ * fd: flags other than MSG_DONTWAIT, or an address (green_recvfrom), get
+ * EOPNOTSUPP; green_io_retry for GREEN_READ, and reads from another
+ * thread, get EBUSY. */
+GREEN_EXTERN int green_recv_multishot(int fd);
+
 /* ---- Other syscalls ----------------------------------------------------- */
 
 /* The retry loop every call above uses, for syscalls this header lacks

@@ -7,6 +7,7 @@
 #include "fd_record.h"
 #include "fd_table.h"
 #include "hub_internal.h"
+#include "recvq.h"
 
 #include "greenlet/sys.h"
 #include <green/hub_hooks.h>
@@ -250,8 +251,7 @@ int green_wait_fd(int fd, int events, double timeout)
     return green_wait_fd_waiter(&w, fd, events, timeout);
 }
 
-/* fd's slot in hub's table, grown if needed; NULL without memory. */
-static fd_slot_t *fd_slot(green_hub_t *hub, int fd)
+fd_slot_t *fd_slot(green_hub_t *hub, int fd)
 {
     if ((size_t)fd >= hub->fd_capacity) {
         fd_slot_t *fds =
@@ -311,6 +311,9 @@ static int hub_fd_watch(green_hub_t *hub, int fd, int events, green_waiter_t *w)
         return ENOMEM;
     if (slot_busy(slot, events))
         return EBUSY;
+    /* Bytes the fd's multishot receive queued are what a read gets. */
+    if ((events & GREEN_READ) && recvq_ready(slot->recvq))
+        return FD_READY;
     token = hub->backend->watch_edge != NULL ? fd_token_get(fd) : 0;
     if (token != slot->managed) {
         forget_managed(slot);
@@ -409,14 +412,17 @@ void fd_unwatch(int fd, int events, green_waiter_t *w, int missed)
 void green_notify_close(int fd)
 {
     green_hub_t *hub = green_tls_hub;
-    _Atomic uint64_t *token = fd_token(fd, 0);
+    struct hub_fd_record *record = hub_fd_record(fd, 0);
     fd_slot_t *slot;
 
     /* For every hub, whichever thread closes: the number may be reused. */
-    if (token != NULL)
-        atomic_store_explicit(token, 0, memory_order_relaxed);
+    if (record != NULL) {
+        atomic_store_explicit(&record->token, 0, memory_order_relaxed);
+        atomic_store(&record->recvq, 0);
+    }
     if (hub == NULL || fd < 0 || (size_t)fd >= hub->fd_capacity)
         return;
+    recvq_close(hub, fd);
     slot = &hub->fds[fd];
     unwatch_fd(hub, fd, slot, EBADF);
     /* An operation holds the file open: cancel it before the close (a

@@ -31,6 +31,9 @@ struct fd_io_state {
 
 struct hub_fd_record {
     _Atomic uint64_t token; /* hub.c: managed mode (green_fd_manage) */
+    /* recvq.c: nonzero while a hub receives the fd multishot (its
+     * request's token); a close in any thread clears it. */
+    _Atomic uint64_t recvq;
     struct fd_io_state io;
     _Alignas(max_align_t) unsigned char hook[GREEN_FD_HOOK_BYTES];
 };

@@ -11,6 +11,7 @@
 #include "fd_record.h"
 #include "fd_table.h"
 #include "hub_internal.h"
+#include "recvq.h"
 
 #include "greenlet/sys.h"
 #include <green/hub_hooks.h>
@@ -769,6 +770,7 @@ static void hub_destroy(green_hub_t *hub)
     call_close(hub);
     free_pending_timers(hub);
     hub->backend->destroy(hub->poller);
+    recvq_hub_destroy(hub);
     call_close_wake(hub);
     free(hub->threads);
     free(hub->fds);

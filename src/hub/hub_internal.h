@@ -104,6 +104,8 @@ typedef struct fd_slot {
     /* Managed fds: the backend reported POLL_EV_HUP, which lasts while the
      * fd is managed here, so every read wait returns at once. */
     unsigned char hup;
+    /* The fd's multishot receive in this hub (recvq.c), or NULL. */
+    struct recvq *recvq;
 } fd_slot_t;
 
 typedef struct hub_call {
@@ -244,6 +246,8 @@ void fd_unwatch(int fd, int events, green_waiter_t *w, int missed);
  * green_notify_close(fd) unparks w with EBADF.  Undo with
  * fd_release_op once the park is over. */
 int fd_claim_op(green_hub_t *hub, int fd, int events, green_waiter_t *w);
+/* fd's slot in hub's table, grown if needed; NULL without memory. */
+fd_slot_t *fd_slot(green_hub_t *hub, int fd);
 void fd_release_op(green_hub_t *hub, int fd, green_waiter_t *w);
 
 /* ---- thread.c ------------------------------------------------------ */

@@ -40,12 +40,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define URING_ENTRIES 256
 #define URING_CQ_ENTRIES 4096
+/* Provided buffers: 256 x 4 KiB per hub (hub_uring_set_buf_count). */
+#define URING_BUF_SIZE 4096u
+#define URING_BUF_COUNT 256u
 
 /* user_data: an operation's address (low bits 0), a poll request
  * (generation << 32 | fd << 2 | TAG_POLL), or TAG_IGNORE for the hub's
@@ -71,6 +75,17 @@ typedef struct uring_fd {
     unsigned char queued; /* in the rearm list */
 } uring_fd_t;
 
+/* The hub's provided-buffer ring (group HUB_URING_BGID), made at its
+ * first use: count buffers of URING_BUF_SIZE bytes after the ring of
+ * their descriptors, in one mapping left out of forked children. */
+typedef struct uring_bufs {
+    struct io_uring_buf_ring *ring; /* NULL: not made (yet) */
+    char *base;
+    size_t map_len;
+    unsigned count;
+    unsigned char refused; /* the kernel has no buffer rings */
+} uring_bufs_t;
+
 typedef struct uring_state {
     struct io_uring ring;
     pid_t pid; /* of the process that made the ring */
@@ -80,6 +95,7 @@ typedef struct uring_state {
     int *rearm; /* registered fds whose one-shot poll has fired */
     size_t rearm_count, rearm_capacity;
     hub_uring_op_t *ops; /* in flight */
+    uring_bufs_t bufs;
     unsigned char on_valgrind;
 } uring_state_t;
 
@@ -97,6 +113,7 @@ static char uring_tsan_sync;
 #endif
 
 static _Atomic unsigned long uring_ring_ids;
+static _Atomic unsigned uring_buf_count = URING_BUF_COUNT;
 static atomic_flag uring_fallback_said = ATOMIC_FLAG_INIT;
 
 /* ---- Setup and the fallback's reason ------------------------------------ */
@@ -502,7 +519,8 @@ static void uring_mark_written(const hub_uring_op_t *op, int res)
 static void uring_op_done(uring_state_t *state, hub_uring_op_t *op, int res,
                           unsigned flags)
 {
-    if (state->on_valgrind)
+    /* A selected buffer is marked by hub_uring_buf. */
+    if (state->on_valgrind && !(flags & IORING_CQE_F_BUFFER))
         uring_mark_written(op, res);
     if (!(flags & IORING_CQE_F_MORE))
         uring_op_unlink(state, op);
@@ -577,17 +595,21 @@ static int uring_wait_events(void *opaque, int timeout_ms, poll_event_t *out,
     return uring_reap(state, out, max);
 }
 
-/* Wait in the kernel, not parked, until op's request has ended (hub
- * teardown, where nothing else is left to run). */
-static void uring_wait_sync(uring_state_t *state, hub_uring_op_t *op)
+/* Wait in the kernel, not parked, until op's request has ended, or with
+ * op NULL every request (hub teardown, where nothing else is left to
+ * run): 0, or -1 if the ring is broken and nothing will come.  Without
+ * op, no request's memory is read once it ended: its complete() may have
+ * freed it. */
+static int uring_wait_sync(uring_state_t *state, hub_uring_op_t *op)
 {
-    while (op->in_flight) {
+    while (op != NULL ? op->in_flight : state->ops != NULL) {
         int ret = uring_enter(state, -1);
 
         if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
-            return; /* the ring is broken: nothing will come */
+            return -1;
         uring_reap(state, NULL, 0);
     }
+    return 0;
 }
 
 /* ---- Create and destroy ------------------------------------------------ */
@@ -623,13 +645,9 @@ static void uring_drain(uring_state_t *state)
             io_uring_prep_cancel(sqe, op, 0);
         }
     }
-    while (state->ops != NULL) {
-        hub_uring_op_t *op = state->ops;
-
-        uring_wait_sync(state, op);
-        if (op->in_flight) /* the ring broke */
-            uring_op_done(state, op, -ECANCELED, 0);
-    }
+    if (uring_wait_sync(state, NULL) != 0) /* the ring broke */
+        while (state->ops != NULL)
+            uring_op_done(state, state->ops, -ECANCELED, 0);
 }
 
 /* In a forked child the ring is the parent's (its memory is shared): it
@@ -652,6 +670,8 @@ static void uring_destroy_state(void *opaque)
         uring_orphan_ops(state);
     URING_TSAN_RELEASE();
     io_uring_queue_exit(&state->ring);
+    if (state->bufs.ring != NULL)
+        munmap(state->bufs.ring, state->bufs.map_len);
     free(state->fds);
     free(state->rearm);
     free(state);
@@ -688,6 +708,83 @@ unsigned long hub_uring_ring_id(void)
     uring_state_t *state = uring_state_of(hub_get());
 
     return state != NULL ? state->id : 0;
+}
+
+/* ---- Provided buffers ------------------------------------------------- */
+
+static void uring_buf_give(uring_bufs_t *bufs, unsigned bid, int offset)
+{
+    io_uring_buf_ring_add(bufs->ring, bufs->base + (size_t)bid * URING_BUF_SIZE,
+                          URING_BUF_SIZE, (unsigned short)bid,
+                          io_uring_buf_ring_mask(bufs->count), offset);
+}
+
+/* Map and register the ring, then hand the kernel every buffer. */
+static int uring_bufs_make(uring_state_t *state)
+{
+    uring_bufs_t *bufs = &state->bufs;
+    unsigned count = atomic_load(&uring_buf_count);
+    size_t ring_len =
+        ((size_t)count * sizeof(struct io_uring_buf) + 4095) & ~(size_t)4095;
+    size_t map_len = ring_len + (size_t)count * URING_BUF_SIZE;
+    struct io_uring_buf_reg reg = {.ring_entries = count,
+                                   .bgid = HUB_URING_BGID};
+    void *map = mmap(NULL, map_len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (map == MAP_FAILED)
+        return ENOMEM;
+    (void)madvise(map, map_len, MADV_DONTFORK);
+    reg.ring_addr = (uintptr_t)map;
+    if (io_uring_register_buf_ring(&state->ring, &reg, 0) < 0) {
+        munmap(map, map_len);
+        bufs->refused = 1;
+        return ENOTSUP;
+    }
+    bufs->ring = map;
+    bufs->base = (char *)map + ring_len;
+    bufs->map_len = map_len;
+    bufs->count = count;
+    io_uring_buf_ring_init(bufs->ring);
+    for (unsigned bid = 0; bid < count; bid++)
+        uring_buf_give(bufs, bid, (int)bid);
+    io_uring_buf_ring_advance(bufs->ring, (int)count);
+    return 0;
+}
+
+int hub_uring_bufs(void)
+{
+    uring_state_t *state = uring_state_of(hub_get());
+
+    if (state == NULL || state->bufs.refused)
+        return ENOTSUP;
+    return state->bufs.ring != NULL ? 0 : uring_bufs_make(state);
+}
+
+const void *hub_uring_buf(unsigned bid, size_t len)
+{
+    uring_state_t *state = uring_state_of(hub_existing());
+    char *buf = state->bufs.base + (size_t)bid * URING_BUF_SIZE;
+
+    if (state->on_valgrind)
+        green_valgrind_make_defined(buf, len);
+    return buf;
+}
+
+void hub_uring_buf_recycle(unsigned bid)
+{
+    uring_state_t *state = uring_state_of(hub_existing());
+
+    uring_buf_give(&state->bufs, bid, 0);
+    io_uring_buf_ring_advance(state->bufs.ring, 1);
+}
+
+int hub_uring_set_buf_count(unsigned count)
+{
+    if (count == 0 || count > 32768 || (count & (count - 1)) != 0)
+        return EINVAL;
+    atomic_store(&uring_buf_count, count);
+    return 0;
 }
 
 int hub_uring_start(hub_uring_op_t *op, hub_uring_prep_fn prep, void *arg)
@@ -734,17 +831,42 @@ static void uring_park_shielded(green_hub_t *hub, task_t *task,
     }
     if (op->in_flight) {
         op->shield = NULL;
-        uring_wait_sync(hub->poller, op);
+        (void)uring_wait_sync(hub->poller, op);
     }
     task->killed = killed;
     task->timeouts = scopes;
+}
+
+/* Submit now a cancel of op's request; without an SQE for it the
+ * request still ends by itself. */
+static void uring_cancel_now(uring_state_t *state, hub_uring_op_t *op)
+{
+    struct io_uring_sqe *sqe = uring_sqe_ignored(state);
+
+    if (sqe == NULL)
+        return;
+    io_uring_prep_cancel(sqe, op, 0);
+    uring_submit_now(state);
+}
+
+int hub_uring_cancel(hub_uring_op_t *op)
+{
+    uring_state_t *state = uring_state_of(hub_existing());
+
+    if (op == NULL)
+        return EINVAL;
+    if (!op->in_flight)
+        return 0;
+    if (state == NULL)
+        return ENOTSUP;
+    uring_cancel_now(state, op);
+    return 0;
 }
 
 int hub_uring_cancel_wait(hub_uring_op_t *op)
 {
     green_hub_t *hub = hub_existing();
     uring_state_t *state = uring_state_of(hub);
-    struct io_uring_sqe *sqe;
     task_t *task;
 
     if (op == NULL)
@@ -756,11 +878,7 @@ int hub_uring_cancel_wait(hub_uring_op_t *op)
     task = hub_current_task(hub);
     if (task == NULL)
         return EPERM;
-    /* Without an SQE for the cancel the request still ends by itself. */
-    sqe = uring_sqe_ignored(state);
-    if (sqe != NULL) {
-        io_uring_prep_cancel(sqe, op, 0);
-    }
+    uring_cancel_now(state, op);
     if (op->background) {
         /* Now waited for: it keeps the hub from idling. */
         op->background = 0;

@@ -100,12 +100,40 @@ int hub_uring_start(hub_uring_op_t *op, hub_uring_prep_fn prep, void *arg);
  * waits for the CQE in the kernel instead of parking. */
 int hub_uring_cancel_wait(hub_uring_op_t *op);
 
+/* Cut op's request without waiting: the cancel goes to the kernel now, so
+ * the request drops its reference to its file before this returns (a
+ * close that follows really closes); op->complete still gets the final
+ * CQE later.  0 at once if op is not in flight. */
+int hub_uring_cancel(hub_uring_op_t *op);
+
 /* The calling thread's ring, for registering resources (buffer rings,
  * files); NULL if its hub does not run io_uring.  A forked child's hub
  * gets a new ring: key what was registered by hub_uring_ring_id(), which
  * is unique per ring within the process (0: no ring). */
 struct io_uring *hub_uring_ring(void);
 unsigned long hub_uring_ring_id(void);
+
+/* ---- The hub's provided buffers (IOSQE_BUFFER_SELECT) ------------------
+ *
+ * One buffer ring per hub, buffer group HUB_URING_BGID, made at the first
+ * hub_uring_bufs (a forked child's hub makes its own).  A CQE with
+ * IORING_CQE_F_BUFFER names the buffer (flags >> IORING_CQE_BUFFER_SHIFT)
+ * that its res bytes went to; it is the owner's until given back with
+ * hub_uring_buf_recycle, and the ring may run empty (-ENOBUFS). */
+#define HUB_URING_BGID 0
+
+/* 0 once the calling thread's hub has its buffer ring; ENOTSUP if the hub
+ * does not run io_uring or the kernel refused the ring (before 5.19),
+ * ENOMEM. */
+int hub_uring_bufs(void);
+
+/* Buffer bid of the hub's ring, holding len bytes the kernel wrote. */
+const void *hub_uring_buf(unsigned bid, size_t len);
+void hub_uring_buf_recycle(unsigned bid);
+
+/* For tests: the number of buffers (a power of two, 1 to 32768) of the
+ * rings made from now on, in every thread.  EINVAL otherwise. */
+int hub_uring_set_buf_count(unsigned count);
 
 #else /* !GREEN_HAVE_URING */
 

@@ -6,6 +6,7 @@
 #include <green/bufio.h>
 
 #include "greenlet/sys.h"
+#include "hub/recvq.h"
 #include "io_internal.h"
 
 #include <errno.h>
@@ -135,6 +136,9 @@ static int bufio_read_fd(green_bufio_t *reader, const bufio_call_t *call,
         timeout = call->at - green_now();
         timeout = timeout > 0 ? timeout : 0;
     }
+    /* A socket received multishot: its bytes may be queued. */
+    if (recvq_owned(reader->fd))
+        return io_recv(reader->fd, buf, len, timeout, got);
     return green_io_retry(reader->fd, GREEN_READ, timeout, bufio_attempt_read,
                           &span, got);
 }

@@ -10,6 +10,7 @@
 #include "greenlet/sys.h"
 #include "hub/fd_record.h"
 #include "hub/fd_table.h"
+#include "hub/recvq.h"
 #include "io_internal.h"
 #ifdef GREEN_HAVE_URING
 #include "hub/uring.h"
@@ -255,6 +256,8 @@ int green_io_retry(int fd, int events, double timeout,
 
     if (attempt == NULL || isnan(timeout))
         return EINVAL;
+    if ((events & GREEN_READ) && recvq_owned(fd))
+        return EBUSY; /* its bytes may be queued: green_recv's */
     return io_retry(fd, events, &deadline, attempt, op, out);
 }
 
@@ -270,6 +273,7 @@ struct io_way {
     void (*prep)(struct io_uring_sqe *sqe, void *op);
     void (*done)(void *op);
     unsigned char streams_only; /* prep only for sockets and pipes */
+    unsigned char queued;       /* a read a multishot receive serves */
 };
 
 #ifdef GREEN_HAVE_URING
@@ -451,17 +455,17 @@ static void prep_connect(struct io_uring_sqe *sqe, void *op)
 #endif /* GREEN_HAVE_URING */
 
 static const struct io_way way_recvfrom = {
-    attempt_recvfrom, IO_PREP(prep_recvfrom), IO_PREP(done_recvfrom), 0};
+    attempt_recvfrom, IO_PREP(prep_recvfrom), IO_PREP(done_recvfrom), 0, 1};
 static const struct io_way way_sendto = {attempt_sendto, IO_PREP(prep_sendto),
-                                         NULL, 0};
+                                         NULL, 0, 0};
 static const struct io_way way_read = {attempt_read, IO_PREP(prep_read), NULL,
-                                       1};
+                                       1, 1};
 static const struct io_way way_write = {attempt_write, IO_PREP(prep_write),
-                                        NULL, 1};
+                                        NULL, 1, 0};
 static const struct io_way way_accept = {attempt_accept, IO_PREP(prep_accept),
-                                         NULL, 0};
+                                         NULL, 0, 0};
 static const struct io_way way_connect = {attempt_connect,
-                                          IO_PREP(prep_connect), NULL, 0};
+                                          IO_PREP(prep_connect), NULL, 0, 0};
 
 /* ---- The op path ----------------------------------------------------- */
 
@@ -503,12 +507,45 @@ static int io_submit(int fd, int events, struct io_deadline *deadline,
 }
 #endif
 
-/* The call's way on this hub: one operation on io_uring, else attempts
- * between readiness waits. */
+#ifdef GREEN_HAVE_URING
+/* A read's wait, for recvq_recv. */
+struct io_read_wait {
+    int fd;
+    struct io_deadline *deadline;
+};
+
+static double io_read_wait_left(void *ctx)
+{
+    struct io_read_wait *wait = ctx;
+    return io_deadline_left(wait->fd, GREEN_READ, wait->deadline);
+}
+
+/* A read of an fd received multishot, from its queue; RECVQ_NONE for
+ * the other fds. */
+static int io_queued_read(int fd, struct io_deadline *deadline,
+                          struct io_message *m, size_t *out)
+{
+    struct io_read_wait wait = {fd, deadline};
+    size_t got = 0;
+    int err = recvq_recv(fd, m->buf, m->len, m->flags, m->addr != NULL,
+                         io_read_wait_left, &wait, &got);
+
+    if (err == 0 && out != NULL)
+        *out = got;
+    return err;
+}
+#endif
+
+/* The call's way on this hub: from a multishot receive's queue, one
+ * operation on io_uring, else attempts between readiness waits. */
 static int io_run(int fd, int events, struct io_deadline *deadline,
                   const struct io_way *way, void *op, size_t *out)
 {
 #ifdef GREEN_HAVE_URING
+    int err = way->queued ? io_queued_read(fd, deadline, op, out) : RECVQ_NONE;
+
+    if (err != RECVQ_NONE)
+        return err;
     if (way->prep != NULL && hub_uring_active() &&
         (!way->streams_only || io_fd_is_stream(fd)))
         return io_submit(fd, events, deadline, way, op, out);
@@ -615,6 +652,15 @@ int green_sendto(int fd, const void *buf, size_t len, int flags,
     if (check_buffer(buf, len) != 0)
         return EINVAL;
     return io_call(fd, GREEN_WRITE, &way_sendto, &m, 0, out_len);
+}
+
+int green_recv_multishot(int fd)
+{
+#ifdef GREEN_HAVE_URING
+    return recvq_enable(fd);
+#else
+    return fd < 0 ? EBADF : ENOTSUP;
+#endif
 }
 
 int io_recv(int fd, void *buf, size_t len, double timeout, size_t *out_len)

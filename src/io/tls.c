@@ -22,6 +22,7 @@
 #include <green/tls.h>
 
 #include "greenlet/sys.h"
+#include "hub/recvq.h"
 #include "hub/uring.h"
 #include "io_internal.h"
 
@@ -118,7 +119,14 @@ static int tls_bio_read(BIO *bio, char *buf, size_t len, size_t *done)
         BIO_set_retry_read(bio);
         return 0;
     }
-    n = sys_libc()->recvfrom(conn->fd, buf, len, MSG_DONTWAIT, NULL, NULL);
+    /* A socket received multishot: its bytes come through tls_wait's
+     * staged recv, which reads its queue. */
+    if (recvq_owned(conn->fd)) {
+        errno = EAGAIN;
+        n = -1;
+    } else {
+        n = sys_libc()->recvfrom(conn->fd, buf, len, MSG_DONTWAIT, NULL, NULL);
+    }
     /* A stream socket's recv falls short only when it empties it. */
     conn->drained = n > 0 ? (size_t)n < len : n < 0 && errno == EAGAIN;
     if (n > 0) {
