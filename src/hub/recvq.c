@@ -19,8 +19,6 @@
 #include "hub_internal.h"
 #include "uring.h"
 
-#include "greenlet/sys.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,17 +345,6 @@ int recvq_recv(int fd, void *buf, size_t len, int flags, int with_addr,
 
 /* ---- Life --------------------------------------------------------------- */
 
-/* A stream socket, or why not. */
-static int recvq_check_socket(int fd)
-{
-    int type = 0;
-    socklen_t len = sizeof(type);
-
-    if (sys_libc()->getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
-        return errno;
-    return type == SOCK_STREAM ? 0 : EINVAL;
-}
-
 /* A new queue for fd in hub, claimed in fd's record. */
 static int recvq_make(green_hub_t *hub, int fd, struct hub_fd_record *record)
 {
@@ -386,11 +373,6 @@ int recvq_enable(int fd)
     struct hub_fd_record *record;
     int err;
 
-    if (fd < 0)
-        return EBADF;
-    err = recvq_check_socket(fd);
-    if (err != 0)
-        return err;
     if (!hub_uring_active())
         return ENOTSUP;
     hub = hub_existing();

@@ -26,7 +26,8 @@ typedef double (*recvq_timeout_fn)(void *ctx);
 struct green_hub;
 struct recvq;
 
-/* green_recv_multishot(fd) for the calling thread's hub. */
+/* green_recv_multishot(fd), fd a stream socket, for the calling thread's
+ * hub. */
 int recvq_enable(int fd);
 
 /* 1 if some hub receives fd multishot: its bytes may be queued. */

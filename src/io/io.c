@@ -656,10 +656,19 @@ int green_sendto(int fd, const void *buf, size_t len, int flags,
 
 int green_recv_multishot(int fd)
 {
+    int type = 0;
+    socklen_t len = sizeof(type);
+
+    if (fd < 0)
+        return EBADF;
+    if (sys_libc()->getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0)
+        return errno;
+    if (type != SOCK_STREAM)
+        return EINVAL;
 #ifdef GREEN_HAVE_URING
     return recvq_enable(fd);
 #else
-    return fd < 0 ? EBADF : ENOTSUP;
+    return ENOTSUP;
 #endif
 }
 
