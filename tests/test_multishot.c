@@ -47,6 +47,13 @@ static void multishot_pair(int fds[2])
     assert_int_equal(green_recv_multishot(fds[0]), on_uring() ? 0 : ENOTSUP);
 }
 
+/* The same, with text sent to fds[0] already. */
+static void multishot_pair_with(int fds[2], const char *text)
+{
+    multishot_pair(fds);
+    assert_int_equal(green_send_all(fds[1], text, strlen(text), NULL), 0);
+}
+
 static void close_pair(int fds[2])
 {
     assert_int_equal(green_close(fds[0]), 0);
@@ -113,6 +120,20 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
+/* A pair whose peer writes w's bytes, from a green thread. */
+static green_thread_t *pair_with_writer(int fds[2], struct writer *w)
+{
+    multishot_pair(fds);
+    w->fd = fds[1];
+    return spawn_or_fail(writer_main, w);
+}
+
+static void join_writer(green_thread_t *t)
+{
+    assert_int_equal(green_thread_wait(t, NULL), 0);
+    green_thread_release(t);
+}
+
 /* ---- Small pieces, small reads: one request serves them all ------------ */
 
 static void test_small_pieces(void **state)
@@ -126,10 +147,8 @@ static void test_small_pieces(void **state)
     int fds[2];
 
     (void)state;
-    multishot_pair(fds);
-    w.fd = fds[1];
     before = counts_now();
-    t = spawn_or_fail(writer_main, &w);
+    t = pair_with_writer(fds, &w);
     while (have < TOTAL) {
         size_t n = 0;
 
@@ -138,8 +157,7 @@ static void test_small_pieces(void **state)
         have += n;
         calls++;
     }
-    assert_int_equal(green_thread_wait(t, NULL), 0);
-    green_thread_release(t);
+    join_writer(t);
     assert_pattern(got, TOTAL);
     if (on_uring()) {
         /* One request; the only operations are the writer's sends. */
@@ -164,16 +182,13 @@ static void test_large_piece(void **state)
     int fds[2];
 
     (void)state;
-    multishot_pair(fds);
-    w.fd = fds[1];
     /* The writer runs once the read below has armed the request: the
      * bytes land in several buffers. */
-    t = spawn_or_fail(writer_main, &w);
+    t = pair_with_writer(fds, &w);
     assert_int_equal(green_recv_all(fds[0], got, TOTAL, &n), 0);
     assert_int_equal(n, TOTAL);
     assert_pattern(got, TOTAL);
-    assert_int_equal(green_thread_wait(t, NULL), 0);
-    green_thread_release(t);
+    join_writer(t);
     if (on_uring())
         assert_true(counts_now().arrivals - before.arrivals >= 2);
     close_pair(fds);
@@ -188,8 +203,7 @@ static void test_partial_reads(void **state)
     int fds[2];
 
     (void)state;
-    multishot_pair(fds);
-    assert_int_equal(green_send_all(fds[1], "hello world", 11, NULL), 0);
+    multishot_pair_with(fds, "hello world");
     assert_int_equal(green_recv(fds[0], buf, 3, 0, &n), 0);
     assert_int_equal(n, 3);
     assert_memory_equal(buf, "hel", 3);
@@ -239,9 +253,7 @@ static void test_cut_by_timeout(void **state)
     int fds[2];
 
     (void)state;
-    multishot_pair(fds);
-    w.fd = fds[1];
-    t = spawn_or_fail(writer_main, &w);
+    t = pair_with_writer(fds, &w);
     while (have < TOTAL) {
         unsigned char buf[97];
         green_timeout_t scope;
@@ -262,8 +274,7 @@ static void test_cut_by_timeout(void **state)
         memcpy(got + have, buf, n);
         have += n;
     }
-    assert_int_equal(green_thread_wait(t, NULL), 0);
-    green_thread_release(t);
+    join_writer(t);
     assert_pattern(got, TOTAL);
     assert_true(timeouts > 0);
     close_pair(fds);
@@ -281,11 +292,9 @@ static void test_cut_by_kill(void **state)
     int fds[2];
 
     (void)state;
-    multishot_pair(fds);
+    writer = pair_with_writer(fds, &w);
     c.fd = fds[0];
     c.have = &have;
-    w.fd = fds[1];
-    writer = spawn_or_fail(writer_main, &w);
     while (have < TOTAL) {
         green_thread_t *reader = spawn_or_fail(collector_main, &c);
         int err;
@@ -297,8 +306,7 @@ static void test_cut_by_kill(void **state)
         kills += err == ECANCELED;
         green_thread_release(reader);
     }
-    assert_int_equal(green_thread_wait(writer, NULL), 0);
-    green_thread_release(writer);
+    join_writer(writer);
     assert_pattern(got, TOTAL);
     assert_true(kills > 0);
     close_pair(fds);
@@ -313,8 +321,7 @@ static void test_eof_after_data(void **state)
     int fds[2];
 
     (void)state;
-    multishot_pair(fds);
-    assert_int_equal(green_send_all(fds[1], "abc", 3, NULL), 0);
+    multishot_pair_with(fds, "abc");
     assert_int_equal(green_close(fds[1]), 0);
     fds[1] = -1;
     /* Let the end of file be queued behind the bytes. */
@@ -372,8 +379,7 @@ static void test_wait_fd_with_queued_bytes(void **state)
     int fds[2];
 
     (void)state;
-    multishot_pair(fds);
-    assert_int_equal(green_send_all(fds[1], "0123456789", 10, NULL), 0);
+    multishot_pair_with(fds, "0123456789");
     assert_int_equal(green_recv(fds[0], buf, 2, 0, &n), 0);
     assert_int_equal(n, 2);
     /* On io_uring the socket is empty now: only the queue holds bytes. */
@@ -485,8 +491,7 @@ static void test_bufio_lines(void **state)
     int fds[2];
 
     (void)state;
-    multishot_pair(fds);
-    assert_int_equal(green_send_all(fds[1], "one\ntwo\n", 8, NULL), 0);
+    multishot_pair_with(fds, "one\ntwo\n");
     assert_int_equal(green_bufio_new(&reader, fds[0], 4), 0);
     assert_int_equal(green_bufio_read_line(reader, line, sizeof(line), &n), 0);
     assert_string_equal(line, "one\n");

@@ -866,19 +866,15 @@ int hub_uring_cancel(hub_uring_op_t *op)
 int hub_uring_cancel_wait(hub_uring_op_t *op)
 {
     green_hub_t *hub = hub_existing();
-    uring_state_t *state = uring_state_of(hub);
-    task_t *task;
+    task_t *task = hub != NULL ? hub_current_task(hub) : NULL;
+    int err;
 
-    if (op == NULL)
-        return EINVAL;
-    if (!op->in_flight)
-        return 0;
-    if (state == NULL)
-        return ENOTSUP;
-    task = hub_current_task(hub);
-    if (task == NULL)
+    if (task == NULL && op != NULL && op->in_flight &&
+        uring_state_of(hub) != NULL)
         return EPERM;
-    uring_cancel_now(state, op);
+    err = hub_uring_cancel(op);
+    if (err != 0 || !op->in_flight)
+        return err;
     if (op->background) {
         /* Now waited for: it keeps the hub from idling. */
         op->background = 0;
