@@ -842,18 +842,22 @@ static int receive_sha256(green_tls_t *conn, size_t *total,
     return err;
 }
 
-static void test_integrity_100mb(void **state)
+/* total bytes from server to client, checked whole; multishot: the
+ * client's socket is received multishot (green_recv_multishot), so every
+ * TLS read takes its queue. */
+static void check_integrity(size_t total, int multishot)
 {
-    /* Scaled down only under valgrind, qemu and TSan (test_scaled), where
-     * OpenSSL's AES-GCM runs 10-50 times slower. */
-    size_t total = test_scaled((size_t)100 << 20), received = 0;
+    size_t received = 0;
     unsigned char expected[32], digest[32];
     struct stream s;
     green_thread_t *sender;
     struct link l;
 
-    (void)state;
     open_pair(&l);
+    if (multishot)
+        assert_int_equal(
+            green_recv_multishot(l.client_fd),
+            strcmp(green_hub_backend_name(), "io_uring") == 0 ? 0 : ENOTSUP);
     s = (struct stream){l.server, total, 0};
     assert_int_equal(green_spawn(&sender, send_pattern_main, &s), 0);
     assert_int_equal(receive_sha256(l.client, &received, digest), 0);
@@ -864,6 +868,20 @@ static void test_integrity_100mb(void **state)
     tls_pattern_sha256(total, expected);
     assert_memory_equal(digest, expected, 32);
     link_close(&l);
+}
+
+static void test_integrity_100mb(void **state)
+{
+    (void)state;
+    /* Scaled down only under valgrind, qemu and TSan (test_scaled), where
+     * OpenSSL's AES-GCM runs 10-50 times slower. */
+    check_integrity(test_scaled((size_t)100 << 20), 0);
+}
+
+static void test_integrity_multishot(void **state)
+{
+    (void)state;
+    check_integrity(test_scaled((size_t)8 << 20), 1);
 }
 
 /* ---- KeyUpdate from a plain OpenSSL peer -----------------------------------
@@ -1033,6 +1051,7 @@ int main(void)
         cmocka_unit_test(test_large_write_cut),
         cmocka_unit_test(test_handshake_cut),
         cmocka_unit_test(test_integrity_100mb),
+        cmocka_unit_test(test_integrity_multishot),
         cmocka_unit_test(test_key_update),
         cmocka_unit_test(test_misuse),
     };
