@@ -15,9 +15,10 @@
 # then libgreen-1hub-shared and libgreen-2hubs-shared compare one and two
 # hubs with the server and wrk (2 threads for both) free to use every CPU.
 # Rows: requests (req/s), p99 (ms), cpu (server user+system CPU time from
-# /proc/PID/stat per completed request, us/req), each the best of
-# HTTP_BENCH_ROUNDS rounds (default 3) that run every server in turn, so a
-# noisy moment on a shared machine hits all alike; then ratio rows.
+# /proc/PID/stat per completed request, us/req), each the median of
+# HTTP_BENCH_ROUNDS rounds (default 5) that run every server in turn (every
+# other round in reverse order); then ratio rows, each the median of the
+# rounds' own ratios.
 #
 #   sh bench/http.sh BUILD_DIR
 #
@@ -34,7 +35,7 @@ case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib/servers.sh"
 duration=${HTTP_BENCH_DURATION:-5}
-rounds=${HTTP_BENCH_ROUNDS:-3}
+rounds=${HTTP_BENCH_ROUNDS:-5}
 connections=${HTTP_BENCH_CONNECTIONS:-100}
 server_cpu=${HTTP_BENCH_SERVER_CPU:-0}
 wrk_cpu=${HTTP_BENCH_WRK_CPU:-1}
@@ -123,7 +124,8 @@ run_server() {
     echo "$output" | grep -i "socket errors" >&2
     cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" \
         -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
-    printf '%s %s %s %s\n' "$name" "$rate" "$p99" "$cpu" >>"$results"
+    printf '%s %s %s %s %s\n' "$name" "$rate" "$p99" "$cpu" \
+        "$run_rounds_round" >>"$results"
 }
 
 hello=$build/examples/http_hello
@@ -187,45 +189,40 @@ fi
 servers=${HTTP_BENCH_SERVERS:-$servers}
 run_rounds "$rounds" "$servers" run_named
 
-# Best of the rounds: most req/s, least p99 and CPU per request.
-best=$(mktemp)
-awk '{
-        if (!($1 in rate)) { order[n++] = $1; rate[$1] = $2; p99[$1] = $3; cpu[$1] = $4 }
-        if ($2 > rate[$1]) rate[$1] = $2
-        if ($3 < p99[$1]) p99[$1] = $3
-        if ($4 < cpu[$1]) cpu[$1] = $4
+# Each figure is its median over the rounds, each ratio the median of the
+# rounds' own ratios (bench/lib/rounds.awk says why), as run.sh defines
+# them: time(a) / time(b), below 1: a is faster; time per request is
+# 1 / (req/s), CPU time per request the cpu row.  Issue #15's goal:
+# libgreen-io_uring/epoll-c cpu at most 0.85.
+pairs="libgreen-1hub/epoll-c libgreen-1hub/go-nethttp libgreen-1hub/gevent
+libgreen-io_uring/epoll-c libgreen-io_uring/libgreen-1hub
+libgreen-2hubs/libgreen-1hub libgreen-2hubs-shared/libgreen-1hub-shared"
+awk -v pairs="$pairs" "$(cat "$here/lib/rounds.awk")"'
+    {
+        if (!($1 in seen)) order[n++] = $1
+        seen[$1] = 1
+        if ($5 > rounds) rounds = $5
+        rate[$1, $5] = $2; time[$1, $5] = 1 / $2
+        p99[$1, $5] = $3; cpu[$1, $5] = $4
+    }
+    # The two ratio rows of a and b, for a pair both ran.
+    function ratio_rows(a, b,    name) {
+        if (!(a in seen) || !(b in seen)) return
+        name = a "/" b
+        printf "http\t%s\tcpu\t%.3f\tratio\n", name, ratio(cpu, a, b)
+        printf "http\t%s\twall\t%.3f\tratio\n", name, ratio(time, a, b)
     }
     END {
         for (i = 0; i < n; i++) {
             name = order[i]
-            printf "http\t%s\trequests\t%.0f\treq/s\n", name, rate[name] > "/dev/stdout"
-            printf "http\t%s\tp99\t%.3f\tms\n", name, p99[name] > "/dev/stdout"
-            printf "http\t%s\tcpu\t%.2f\tus/req\n", name, cpu[name] > "/dev/stdout"
-            printf "%s %s %s\n", name, rate[name], cpu[name] > "/dev/stderr"
+            printf "http\t%s\trequests\t%.0f\treq/s\n", name, over_rounds(rate, name)
+            printf "http\t%s\tp99\t%.3f\tms\n", name, over_rounds(p99, name)
+            printf "http\t%s\tcpu\t%.2f\tus/req\n", name, over_rounds(cpu, name)
         }
-    }' "$results" 2>"$best"
-mv "$best" "$results"
-
-# Ratios, as run.sh defines them: time(a) / time(b), below 1: a is faster.
-# Time per request is 1 / (req/s); CPU time per request is the cpu row.
-ratio() {
-    awk -v a="$1" -v b="$2" -v metric="$3" '
-        $1 == a { ar = $2; ac = $3 } $1 == b { br = $2; bc = $3 }
-        END {
-            if (ar == "" || br == "") exit
-            if (metric == "cpu") printf "http\t%s/%s\tcpu\t%.3f\tratio\n", a, b, ac / bc
-            else printf "http\t%s/%s\twall\t%.3f\tratio\n", a, b, br / ar
-        }' "$results"
-}
-for other in epoll-c go-nethttp gevent; do
-    ratio libgreen-1hub "$other" cpu
-    ratio libgreen-1hub "$other" wall
-done
-# Issue #15's goal: libgreen-io_uring/epoll-c cpu at most 0.85.
-for other in epoll-c libgreen-1hub; do
-    ratio libgreen-io_uring "$other" cpu
-    ratio libgreen-io_uring "$other" wall
-done
-ratio libgreen-2hubs libgreen-1hub wall
-ratio libgreen-2hubs-shared libgreen-1hub-shared wall
+        m = split(pairs, pair, /[ \n]+/)
+        for (i = 1; i <= m; i++) {
+            split(pair[i], ab, "/")
+            ratio_rows(ab[1], ab[2])
+        }
+    }' "$results"
 exit $failed
