@@ -1,8 +1,8 @@
 #!/bin/sh
 # TLS 1.3 on loopback (X25519, ECDSA P-256 certificate; every handshake a
-# full one, never resumed, though each server sends its default session
-# tickets: two for OpenSSL and libgreen, one for Go), side by side in one
-# run:
+# full one, never resumed, though each server sends one session ticket:
+# libgreen's and Go's default, set on the floor, whose OpenSSL default is
+# two), side by side in one run:
 #   libgreen       examples/tls_echo_server and examples/http_hello --tls,
 #                  one hub
 #   openssl-epoll  bench/tls_epoll_server.c, hand-written OpenSSL + epoll

@@ -892,18 +892,31 @@ static void test_integrity_multishot(void **state)
 struct plain_peer {
     int fd;
     int rounds_ok;
-    int key_updates_seen; /* KeyUpdate messages the peer received */
+    int seen_type; /* a handshake message type (SSL3_MT_...) */
+    int seen;      /* messages of that type the peer received */
 };
 
-static void count_key_updates(int write_p, int version, int content_type,
-                              const void *buf, size_t len, SSL *ssl, void *arg)
+static void count_received(int write_p, int version, int content_type,
+                           const void *buf, size_t len, SSL *ssl, void *arg)
 {
     struct plain_peer *peer = arg;
 
     (void)version, (void)ssl;
     if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
-        ((const unsigned char *)buf)[0] == SSL3_MT_KEY_UPDATE)
-        peer->key_updates_seen++;
+        ((const unsigned char *)buf)[0] == peer->seen_type)
+        peer->seen++;
+}
+
+/* A blocking OpenSSL connection on peer's fd that counts what it receives
+ * of peer->seen_type. */
+static SSL *plain_peer_ssl(SSL_CTX *ctx, struct plain_peer *peer)
+{
+    SSL *ssl = SSL_new(ctx);
+
+    SSL_set_fd(ssl, peer->fd);
+    SSL_set_msg_callback(ssl, count_received);
+    SSL_set_msg_callback_arg(ssl, peer);
+    return ssl;
 }
 
 /* Blocking OpenSSL in its own OS thread: for each round, a KeyUpdate that
@@ -918,10 +931,7 @@ static void *plain_server_main(void *arg)
 
     SSL_CTX_use_certificate_chain_file(ctx, pki.localhost);
     SSL_CTX_use_PrivateKey_file(ctx, pki.key, SSL_FILETYPE_PEM);
-    ssl = SSL_new(ctx);
-    SSL_set_fd(ssl, peer->fd);
-    SSL_set_msg_callback(ssl, count_key_updates);
-    SSL_set_msg_callback_arg(ssl, peer);
+    ssl = plain_peer_ssl(ctx, peer);
     if (SSL_accept(ssl) == 1)
         for (int round = 0; round < KEY_UPDATE_ROUNDS; round++) {
             int length = snprintf(buf, sizeof(buf), "round %d", round);
@@ -942,7 +952,7 @@ static void *plain_server_main(void *arg)
 static void test_key_update(void **state)
 {
     green_tls_ctx_t *client = client_ctx();
-    struct plain_peer peer = {-1, 0, 0};
+    struct plain_peer peer = {-1, 0, SSL3_MT_KEY_UPDATE, 0};
     pthread_t thread;
     green_tls_t *conn;
     int fds[2];
@@ -966,10 +976,76 @@ static void test_key_update(void **state)
     assert_int_equal(n, 0); /* the peer's close_notify */
     assert_int_equal(pthread_join(thread, NULL), 0);
     assert_int_equal(peer.rounds_ok, KEY_UPDATE_ROUNDS);
-    assert_int_equal(peer.key_updates_seen, KEY_UPDATE_ROUNDS);
+    assert_int_equal(peer.seen, KEY_UPDATE_ROUNDS);
     green_tls_destroy(conn);
     green_close(fds[0]);
     close(fds[1]);
+    green_tls_ctx_destroy(client);
+}
+
+/* ---- Session tickets from a server --------------------------------------
+ */
+
+/* A blocking OpenSSL client in its own OS thread: it reads until the
+ * server's close_notify, counting the tickets that came. */
+static void *plain_client_main(void *arg)
+{
+    struct plain_peer *peer = arg;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = plain_peer_ssl(ctx, peer);
+    char buf[32];
+    size_t n;
+
+    if (SSL_connect(ssl) == 1) {
+        while (SSL_read_ex(ssl, buf, sizeof(buf), &n) == 1)
+            ;
+        peer->rounds_ok = SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN;
+    }
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+/* The tickets a server context (with `count` set, unless negative) sends
+ * a TLS 1.3 client after a full handshake. */
+static int tickets_sent(int count)
+{
+    green_tls_ctx_t *server = server_ctx(pki.localhost);
+    struct plain_peer peer = {-1, 0, SSL3_MT_NEWSESSION_TICKET, 0};
+    pthread_t thread;
+    green_tls_t *conn;
+    int fds[2];
+
+    if (count >= 0)
+        assert_int_equal(green_tls_ctx_set_tickets(server, count), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    peer.fd = fds[1];
+    assert_int_equal(pthread_create(&thread, NULL, plain_client_main, &peer),
+                     0);
+    assert_int_equal(green_tls_new(&conn, server, fds[0]), 0);
+    assert_int_equal(green_tls_accept(conn), 0);
+    assert_string_equal(green_tls_version(conn), "TLSv1.3");
+    assert_int_equal(green_tls_write_all(conn, "hi", 2, NULL), 0);
+    assert_int_equal(green_tls_shutdown(conn), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(peer.rounds_ok, 1); /* it read to the close_notify */
+    green_tls_destroy(conn);
+    green_close(fds[0]);
+    close(fds[1]);
+    green_tls_ctx_destroy(server);
+    return peer.seen;
+}
+
+static void test_session_tickets(void **state)
+{
+    green_tls_ctx_t *client = client_ctx();
+
+    (void)state;
+    assert_int_equal(tickets_sent(-1), 1); /* the default */
+    assert_int_equal(tickets_sent(0), 0);
+    assert_int_equal(tickets_sent(3), 3);
+    assert_int_equal(green_tls_ctx_set_tickets(client, 1), EINVAL);
+    assert_int_equal(green_tls_ctx_set_tickets(NULL, 1), EINVAL);
     green_tls_ctx_destroy(client);
 }
 
@@ -1003,6 +1079,7 @@ static void test_misuse(void **state)
     assert_int_equal(green_tls_ctx_load_ca(client, "/nonexistent.pem", NULL),
                      ENOENT);
     assert_int_equal(green_tls_ctx_set_verify(client, 2), EINVAL);
+    assert_int_equal(green_tls_ctx_set_tickets(server, -1), EINVAL);
     assert_int_equal(green_tls_ctx_set_sni(client, pick_by_name, NULL), EINVAL);
     assert_int_equal(green_tls_new(&conn, client, -1), EINVAL);
     assert_int_equal(green_tls_new(&conn, NULL, 0), EINVAL);
@@ -1053,6 +1130,7 @@ int main(void)
         cmocka_unit_test(test_integrity_100mb),
         cmocka_unit_test(test_integrity_multishot),
         cmocka_unit_test(test_key_update),
+        cmocka_unit_test(test_session_tickets),
         cmocka_unit_test(test_misuse),
     };
 

@@ -103,6 +103,13 @@ GREEN_EXTERN int green_tls_ctx_set_verify(green_tls_ctx_t *ctx, int verify);
 GREEN_EXTERN int green_tls_ctx_set_alpn(green_tls_ctx_t *ctx,
                                         const char *protocols);
 
+/* TLS 1.3 session tickets a server sends after each full handshake: 1 by
+ * default (a client resumes one connection with it; OpenSSL's own default
+ * is 2), 0 for none (then no TLS 1.3 client resumes).  Each ticket costs
+ * the server nearly a tenth of a full handshake's CPU.  EINVAL for a client
+ * context or a negative count. */
+GREEN_EXTERN int green_tls_ctx_set_tickets(green_tls_ctx_t *ctx, int count);
+
 /* SNI on a server: for each handshake whose client names a server, call
  * fn(server_name, arg); it returns the context whose certificate to use
  * for that connection, or NULL to keep this one.  The returned context must be
