@@ -892,8 +892,9 @@ static void test_integrity_multishot(void **state)
 struct plain_peer {
     int fd;
     int rounds_ok;
-    int seen_type; /* a handshake message type (SSL3_MT_...) */
-    int seen;      /* messages of that type the peer received */
+    int seen_type;    /* a handshake message type (SSL3_MT_...) */
+    int seen;         /* messages of that type the peer received */
+    int speaks_first; /* a client: it sends a byte after its handshake */
 };
 
 static void count_received(int write_p, int version, int content_type,
@@ -952,7 +953,7 @@ static void *plain_server_main(void *arg)
 static void test_key_update(void **state)
 {
     green_tls_ctx_t *client = client_ctx();
-    struct plain_peer peer = {-1, 0, SSL3_MT_KEY_UPDATE, 0};
+    struct plain_peer peer = {-1, 0, SSL3_MT_KEY_UPDATE, 0, 0};
     pthread_t thread;
     green_tls_t *conn;
     int fds[2];
@@ -996,7 +997,8 @@ static void *plain_client_main(void *arg)
     char buf[32];
     size_t n;
 
-    if (SSL_connect(ssl) == 1) {
+    if (SSL_connect(ssl) == 1 &&
+        (!peer->speaks_first || SSL_write_ex(ssl, "x", 1, &n) == 1)) {
         while (SSL_read_ex(ssl, buf, sizeof(buf), &n) == 1)
             ;
         peer->rounds_ok = SSL_get_error(ssl, 0) == SSL_ERROR_ZERO_RETURN;
@@ -1007,14 +1009,19 @@ static void *plain_client_main(void *arg)
 }
 
 /* The tickets a server context (with `count` set, unless negative) sends
- * a TLS 1.3 client after a full handshake. */
-static int tickets_sent(int count)
+ * a TLS 1.3 client after a full handshake, and the sends of the server's
+ * connection (*sends): it writes "hi" and closes, or, if `reads`, reads a
+ * byte and closes. */
+static int tickets_sent(int count, int reads, unsigned long *sends)
 {
     green_tls_ctx_t *server = server_ctx(pki.localhost);
-    struct plain_peer peer = {-1, 0, SSL3_MT_NEWSESSION_TICKET, 0};
+    struct plain_peer peer = {-1, 0, SSL3_MT_NEWSESSION_TICKET, 0, reads};
+    unsigned long sends_before;
     pthread_t thread;
     green_tls_t *conn;
     int fds[2];
+    char byte;
+    size_t n;
 
     if (count >= 0)
         assert_int_equal(green_tls_ctx_set_tickets(server, count), 0);
@@ -1023,10 +1030,17 @@ static int tickets_sent(int count)
     assert_int_equal(pthread_create(&thread, NULL, plain_client_main, &peer),
                      0);
     assert_int_equal(green_tls_new(&conn, server, fds[0]), 0);
+    sends_before = io_counts.tls_sends; /* ours only: the client's thread */
     assert_int_equal(green_tls_accept(conn), 0);
     assert_string_equal(green_tls_version(conn), "TLSv1.3");
-    assert_int_equal(green_tls_write_all(conn, "hi", 2, NULL), 0);
+    if (reads) {
+        assert_int_equal(green_tls_read(conn, &byte, 1, &n), 0);
+        assert_int_equal(n, 1);
+    } else {
+        assert_int_equal(green_tls_write_all(conn, "hi", 2, NULL), 0);
+    }
     assert_int_equal(green_tls_shutdown(conn), 0);
+    *sends = io_counts.tls_sends - sends_before;
     assert_int_equal(pthread_join(thread, NULL), 0);
     assert_int_equal(peer.rounds_ok, 1); /* it read to the close_notify */
     green_tls_destroy(conn);
@@ -1039,11 +1053,19 @@ static int tickets_sent(int count)
 static void test_session_tickets(void **state)
 {
     green_tls_ctx_t *client = client_ctx();
+    unsigned long sends;
 
     (void)state;
-    assert_int_equal(tickets_sent(-1), 1); /* the default */
-    assert_int_equal(tickets_sent(0), 0);
-    assert_int_equal(tickets_sent(3), 3);
+    assert_int_equal(tickets_sent(-1, 0, &sends), 1); /* the default */
+    /* The flight, the tickets with "hi", the close_notify. */
+    assert_int_equal(sends, 3);
+    assert_int_equal(tickets_sent(0, 0, &sends), 0);
+    assert_int_equal(sends, 3);
+    assert_int_equal(tickets_sent(3, 0, &sends), 3);
+    assert_int_equal(sends, 3);
+    /* A server that never writes sends them with its close_notify. */
+    assert_int_equal(tickets_sent(2, 1, &sends), 2);
+    assert_int_equal(sends, 2);
     assert_int_equal(green_tls_ctx_set_tickets(client, 1), EINVAL);
     assert_int_equal(green_tls_ctx_set_tickets(NULL, 1), EINVAL);
     green_tls_ctx_destroy(client);

@@ -25,10 +25,11 @@ int file_close(int fd);
 
 /* Per thread: how green I/O calls blocked, so that tests can tell the
  * paths apart: waits for readiness (green_wait_fd), and io_uring
- * operations submitted. */
+ * operations submitted; and the sends TLS connections made (tls.c). */
 struct io_counts {
     unsigned long readiness_waits;
     unsigned long ops;
+    unsigned long tls_sends;
 };
 extern __thread struct io_counts io_counts;
 

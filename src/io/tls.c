@@ -14,6 +14,10 @@
  * the connection's stage, which the BIO serves before the socket: one
  * system call (and one completion) per read where a wait and a recvfrom
  * were two.
+ *
+ * Small writes are held and sent together when the step parks or ends
+ * (tls_bio_write): a flight is one send, and a TLS 1.3 server's session
+ * tickets wait for its first write or close_notify, to share its send.
  */
 #include <green/io.h>
 #include <green/net.h>
@@ -42,6 +46,8 @@
 #define TLS_ERROR_SIZE 256
 /* A staged recv takes up to one whole TLS 1.3 record, with its header. */
 #define TLS_STAGE_SIZE (SSL3_RT_HEADER_LENGTH + SSL3_RT_MAX_PLAIN_LENGTH + 256)
+/* Held writes: a handshake flight with a certificate or two fits. */
+#define TLS_HELD_SIZE 2048
 
 struct green_tls_ctx {
     SSL_CTX *ssl_ctx; /* owns this struct: freed with it (tls_ctx_free) */
@@ -70,9 +76,13 @@ struct green_tls {
     size_t stage_at, stage_end; /* what of them the BIO has not read */
     int stage_drained;          /* the staged recv emptied the socket */
     int staging;                /* a staged recv is in flight */
+    int wrote;                  /* the BIO took bytes in this step */
+    int tickets_held;           /* all that is held: session tickets */
+    size_t held_at, held_end;   /* what of `held` is not sent yet */
     SSL_SESSION *session;
     char alpn[256];
     char error[TLS_ERROR_SIZE];
+    unsigned char held[TLS_HELD_SIZE];
 };
 
 /* ---- One-time setup ---------------------------------------------------- */
@@ -115,7 +125,10 @@ static int tls_bio_read(BIO *bio, char *buf, size_t len, size_t *done)
     BIO_clear_retry_flags(bio);
     if (conn->stage_at < conn->stage_end)
         return tls_unstage(conn, buf, len, done);
-    if (conn->staging) { /* what the staged recv takes comes first */
+    /* What the staged recv takes comes first; and in a handshake, the
+     * peer answers only the flight we hold: no recv before it is sent. */
+    if (conn->staging || (conn->drained && conn->held_at < conn->held_end &&
+                          SSL_in_init(conn->ssl))) {
         BIO_set_retry_read(bio);
         return 0;
     }
@@ -142,21 +155,62 @@ static int tls_bio_read(BIO *bio, char *buf, size_t len, size_t *done)
     return 0;
 }
 
-static int tls_bio_write(BIO *bio, const char *buf, size_t len, size_t *done)
+/* One nonblocking send: its length, or -errno (-EAGAIN: try later). */
+static ssize_t tls_send(green_tls_t *conn, const void *buf, size_t len)
 {
-    green_tls_t *conn = BIO_get_data(bio);
     ssize_t n = sys_libc()->sendto(conn->fd, buf, len,
                                    MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
 
+    io_counts.tls_sends++;
+    if (n >= 0)
+        return n;
+    return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+}
+
+/* Send the held bytes: 0 once all went out, EAGAIN while the socket is
+ * full, else the send's errno. */
+static int tls_send_held(green_tls_t *conn)
+{
+    while (conn->held_at < conn->held_end) {
+        ssize_t n = tls_send(conn, conn->held + conn->held_at,
+                             conn->held_end - conn->held_at);
+
+        if (n < 0)
+            return (int)-n;
+        conn->held_at += (size_t)n;
+    }
+    conn->held_at = conn->held_end = 0;
+    return 0;
+}
+
+/* A write that fits is held, to go out with what follows it (tls_run
+ * sends before it parks and when a step ends); a larger one is sent after
+ * the held bytes. */
+static int tls_bio_write(BIO *bio, const char *buf, size_t len, size_t *done)
+{
+    green_tls_t *conn = BIO_get_data(bio);
+    int err = 0;
+    ssize_t n;
+
     BIO_clear_retry_flags(bio);
+    conn->wrote = 1;
+    conn->tickets_held = 0;
+    if (len <= TLS_HELD_SIZE - conn->held_end) {
+        memcpy(conn->held + conn->held_end, buf, len);
+        conn->held_end += len;
+        *done = len;
+        return 1;
+    }
+    err = tls_send_held(conn);
+    n = err == 0 ? tls_send(conn, buf, len) : -err;
     if (n >= 0) {
         *done = (size_t)n;
         return 1;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+    if (n == -EAGAIN)
         BIO_set_retry_write(bio);
     else
-        conn->sys_error = errno;
+        conn->sys_error = (int)-n;
     return 0;
 }
 
@@ -660,6 +714,51 @@ static void tls_drop_stale_errors(void)
         ERR_clear_error();
 }
 
+/* Park for `events`, sending the held bytes first (the peer may wait for
+ * them, unless they are session tickets): for writing instead while they
+ * do not fit in the socket. */
+static int tls_park(green_tls_t *conn, struct tls_op *op, int events)
+{
+    int err = conn->tickets_held ? 0 : tls_send_held(conn);
+
+    if (err != 0 && err != EAGAIN)
+        return err;
+    return tls_wait(conn, op, err == EAGAIN ? GREEN_WRITE : events);
+}
+
+/* Whether the held bytes may wait for a later step after op's, so that
+ * the first write takes them along: what a TLS 1.3 server sends after its
+ * handshake (session tickets, which no client waits for; a TLS 1.2 client
+ * waits for the server's Finished), and what a read did not write. */
+static int tls_may_hold(green_tls_t *conn, const struct tls_op *op)
+{
+    if (op->kind == TLS_HANDSHAKE) {
+        conn->tickets_held = SSL_is_server(conn->ssl) &&
+                             SSL_version(conn->ssl) == TLS1_3_VERSION &&
+                             conn->held_at < conn->held_end;
+        return conn->tickets_held;
+    }
+    return op->kind == TLS_READ_OP && !conn->wrote;
+}
+
+/* Send all that is held, parking while the socket is full. */
+static int tls_drain(green_tls_t *conn, struct tls_op *op)
+{
+    int err;
+
+    while ((err = tls_send_held(conn)) == EAGAIN)
+        if ((err = tls_wait(conn, op, GREEN_WRITE)) != 0)
+            break;
+    return err;
+}
+
+/* A failure outside OpenSSL: its reason is errno's. */
+static int tls_sys_failure(green_tls_t *conn, int err)
+{
+    snprintf(conn->error, sizeof(conn->error), "%s", strerror(err));
+    return err;
+}
+
 /* Run op's SSL call until it neither wants to read nor to write. */
 static int tls_run(green_tls_t *conn, struct tls_op *op)
 {
@@ -672,19 +771,21 @@ static int tls_run(green_tls_t *conn, struct tls_op *op)
         op->kind == TLS_READ_OP && conn->drained && !SSL_has_pending(conn->ssl)
             ? GREEN_READ
             : 0;
+    int ssl_error;
 
+    conn->wrote = 0;
     for (;;) {
-        int ret, ssl_error, err;
+        int ret, err;
 
-        if (events != 0 && (err = tls_wait(conn, op, events)) != 0) {
-            snprintf(conn->error, sizeof(conn->error), "%s", strerror(err));
-            return err;
-        }
+        if (events != 0 && (err = tls_park(conn, op, events)) != 0)
+            return tls_sys_failure(conn, err);
         tls_drop_stale_errors();
         conn->sys_error = 0;
         ret = tls_attempt(conn, op);
-        if (ret > 0)
-            return 0;
+        if (ret > 0) {
+            err = tls_may_hold(conn, op) ? 0 : tls_drain(conn, op);
+            return err != 0 ? tls_sys_failure(conn, err) : 0;
+        }
         ssl_error = SSL_get_error(conn->ssl, ret);
         if (ssl_error == SSL_ERROR_ZERO_RETURN && op->kind == TLS_READ_OP)
             return 0; /* close_notify: op->done is 0 */
@@ -693,8 +794,11 @@ static int tls_run(green_tls_t *conn, struct tls_op *op)
         else if (ssl_error == SSL_ERROR_WANT_WRITE)
             events = GREEN_WRITE;
         else
-            return tls_failure(conn, ssl_error);
+            break;
     }
+    /* Our alert, if the socket takes it, tells the peer why. */
+    tls_send_held(conn);
+    return tls_failure(conn, ssl_error);
 }
 
 /* Enter a call as a reader and/or writer of conn; EBUSY if taken. */
