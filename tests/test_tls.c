@@ -1016,7 +1016,7 @@ static int tickets_sent(int count, int reads, unsigned long *sends)
 {
     green_tls_ctx_t *server = server_ctx(pki.localhost);
     struct plain_peer peer = {-1, 0, SSL3_MT_NEWSESSION_TICKET, 0, reads};
-    unsigned long sends_before;
+    unsigned long sends_before, dry_before;
     pthread_t thread;
     green_tls_t *conn;
     int fds[2];
@@ -1030,8 +1030,13 @@ static int tickets_sent(int count, int reads, unsigned long *sends)
     assert_int_equal(pthread_create(&thread, NULL, plain_client_main, &peer),
                      0);
     assert_int_equal(green_tls_new(&conn, server, fds[0]), 0);
+    /* With the ClientHello there, no recv of the handshake comes back
+     * empty: none is tried before the client has our flight. */
+    assert_int_equal(green_wait_fd(fds[0], GREEN_READ, GREEN_FOREVER), 0);
+    dry_before = io_counts.tls_dry_recvs;
     sends_before = io_counts.tls_sends; /* ours only: the client's thread */
     assert_int_equal(green_tls_accept(conn), 0);
+    assert_int_equal(io_counts.tls_dry_recvs, dry_before);
     assert_string_equal(green_tls_version(conn), "TLSv1.3");
     if (reads) {
         assert_int_equal(green_tls_read(conn, &byte, 1, &n), 0);

@@ -148,9 +148,10 @@ static int tls_bio_read(BIO *bio, char *buf, size_t len, size_t *done)
     }
     if (n == 0)
         conn->eof = 1;
-    else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+    else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
         BIO_set_retry_read(bio);
-    else
+        io_counts.tls_dry_recvs++;
+    } else
         conn->sys_error = errno;
     return 0;
 }
