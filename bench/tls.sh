@@ -28,12 +28,15 @@
 #                  each of TLS_BENCH_ECHO_CONNECTIONS (default 4)
 #                  connections; 64KiB (MB/s, each message counted once)
 #                  and cpu (us/msg).
-# Each figure is the best of TLS_BENCH_ROUNDS rounds (default 3) that run
-# every server in turn, so a noisy moment on a shared machine hits all
-# alike; then ratio rows as run.sh defines them (time(a) / time(b), below
-# 1: a is faster; wall from the rate, cpu from the cpu rows).  The goals
-# (issue 14): libgreen/openssl-epoll at most 1/0.95 = 1.053, and
-# libgreen/go-tls below 1.
+# TLS_BENCH_ROUNDS rounds (default 5) run every server in turn (every
+# other round in reverse order).  Each figure is its median over the
+# rounds; each ratio row (as run.sh defines them: time(a) / time(b), below
+# 1: a is faster; wall from the rates, cpu from the CPU per operation) is
+# the median of the rounds' own ratios, whose two measurements ran seconds
+# apart: a busy moment on a shared machine inflates both, or is outvoted,
+# where a best-of-rounds ratio set one server's luckiest round against the
+# other's.  The goals (issue 14): libgreen/openssl-epoll at most 1/0.95 =
+# 1.053, and libgreen/go-tls below 1.
 #
 #   sh bench/tls.sh BUILD_DIR
 #
@@ -51,7 +54,7 @@ build=${1:-build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
 . "$(cd "$(dirname "$0")" && pwd)/lib/servers.sh"
 duration=${TLS_BENCH_DURATION:-4}
-rounds=${TLS_BENCH_ROUNDS:-3}
+rounds=${TLS_BENCH_ROUNDS:-5}
 handshakes=${TLS_BENCH_HANDSHAKES:-16}
 echo_connections=${TLS_BENCH_ECHO_CONNECTIONS:-4}
 server_cpu=${TLS_BENCH_SERVER_CPU:-0}
@@ -144,7 +147,7 @@ children_seconds() {
 # measure BENCHMARK NAME PROGRAM [ARGS...]: start the server ("PORT" in
 # ARGS becomes its port) on the server CPU, run the benchmark's client on
 # the client CPU, append "BENCHMARK NAME COUNT SECONDS CPU_SECONDS
-# CLIENT_CPU_SECONDS".
+# CLIENT_CPU_SECONDS ROUND" (run_rounds' round).
 # Arguments must not hold spaces.
 measure() {
     benchmark=$1
@@ -181,9 +184,9 @@ measure() {
     echo "$output" | grep -i "socket errors" >&2
     awk -v b="$benchmark" -v n="$name" -v c="$count" \
         -v t=$((after - before)) -v hz="$ticks_per_second" \
-        -v client="$client_before $client_after" \
-        'BEGIN { split(client, s, " "); print b, n, c, t / hz, s[2] - s[1] }' \
-        >>"$results"
+        -v client="$client_before $client_after" -v round="$run_rounds_round" \
+        'BEGIN { split(client, s, " ")
+            print b, n, c, t / hz, s[2] - s[1], round }' >>"$results"
 }
 
 # One server run by name: its program and arguments for the benchmark.
@@ -218,35 +221,51 @@ runs=$(for benchmark in $benchmarks; do
 done)
 run_rounds "$rounds" "$runs" measure_named
 
-# Best of the rounds: the highest rate (with the utilisations of its
-# round), the least CPU per operation; then the ratios of libgreen to each
-# peer.
+# Medians over the rounds of each figure; each ratio the median of its
+# rounds' ratios (the two servers measured seconds apart, in one round).
 awk -v mb=$((64 * 1024)) '
     function row(b, n, metric, value, unit) {
         printf "%s\t%s\t%s\t" (unit == "ratio" ? "%.3f" : "%.2f") "\t%s\n",
             b, n, metric, value, unit
     }
+    # The median of v[1..m] (sorts v).
+    function median(v, m,    i, j, t) {
+        for (i = 2; i <= m; i++)
+            for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+                t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+            }
+        return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+    }
+    # The median over the rounds of figure f (an array) of key.
+    function over_rounds(f, key,    v, m, r) {
+        m = 0
+        for (r = 1; r <= rounds; r++)
+            if ((key, r) in f) v[++m] = f[key, r]
+        return median(v, m)
+    }
+    # The median over the rounds that measured both a and b of f[a] / f[b].
+    function ratio(f, a, b,    v, m, r) {
+        m = 0
+        for (r = 1; r <= rounds; r++)
+            if ((a, r) in f && (b, r) in f) v[++m] = f[a, r] / f[b, r]
+        return median(v, m)
+    }
     {
         key = $1 SUBSEP $2
-        rate = $3 / $4
-        cpu = $5 * 1e6 / $3
-        if (!(key in best_rate)) {
-            order[n++] = key
-            best_rate[key] = rate
-            best_cpu[key] = cpu
-        }
-        if (rate >= best_rate[key]) {
-            best_rate[key] = rate
-            util[key] = $5 / $4
-            client_util[key] = $6 / $4
-        }
-        if (cpu < best_cpu[key]) best_cpu[key] = cpu
+        if (!(key in seen)) order[n++] = key
+        seen[key] = 1
+        if ($7 > rounds) rounds = $7
+        rate[key, $7] = $3 / $4
+        time[key, $7] = $4 / $3
+        cpu[key, $7] = $5 * 1e6 / $3
+        util[key, $7] = $5 / $4
+        client_util[key, $7] = $6 / $4
     }
     END {
         for (i = 0; i < n; i++) {
             split(order[i], part, SUBSEP)
-            b = part[1]; name = part[2]; r = best_rate[order[i]]
-            c = best_cpu[order[i]]
+            b = part[1]; name = part[2]
+            r = over_rounds(rate, order[i]); c = over_rounds(cpu, order[i])
             if (b == "tls-handshake") {
                 row(b, name, "rate", r, "hs/s"); row(b, name, "cpu", c, "us/hs")
                 row(b, name, "core", 1e6 / c, "hs/s/core")
@@ -257,8 +276,8 @@ awk -v mb=$((64 * 1024)) '
                 row(b, name, "64KiB", r * mb / 1e6, "MB/s"); row(b, name, "cpu", c, "us/msg")
                 row(b, name, "core", mb / c, "MB/s/core")
             }
-            row(b, name, "util", util[order[i]], "cpu")
-            row(b, name, "client-util", client_util[order[i]], "cpu")
+            row(b, name, "util", over_rounds(util, order[i]), "cpu")
+            row(b, name, "client-util", over_rounds(client_util, order[i]), "cpu")
         }
         for (i = 0; i < n; i++) {
             split(order[i], part, SUBSEP)
@@ -267,8 +286,8 @@ awk -v mb=$((64 * 1024)) '
                 split(order[j], other, SUBSEP)
                 if (other[1] != part[1] || other[2] == "libgreen") continue
                 pair = "libgreen/" other[2]
-                row(part[1], pair, "wall", best_rate[order[j]] / best_rate[order[i]], "ratio")
-                row(part[1], pair, "cpu", best_cpu[order[i]] / best_cpu[order[j]], "ratio")
+                row(part[1], pair, "wall", ratio(time, order[i], order[j]), "ratio")
+                row(part[1], pair, "cpu", ratio(cpu, order[i], order[j]), "ratio")
             }
         }
     }' "$results"
