@@ -106,8 +106,9 @@ GREEN_EXTERN int green_tls_ctx_set_alpn(green_tls_ctx_t *ctx,
 /* TLS 1.3 session tickets a server sends after each full handshake: 1 by
  * default (a client resumes one connection with it; OpenSSL's own default
  * is 2), 0 for none (then no TLS 1.3 client resumes).  Each ticket costs
- * the server nearly a tenth of a full handshake's CPU.  EINVAL for a client
- * context or a negative count. */
+ * the server nearly a tenth of a full handshake's CPU.  They go out with
+ * the connection's first write or close_notify, in the same send.  EINVAL
+ * for a client context or a negative count. */
 GREEN_EXTERN int green_tls_ctx_set_tickets(green_tls_ctx_t *ctx, int count);
 
 /* SNI on a server: for each handshake whose client names a server, call
@@ -173,8 +174,9 @@ GREEN_EXTERN int green_tls_write_all(green_tls_t *conn, const void *buf,
 GREEN_EXTERN int green_tls_shutdown(green_tls_t *conn);
 
 /* Free the connection (without sending anything: call green_tls_shutdown
- * first for a clean end) and close its socket if green_tls_dial made it.
- * EINVAL for NULL. */
+ * first for a clean end; a server's session tickets not sent yet are
+ * dropped) and close its socket if green_tls_dial made it.  EINVAL for
+ * NULL. */
 GREEN_EXTERN int green_tls_destroy(green_tls_t *conn);
 
 /* ---- Connection details ------------------------------------------------ */

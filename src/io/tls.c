@@ -190,8 +190,8 @@ static int tls_send_held(green_tls_t *conn)
 static int tls_bio_write(BIO *bio, const char *buf, size_t len, size_t *done)
 {
     green_tls_t *conn = BIO_get_data(bio);
-    int err = 0;
     ssize_t n;
+    int err;
 
     BIO_clear_retry_flags(bio);
     conn->wrote = 1;
@@ -477,8 +477,8 @@ int green_tls_ctx_set_alpn(green_tls_ctx_t *ctx, const char *protocols)
     return 0;
 }
 
-/* OpenSSL's default is two tickets (one per parallel connection a client
- * might resume); each costs the server nearly a tenth of a full handshake. */
+/* OpenSSL's default is two (for a client that resumes two connections at
+ * once); Go's, one. */
 int green_tls_ctx_set_tickets(green_tls_ctx_t *ctx, int count)
 {
     if (ctx == NULL || ctx->role != GREEN_TLS_SERVER || count < 0)
@@ -730,7 +730,8 @@ static int tls_park(green_tls_t *conn, struct tls_op *op, int events)
 /* Whether the held bytes may wait for a later step after op's, so that
  * the first write takes them along: what a TLS 1.3 server sends after its
  * handshake (session tickets, which no client waits for; a TLS 1.2 client
- * waits for the server's Finished), and what a read did not write. */
+ * waits for the server's Finished), and what a read did not write.  Notes
+ * held tickets in conn->tickets_held. */
 static int tls_may_hold(green_tls_t *conn, const struct tls_op *op)
 {
     if (op->kind == TLS_HANDSHAKE) {
