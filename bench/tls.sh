@@ -52,7 +52,8 @@ set -u
 
 build=${1:-build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
-. "$(cd "$(dirname "$0")" && pwd)/lib/servers.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib/servers.sh"
 duration=${TLS_BENCH_DURATION:-4}
 rounds=${TLS_BENCH_ROUNDS:-5}
 handshakes=${TLS_BENCH_HANDSHAKES:-16}
@@ -222,33 +223,11 @@ done)
 run_rounds "$rounds" "$runs" measure_named
 
 # Medians over the rounds of each figure; each ratio the median of its
-# rounds' ratios (the two servers measured seconds apart, in one round).
-awk -v mb=$((64 * 1024)) '
+# rounds' ratios (bench/lib/rounds.awk).
+awk -v mb=$((64 * 1024)) "$(cat "$here/lib/rounds.awk")"'
     function row(b, n, metric, value, unit) {
         printf "%s\t%s\t%s\t" (unit == "ratio" ? "%.3f" : "%.2f") "\t%s\n",
             b, n, metric, value, unit
-    }
-    # The median of v[1..m] (sorts v).
-    function median(v, m,    i, j, t) {
-        for (i = 2; i <= m; i++)
-            for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
-                t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
-            }
-        return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
-    }
-    # The median over the rounds of figure f (an array) of key.
-    function over_rounds(f, key,    v, m, r) {
-        m = 0
-        for (r = 1; r <= rounds; r++)
-            if ((key, r) in f) v[++m] = f[key, r]
-        return median(v, m)
-    }
-    # The median over the rounds that measured both a and b of f[a] / f[b].
-    function ratio(f, a, b,    v, m, r) {
-        m = 0
-        for (r = 1; r <= rounds; r++)
-            if ((a, r) in f && (b, r) in f) v[++m] = f[a, r] / f[b, r]
-        return median(v, m)
     }
     {
         key = $1 SUBSEP $2
