@@ -14,6 +14,7 @@
 #ifdef GREEN_HAVE_URING
 #define _GNU_SOURCE
 #include "recvq.h"
+#include "bytes.h"
 #include "fd_record.h"
 #include "fd_table.h"
 #include "hub_internal.h"
@@ -48,8 +49,7 @@ typedef struct recvq {
     unsigned char single;    /* the kernel refused multishot receive */
     unsigned char cancelled; /* the queue is full: the request is cut */
     unsigned char closed;    /* the fd is closed: free at the final CQE */
-    char *data;              /* queued bytes: data[head, tail) */
-    size_t head, tail, cap;
+    bytes_t queue;           /* bytes no read has taken yet */
     recvq_reader_t *reader;
 } recvq_t;
 
@@ -58,39 +58,10 @@ static _Atomic uint64_t recvq_tokens;
 
 /* ---- The queue -------------------------------------------------------- */
 
-static size_t recvq_queued(const recvq_t *rq)
-{
-    return rq->tail - rq->head;
-}
-
 int recvq_ready(const struct recvq *rq)
 {
-    return rq != NULL && (recvq_queued(rq) > 0 || rq->eof || rq->err != 0);
-}
-
-/* Room for len more bytes at the tail: 0 or ENOMEM. */
-static int recvq_reserve(recvq_t *rq, size_t len)
-{
-    size_t queued = recvq_queued(rq);
-    size_t cap = rq->cap != 0 ? rq->cap : RECVQ_MIN_CAP;
-    char *data;
-
-    if (rq->cap - rq->tail >= len)
-        return 0;
-    if (queued > 0)
-        memmove(rq->data, rq->data + rq->head, queued);
-    rq->head = 0;
-    rq->tail = queued;
-    if (rq->cap - queued >= len)
-        return 0;
-    while (cap - queued < len)
-        cap *= 2;
-    data = realloc(rq->data, cap);
-    if (data == NULL)
-        return ENOMEM;
-    rq->data = data;
-    rq->cap = cap;
-    return 0;
+    return rq != NULL &&
+           (bytes_count(&rq->queue) > 0 || rq->eof || rq->err != 0);
 }
 
 /* Stop the request (the queue is full, or bytes were lost): the read that
@@ -103,34 +74,29 @@ static void recvq_stop(recvq_t *rq)
 
 static void recvq_append(recvq_t *rq, const char *bytes, size_t len)
 {
-    if (recvq_reserve(rq, len) != 0) {
+    if (bytes_append(&rq->queue, bytes, len, RECVQ_MIN_CAP) != 0) {
         /* Reads must not go on past missing bytes: they end in ENOMEM. */
         if (rq->err == 0)
             rq->err = ENOMEM;
         recvq_stop(rq);
         return;
     }
-    memcpy(rq->data + rq->tail, bytes, len);
-    rq->tail += len;
-    if (recvq_queued(rq) >= RECVQ_HIGH)
+    if (bytes_count(&rq->queue) >= RECVQ_HIGH)
         recvq_stop(rq);
 }
 
 /* Up to len queued bytes into buf; an emptied large queue is freed. */
 static size_t recvq_take(recvq_t *rq, char *buf, size_t len)
 {
-    size_t n = recvq_queued(rq) < len ? recvq_queued(rq) : len;
+    bytes_t *queue = &rq->queue;
+    size_t n = bytes_count(queue) < len ? bytes_count(queue) : len;
 
     if (n > 0)
-        memcpy(buf, rq->data + rq->head, n);
-    rq->head += n;
-    if (rq->head < rq->tail)
-        return n;
-    rq->head = rq->tail = 0;
-    if (rq->cap > RECVQ_MIN_CAP) {
-        free(rq->data);
-        rq->data = NULL;
-        rq->cap = 0;
+        memcpy(buf, queue->data + queue->start, n);
+    bytes_consume(queue, n);
+    if (bytes_count(queue) == 0 && queue->capacity > RECVQ_MIN_CAP) {
+        free(queue->data);
+        *queue = (bytes_t){0};
     }
     return n;
 }
@@ -143,7 +109,7 @@ static void recvq_arrived(recvq_t *rq, const char *bytes, size_t len)
     recvq_reader_t *reader = rq->reader;
 
     recvq_counts.arrivals++;
-    if (reader != NULL && reader->w.pending && recvq_queued(rq) == 0) {
+    if (reader != NULL && reader->w.pending && bytes_count(&rq->queue) == 0) {
         size_t n = len < reader->len ? len : reader->len;
 
         memcpy(reader->buf, bytes, n);
@@ -273,7 +239,7 @@ static int recvq_read(recvq_t *rq, char *buf, size_t len,
     task_t *task = hub_current_task(rq->hub);
     double wait;
 
-    if (recvq_queued(rq) > 0 || len == 0) {
+    if (bytes_count(&rq->queue) > 0 || len == 0) {
         *out_len = recvq_take(rq, buf, len);
         return 0;
     }
@@ -394,9 +360,8 @@ void recvq_close(green_hub_t *hub, int fd)
         return;
     slot->recvq = NULL;
     rq->reader = NULL; /* woken by the close, as the fd's op reader */
-    free(rq->data);
-    rq->data = NULL;
-    rq->head = rq->tail = rq->cap = 0;
+    free(rq->queue.data);
+    rq->queue = (bytes_t){0};
     if (rq->op.in_flight) {
         rq->closed = 1;
         hub_uring_cancel(&rq->op);
@@ -419,7 +384,7 @@ void recvq_hub_destroy(green_hub_t *hub)
         if (record != NULL)
             atomic_compare_exchange_strong(&record->recvq, &token, 0);
         hub->fds[fd].recvq = NULL;
-        free(rq->data);
+        free(rq->queue.data);
         free(rq);
     }
 }

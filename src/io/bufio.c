@@ -1,11 +1,12 @@
 /*
- * Buffered reading over a green fd.  Bytes live in data[start..end); only
- * a successful call advances start, so an error leaves everything that was
+ * Buffered reading over a green fd.  Bytes wait in reader->bytes; only a
+ * successful call consumes them, so an error leaves everything that was
  * read from the fd in the buffer for the next call.
  */
 #include <green/bufio.h>
 
 #include "greenlet/sys.h"
+#include "hub/bytes.h"
 #include "hub/recvq.h"
 #include "io_internal.h"
 
@@ -20,8 +21,7 @@
 struct green_bufio {
     int fd;
     size_t chunk;
-    char *data;
-    size_t capacity, start, end;
+    bytes_t bytes; /* read from fd, not yet taken */
 };
 
 /* One call's deadline: the fd's timeout counted once from the start of the
@@ -36,18 +36,6 @@ static bufio_call_t bufio_call_begin(const green_bufio_t *reader)
     bufio_call_t call = {timeout < 0 ? -1.0 : green_now() + timeout};
 
     return call;
-}
-
-static size_t bufio_buffered(const green_bufio_t *reader)
-{
-    return reader->end - reader->start;
-}
-
-static void bufio_consume(green_bufio_t *reader, size_t len)
-{
-    reader->start += len;
-    if (reader->start == reader->end)
-        reader->start = reader->end = 0;
 }
 
 int green_bufio_new(green_bufio_t **out, int fd, size_t chunk)
@@ -73,43 +61,14 @@ int green_bufio_destroy(green_bufio_t *reader)
 {
     if (reader == NULL)
         return EINVAL;
-    free(reader->data);
+    free(reader->bytes.data);
     free(reader);
     return 0;
 }
 
 size_t green_bufio_buffered(const green_bufio_t *reader)
 {
-    return reader != NULL ? bufio_buffered(reader) : 0;
-}
-
-/* Make room for at least `room` bytes after the buffered ones: move them
- * to the front, then grow the buffer (doubling) if that is not enough. */
-static int bufio_make_room(green_bufio_t *reader, size_t room)
-{
-    size_t buffered = bufio_buffered(reader), capacity = reader->capacity;
-    char *data;
-
-    if (capacity - reader->end >= room)
-        return 0;
-    if (reader->start > 0)
-        memmove(reader->data, reader->data + reader->start, buffered);
-    reader->start = 0;
-    reader->end = buffered;
-    if (capacity - buffered >= room)
-        return 0;
-    if (room > SIZE_MAX / 2 - buffered)
-        return ENOMEM;
-    if (capacity == 0)
-        capacity = reader->chunk;
-    while (capacity - buffered < room)
-        capacity *= 2;
-    data = realloc(reader->data, capacity);
-    if (data == NULL)
-        return ENOMEM;
-    reader->data = data;
-    reader->capacity = capacity;
-    return 0;
+    return reader != NULL ? bytes_count(&reader->bytes) : 0;
 }
 
 struct bufio_span {
@@ -148,15 +107,16 @@ static int bufio_read_fd(green_bufio_t *reader, const bufio_call_t *call,
 static int bufio_fill_once(green_bufio_t *reader, const bufio_call_t *call,
                            size_t room, size_t *got)
 {
-    int err =
-        bufio_make_room(reader, room > reader->chunk ? room : reader->chunk);
+    int err = bytes_reserve(&reader->bytes,
+                            room > reader->chunk ? room : reader->chunk,
+                            reader->chunk);
 
     if (err != 0)
         return err;
-    err = bufio_read_fd(reader, call, reader->data + reader->end,
-                        reader->capacity - reader->end, got);
+    err = bufio_read_fd(reader, call, reader->bytes.data + reader->bytes.end,
+                        reader->bytes.capacity - reader->bytes.end, got);
     if (err == 0)
-        reader->end += *got;
+        reader->bytes.end += *got;
     return err;
 }
 
@@ -167,8 +127,9 @@ static int bufio_fill(green_bufio_t *reader, const bufio_call_t *call,
     size_t got = 1;
     int err = 0;
 
-    while (err == 0 && got > 0 && bufio_buffered(reader) < len)
-        err = bufio_fill_once(reader, call, len - bufio_buffered(reader), &got);
+    while (err == 0 && got > 0 && bytes_count(&reader->bytes) < len)
+        err = bufio_fill_once(reader, call, len - bytes_count(&reader->bytes),
+                              &got);
     return err;
 }
 
@@ -183,8 +144,8 @@ static void bufio_take(green_bufio_t *reader, void *buf, size_t len,
                        size_t *out_len)
 {
     if (len > 0)
-        memcpy(buf, reader->data + reader->start, len);
-    bufio_consume(reader, len);
+        memcpy(buf, reader->bytes.data + reader->bytes.start, len);
+    bytes_consume(&reader->bytes, len);
     bufio_set_len(out_len, len);
 }
 
@@ -194,9 +155,9 @@ static void bufio_take(green_bufio_t *reader, void *buf, size_t len,
 static size_t bufio_find_line(const green_bufio_t *reader, size_t limit,
                               size_t *scanned)
 {
-    size_t buffered = bufio_buffered(reader);
+    size_t buffered = bytes_count(&reader->bytes);
     size_t end = buffered < limit ? buffered : limit;
-    const char *data = reader->data + reader->start;
+    const char *data = reader->bytes.data + reader->bytes.start;
     const char *newline = NULL;
 
     if (end > *scanned)
@@ -218,7 +179,7 @@ int green_bufio_read_line(green_bufio_t *reader, char *line, size_t size,
     call = bufio_call_begin(reader);
     while ((length = bufio_find_line(reader, size - 1, &scanned)) == 0) {
         if (got == 0) { /* EOF: the last line has no '\n' */
-            length = bufio_buffered(reader);
+            length = bytes_count(&reader->bytes);
             break;
         }
         if (scanned == size - 1)
@@ -232,40 +193,30 @@ int green_bufio_read_line(green_bufio_t *reader, char *line, size_t size,
     return 0;
 }
 
-/* Append bytes that were read straight into a caller's buffer back to the
- * reader, so that a failed read_exact loses none of them. */
-static int bufio_unread(green_bufio_t *reader, const char *bytes, size_t len)
-{
-    int err = bufio_make_room(reader, len);
-
-    if (err != 0)
-        return err;
-    memcpy(reader->data + reader->end, bytes, len);
-    reader->end += len;
-    return 0;
-}
-
 /* read_exact beyond a chunk: the buffered bytes are copied (kept until
  * success), the rest is read straight into buf. */
 static int bufio_read_exact_direct(green_bufio_t *reader,
                                    const bufio_call_t *call, char *buf,
                                    size_t len, size_t *out_len)
 {
-    size_t buffered = bufio_buffered(reader), done = buffered, got = 1;
+    size_t buffered = bytes_count(&reader->bytes), done = buffered, got = 1;
     int err = 0;
 
     if (buffered > 0)
-        memcpy(buf, reader->data + reader->start, buffered);
+        memcpy(buf, reader->bytes.data + reader->bytes.start, buffered);
     while (err == 0 && got > 0 && done < len) {
         err = bufio_read_fd(reader, call, buf + done, len - done, &got);
         done += err == 0 ? got : 0;
     }
     if (err != 0) {
-        int unread_err = bufio_unread(reader, buf + buffered, done - buffered);
+        /* Give the bytes read straight into buf back to the reader, so
+         * that a failed read_exact loses none of them. */
+        int unread_err = bytes_append(&reader->bytes, buf + buffered,
+                                      done - buffered, reader->chunk);
 
         return unread_err != 0 ? unread_err : err;
     }
-    bufio_consume(reader, buffered);
+    bytes_consume(&reader->bytes, buffered);
     bufio_set_len(out_len, done);
     return 0;
 }
@@ -280,7 +231,7 @@ int green_bufio_read_exact(green_bufio_t *reader, void *buf, size_t len,
     bufio_set_len(out_len, 0);
     if (reader == NULL || (buf == NULL && len > 0))
         return EINVAL;
-    buffered = bufio_buffered(reader);
+    buffered = bytes_count(&reader->bytes);
     if (buffered >= len) {
         bufio_take(reader, buf, len, out_len);
         return 0;
@@ -291,7 +242,7 @@ int green_bufio_read_exact(green_bufio_t *reader, void *buf, size_t len,
     err = bufio_fill(reader, &call, len);
     if (err != 0)
         return err;
-    buffered = bufio_buffered(reader);
+    buffered = bytes_count(&reader->bytes);
     bufio_take(reader, buf, buffered < len ? buffered : len, out_len);
     return 0;
 }
@@ -305,14 +256,14 @@ int green_bufio_read(green_bufio_t *reader, void *buf, size_t len,
     bufio_set_len(out_len, 0);
     if (reader == NULL || (buf == NULL && len > 0))
         return EINVAL;
-    if (len > 0 && bufio_buffered(reader) == 0) {
+    if (len > 0 && bytes_count(&reader->bytes) == 0) {
         bufio_call_t call = bufio_call_begin(reader);
 
         err = bufio_fill_once(reader, &call, 0, &got);
         if (err != 0)
             return err;
     }
-    buffered = bufio_buffered(reader);
+    buffered = bytes_count(&reader->bytes);
     bufio_take(reader, buf, buffered < len ? buffered : len, out_len);
     return 0;
 }
@@ -327,14 +278,14 @@ int green_bufio_peek(green_bufio_t *reader, size_t len, const void **out_data,
     if (reader == NULL || out_data == NULL || out_len == NULL)
         return EINVAL;
     *out_len = 0;
-    if (bufio_buffered(reader) < len) {
+    if (bytes_count(&reader->bytes) < len) {
         call = bufio_call_begin(reader);
         err = bufio_fill(reader, &call, len);
         if (err != 0)
             return err;
     }
-    buffered = bufio_buffered(reader);
-    *out_data = reader->data + reader->start;
+    buffered = bytes_count(&reader->bytes);
+    *out_data = reader->bytes.data + reader->bytes.start;
     *out_len = buffered < len ? buffered : len;
     return 0;
 }
