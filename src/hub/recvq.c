@@ -376,11 +376,13 @@ void recvq_hub_destroy(green_hub_t *hub)
 {
     for (size_t fd = 0; fd < hub->fd_capacity; fd++) {
         recvq_t *rq = hub->fds[fd].recvq;
-        struct hub_fd_record *record = hub_fd_record((int)fd, 0);
-        uint64_t token = rq != NULL ? rq->token : 0;
+        struct hub_fd_record *record;
+        uint64_t token;
 
         if (rq == NULL)
             continue;
+        record = hub_fd_record((int)fd, 0);
+        token = rq->token;
         if (record != NULL)
             atomic_compare_exchange_strong(&record->recvq, &token, 0);
         hub->fds[fd].recvq = NULL;
