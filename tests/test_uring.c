@@ -31,6 +31,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 /* ---- Fallback ----------------------------------------------------------- */
@@ -360,6 +361,48 @@ static void test_main_waits_for_another_os_thread(void **state)
     close_pipe(p);
 }
 
+/* ---- DEFER_TASKRUN ------------------------------------------------------ */
+
+/* The running kernel is Linux major.minor or later. */
+static int kernel_at_least(int major, int minor)
+{
+    struct utsname name;
+    int got_major = 0, got_minor = 0;
+
+    assert_int_equal(uname(&name), 0);
+    assert_int_equal(sscanf(name.release, "%d.%d", &got_major, &got_minor), 2);
+    return got_major > major || (got_major == major && got_minor >= minor);
+}
+
+/* Rings defer completions to the hub's own enter wherever the kernel can
+ * (6.1), except under valgrind, whose hub waits in poll(2). */
+static void test_defer_taskrun_where_the_kernel_has_it(void **state)
+{
+    (void)state;
+    assert_int_equal(hub_uring_defers_taskrun(),
+                     kernel_at_least(6, 1) && !test_scale_is("valgrind"));
+}
+
+/* Without DEFER_TASKRUN, as on a kernel that refuses it, the ring keeps
+ * the other flags and everything completes as before, a completion that
+ * another OS thread causes too. */
+static void test_without_defer_taskrun(void **state)
+{
+    hub_uring_set_defer_taskrun(0);
+    assert_int_equal(green_hub_destroy(), 0);
+    assert_int_equal(green_hub_set_backend(GREEN_BACKEND_IO_URING), 0);
+    assert_true(hub_uring_active());
+    assert_false(hub_uring_defers_taskrun());
+    test_submit_completes(state);
+    test_main_waits_for_another_os_thread(state);
+}
+
+static int allow_defer_taskrun(void **state)
+{
+    hub_uring_set_defer_taskrun(1);
+    return destroy_hub(state);
+}
+
 /* A cut op was cancelled before the call returned: a byte written after
  * that stays in the pipe and the abandoned buffer stays untouched. */
 static void assert_cut(struct reader *r, int p[2], int err)
@@ -525,9 +568,11 @@ static void test_multishot_background_request(void **state)
 
 static struct reader fork_reader;
 static unsigned long parent_ring_id;
+static int parent_defers;
 
 /* In the child: the op in flight at fork was the parent's; the child's copy
- * ends with -EOWNERDEAD.  The child's hub has a new ring that works. */
+ * ends with -EOWNERDEAD.  The child's hub has a new ring, with the
+ * parent's flags, that works. */
 static int child_after_fork_with_op(void)
 {
     int p[2], res = -1;
@@ -538,7 +583,8 @@ static int child_after_fork_with_op(void)
         green_sleep(0.001);
     if (fork_reader.err != 0 || fork_reader.res != -EOWNERDEAD)
         return 30;
-    if (!hub_uring_active() || hub_uring_ring_id() == parent_ring_id)
+    if (!hub_uring_active() || hub_uring_ring_id() == parent_ring_id ||
+        hub_uring_defers_taskrun() != parent_defers)
         return 31;
     if (pipe(p) != 0 || write(p[1], "c", 1) != 1)
         return 32;
@@ -557,6 +603,7 @@ static void test_fork_with_op_in_flight(void **state)
 
     (void)state;
     parent_ring_id = hub_uring_ring_id();
+    parent_defers = hub_uring_defers_taskrun();
     t = start_reader(&fork_reader, p);
     pid = fork_child(child_after_fork_with_op);
     assert_child_ok(pid, "the main greenlet");
@@ -590,6 +637,9 @@ int main(void)
         uring_test(test_multishot_background_request),
         uring_test(test_fork_with_op_in_flight),
         uring_test(test_main_waits_for_another_os_thread),
+        uring_test(test_defer_taskrun_where_the_kernel_has_it),
+        cmocka_unit_test_setup_teardown(test_without_defer_taskrun, use_uring,
+                                        allow_defer_taskrun),
     };
 
     test_filter_from_env();

@@ -19,7 +19,9 @@
  *    thread waiting in it keeps valgrind's one lock, so every other thread
  *    stops and a wake-up from another thread never comes.  The hub waits
  *    in poll(2) on the ring's fd instead, which is readable once a CQE is
- *    posted and which valgrind knows blocks (uring_wait_in_poll);
+ *    posted and which valgrind knows blocks (uring_wait_in_poll); the
+ *    ring then runs without DEFER_TASKRUN, whose pending completions would
+ *    not wake poll;
  *  - the kernel writes an operation's result into the caller's memory
  *    where valgrind cannot see it: that memory would stay undefined to
  *    memcheck.  A CQE marks what its operation wrote (uring_mark_written).
@@ -187,20 +189,39 @@ static int uring_check_kernel(struct io_uring *ring, unsigned features)
     return err;
 }
 
-static int uring_open(struct io_uring *ring)
-{
-    /* Completions are delivered when the hub enters the kernel anyway
-     * (COOP_TASKRUN), with a flag telling when it should (TASKRUN_FLAG);
-     * only the hub's thread submits (SINGLE_ISSUER).  Older kernels
-     * refuse these flags: then without them. */
-    struct io_uring_params params = {
-        .flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |
-                 IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SINGLE_ISSUER,
-        .cq_entries = URING_CQ_ENTRIES};
-    int ret = io_uring_queue_init_params(URING_ENTRIES, ring, &params);
+/* Ring setup flags, best first; a kernel too old for one refuses it
+ * (EINVAL) and the next is tried.  Completions are delivered when the hub
+ * enters the kernel anyway, with a flag telling when it should
+ * (COOP_TASKRUN, TASKRUN_FLAG); only the hub's thread submits
+ * (SINGLE_ISSUER).  DEFER_TASKRUN (Linux 6.1) goes further: completions
+ * wait in the ring until the hub's io_uring_enter asks for them, and a
+ * waiting hub is woken only once as many are pending as it waits for. */
+#ifndef IORING_SETUP_DEFER_TASKRUN /* liburing before 2.3 */
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#endif
+#define URING_COOP                                                             \
+    (IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |                         \
+     IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SINGLE_ISSUER)
+static const unsigned uring_setup_flags[] = {
+    URING_COOP | IORING_SETUP_DEFER_TASKRUN,
+    URING_COOP,
+    IORING_SETUP_CQSIZE,
+};
 
-    if (ret == -EINVAL) {
-        params = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE,
+static atomic_int uring_defer_allowed = 1;
+
+/* defer: try DEFER_TASKRUN first.  Not under valgrind, whose hub waits in
+ * poll(2) on the ring's fd: deferred completions do not wake poll. */
+static int uring_open(struct io_uring *ring, int defer)
+{
+    struct io_uring_params params;
+    int ret = -EINVAL;
+
+    for (size_t i = defer ? 0 : 1;
+         i < sizeof(uring_setup_flags) / sizeof(*uring_setup_flags) &&
+         ret == -EINVAL;
+         i++) {
+        params = (struct io_uring_params){.flags = uring_setup_flags[i],
                                           .cq_entries = URING_CQ_ENTRIES};
         ret = io_uring_queue_init_params(URING_ENTRIES, ring, &params);
     }
@@ -565,7 +586,8 @@ static int uring_wait_in_poll(uring_state_t *state, int timeout_ms)
 
 /* Submit what is queued and wait up to timeout_ms (-1: no limit) for a
  * CQE.  A zero timeout enters the kernel only with something to submit
- * or completions to flush. */
+ * or completions to flush (TASKRUN_FLAG: completions the kernel holds
+ * back, which with DEFER_TASKRUN only an enter asking for them runs). */
 static int uring_enter(uring_state_t *state, int timeout_ms)
 {
     struct __kernel_timespec ts = {.tv_sec = timeout_ms / 1000,
@@ -622,13 +644,14 @@ static int uring_create_state(void **out)
     if (state == NULL)
         return ENOMEM;
     URING_TSAN_ACQUIRE();
-    err = uring_open(&state->ring);
+    state->on_valgrind = (unsigned char)green_valgrind_running();
+    err = uring_open(&state->ring,
+                     !state->on_valgrind && atomic_load(&uring_defer_allowed));
     if (err != 0) {
         free(state);
         return err;
     }
     state->pid = getpid();
-    state->on_valgrind = (unsigned char)green_valgrind_running();
     state->id = atomic_fetch_add(&uring_ring_ids, 1) + 1;
     *out = state;
     return 0;
@@ -708,6 +731,19 @@ unsigned long hub_uring_ring_id(void)
     uring_state_t *state = uring_state_of(hub_get());
 
     return state != NULL ? state->id : 0;
+}
+
+int hub_uring_defers_taskrun(void)
+{
+    uring_state_t *state = uring_state_of(hub_get());
+
+    return state != NULL &&
+           (state->ring.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
+}
+
+void hub_uring_set_defer_taskrun(int allow)
+{
+    atomic_store(&uring_defer_allowed, allow != 0);
 }
 
 /* ---- Provided buffers ------------------------------------------------- */

@@ -56,6 +56,18 @@ typedef void (*hub_uring_prep_fn)(struct io_uring_sqe *sqe, void *arg);
 int hub_uring_submit(int fd, int events, hub_uring_prep_fn prep, void *arg,
                      double timeout, int *res);
 
+/* 1 if the calling thread's ring defers completions to the hub's own
+ * io_uring_enter (IORING_SETUP_DEFER_TASKRUN, Linux 6.1; not under
+ * valgrind), 0 if it runs them as task work at any kernel entry (older
+ * kernels) or the hub does not run io_uring.  Either way a completion is
+ * seen at the hub's next wait or submit. */
+int hub_uring_defers_taskrun(void);
+
+/* For tests: 0 makes the rings made from now on, in every thread, do
+ * without DEFER_TASKRUN, as where the kernel refuses it; 1 (the default)
+ * lets them use it. */
+void hub_uring_set_defer_taskrun(int allow);
+
 /* ---- Long-lived requests (multishot accept/recv, buffer rings) ---------
  *
  * hub_uring_submit is built on these.  A hub_uring_op_t is the request's
