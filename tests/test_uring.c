@@ -10,6 +10,7 @@
 #include "test_fork_util.h"
 #include "test_hub_util.h"
 
+#include "../src/greenlet/sanitizer.h"
 #include "../src/hub/uring.h"
 
 #include <green/hub.h>
@@ -380,7 +381,7 @@ static void test_defer_taskrun_where_the_kernel_has_it(void **state)
 {
     (void)state;
     assert_int_equal(hub_uring_defers_taskrun(),
-                     kernel_at_least(6, 1) && !test_scale_is("valgrind"));
+                     kernel_at_least(6, 1) && !green_valgrind_running());
 }
 
 /* Without DEFER_TASKRUN, as on a kernel that refuses it, the ring keeps
