@@ -23,6 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 static green_tls_ctx_t *server_ctx(const char *cert)
@@ -606,6 +607,115 @@ static void test_read_waits_as_operation(void **state)
     link_close(&l);
 }
 
+/* ---- Records: written with MSG_MORE, read together ---------------------- */
+
+#define RECORDS_BYTES (4 * 16384)
+
+/* Wait until fd has `bytes` to read (the peer's records all came). */
+static void wait_queued(int fd, int bytes)
+{
+    int queued = 0;
+
+    for (int i = 0; i < 10000 && queued < bytes; i++) {
+        assert_int_equal(ioctl(fd, FIONREAD, &queued), 0);
+        if (queued < bytes)
+            assert_int_equal(green_sleep(0.001), 0);
+    }
+    assert_true(queued >= bytes);
+}
+
+/* Read `total` bytes at the server, with a deadline: a record held back
+ * by MSG_MORE would make it fail rather than hang. */
+static void *read_all_main(void *arg)
+{
+    struct link *l = arg;
+    static char buf[RECORDS_BYTES];
+    size_t n, total = 0;
+
+    while (l->server_err == 0 && total < RECORDS_BYTES) {
+        l->server_err = green_tls_read(l->server, buf, sizeof(buf), &n);
+        total += n;
+    }
+    return (void *)(uintptr_t)total;
+}
+
+/* The sends with MSG_MORE of one write of len bytes (all: write-all),
+ * which the server reads whole. */
+static unsigned long corked_sends(struct link *l, int all, size_t len)
+{
+    static char data[RECORDS_BYTES];
+    unsigned long before = io_counts.tls_corked_sends;
+    green_thread_t *reader;
+    size_t n = 0;
+    void *total;
+
+    assert_int_equal(green_set_timeouts(l->server_fd, 30.0, 30.0), 0);
+    reader = spawn_or_fail(read_all_main, l);
+    while (n < len) { /* green_tls_write: one record per call */
+        size_t wrote;
+
+        assert_int_equal(
+            all ? green_tls_write_all(l->client, data, len, &wrote)
+                : green_tls_write(l->client, data + n, len - n, &wrote),
+            0);
+        n += wrote;
+    }
+    before = io_counts.tls_corked_sends - before;
+    if (len < RECORDS_BYTES) /* the rest, to end the reader */
+        assert_int_equal(
+            green_tls_write_all(l->client, data, RECORDS_BYTES - len, NULL), 0);
+    assert_int_equal(green_thread_wait(reader, &total), 0);
+    green_thread_release(reader);
+    assert_int_equal(l->server_err, 0);
+    assert_int_equal((uintptr_t)total, RECORDS_BYTES);
+    return before;
+}
+
+/* A write-all sends its records but the last with MSG_MORE (the kernel
+ * fills segments, and pushes the last); a single record, or a write that
+ * may be the caller's last, without. */
+static void test_write_all_more(void **state)
+{
+    struct link l;
+
+    (void)state;
+    open_pair(&l);
+    assert_int_equal(corked_sends(&l, 1, RECORDS_BYTES), 3);
+    assert_int_equal(corked_sends(&l, 1, 16384), 0);
+    assert_int_equal(corked_sends(&l, 0, RECORDS_BYTES), 0);
+    link_close(&l);
+}
+
+/* One read takes all the records that came, as far as they fit; a bad
+ * record after them fails the next read, not this one. */
+static void test_read_takes_records_at_hand(void **state)
+{
+    static char data[RECORDS_BYTES], buf[RECORDS_BYTES];
+    /* An application data record that does not decrypt. */
+    char bad[5 + 200] = {SSL3_RT_APPLICATION_DATA, 3, 3, 0, 200};
+    struct link l;
+    size_t n;
+
+    (void)state;
+    open_pair(&l);
+    assert_int_equal(green_set_timeouts(l.server_fd, 30.0, 30.0), 0);
+    assert_int_equal(green_tls_write_all(l.client, data, sizeof(data), NULL),
+                     0);
+    wait_queued(l.server_fd, RECORDS_BYTES + 4 * 22); /* TLS 1.3 records */
+    assert_int_equal(green_tls_read(l.server, buf, sizeof(buf), &n), 0);
+    assert_int_equal(n, RECORDS_BYTES);
+    assert_int_equal(green_tls_write_all(l.client, "hello", 5, NULL), 0);
+    assert_int_equal(green_send_all(l.client_fd, bad, sizeof(bad), NULL), 0);
+    wait_queued(l.server_fd, 5 + 22 + (int)sizeof(bad));
+    assert_int_equal(green_tls_read(l.server, buf, sizeof(buf), &n), 0);
+    assert_int_equal(n, 5);
+    assert_memory_equal(buf, "hello", 5);
+    assert_int_equal(green_tls_read(l.server, buf, sizeof(buf), &n), EPROTO);
+    assert_true(green_tls_error_string(l.server)[0] != '\0');
+    assert_int_equal(green_tls_read(l.server, buf, sizeof(buf), &n), ESHUTDOWN);
+    link_close(&l);
+}
+
 /* A reader killed just as its data arrives loses none of it: what it got
  * and what the next read gets are the bytes in order.  (On io_uring the
  * staged recv may complete before its cancel: its bytes stay staged.) */
@@ -1151,6 +1261,8 @@ int main(void)
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_read_cut_keeps_connection),
         cmocka_unit_test(test_read_waits_as_operation),
+        cmocka_unit_test(test_write_all_more),
+        cmocka_unit_test(test_read_takes_records_at_hand),
         cmocka_unit_test(test_cut_read_loses_nothing),
         cmocka_unit_test(test_large_write_cut),
         cmocka_unit_test(test_handshake_cut),

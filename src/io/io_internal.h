@@ -25,12 +25,13 @@ int file_close(int fd);
 
 /* Per thread: how green I/O calls blocked, so that tests can tell the
  * paths apart: waits for readiness (green_wait_fd), and io_uring
- * operations submitted; and the sends TLS connections made and their
- * recvs that found nothing (tls.c). */
+ * operations submitted; and the sends TLS connections made (those with
+ * MSG_MORE too) and their recvs that found nothing (tls.c). */
 struct io_counts {
     unsigned long readiness_waits;
     unsigned long ops;
     unsigned long tls_sends;
+    unsigned long tls_corked_sends;
     unsigned long tls_dry_recvs;
 };
 extern __thread struct io_counts io_counts;

@@ -18,6 +18,9 @@
  * Small writes are held and sent together when the step parks or ends
  * (tls_bio_write): a flight is one send, and a TLS 1.3 server's session
  * tickets wait for its first write or close_notify, to share its send.
+ * A write-all's records but its last go out with MSG_MORE, so that TCP
+ * sends (and the peer takes in) full segments rather than one per record.
+ * A read takes every record at hand that fits (tls_read_more).
  */
 #include <green/io.h>
 #include <green/net.h>
@@ -67,17 +70,21 @@ struct green_tls {
     int fd;
     int owns_fd;
     enum tls_state state;
-    int shut_down; /* our close_notify went out */
-    int busy;      /* TLS_READ | TLS_WRITE: a green thread is in a call */
-    int sys_error; /* errno of the BIO's last failed syscall */
-    int eof;       /* the BIO read end of file */
-    int drained;   /* the BIO's last read left the socket empty */
+    int shut_down;    /* our close_notify went out */
+    int busy;         /* TLS_READ | TLS_WRITE: a green thread is in a call */
+    int sys_error;    /* errno of the BIO's last failed syscall */
+    int eof;          /* the BIO read end of file */
+    int drained;      /* the BIO's last read left the socket empty */
+    int reading_more; /* in tls_read_more: no recv once drained */
     unsigned char *stage; /* a staged recv's bytes (io_uring), made lazily */
     size_t stage_at, stage_end; /* what of them the BIO has not read */
     int stage_drained;          /* the staged recv emptied the socket */
     int staging;                /* a staged recv is in flight */
     int wrote;                  /* the BIO took bytes in this step */
     int tickets_held;           /* all that is held: session tickets */
+    int more;                   /* the step writes records after this one */
+    int corked;                 /* our last send had MSG_MORE */
+    int deferred;               /* a read's error, for the next read */
     size_t held_at, held_end;   /* what of `held` is not sent yet */
     SSL_SESSION *session;
     char alpn[256];
@@ -127,8 +134,9 @@ static int tls_bio_read(BIO *bio, char *buf, size_t len, size_t *done)
         return tls_unstage(conn, buf, len, done);
     /* What the staged recv takes comes first; and in a handshake, the
      * peer answers only the flight we hold: no recv before it is sent. */
-    if (conn->staging || (conn->drained && conn->held_at < conn->held_end &&
-                          SSL_in_init(conn->ssl))) {
+    if (conn->staging || (conn->drained && (conn->reading_more ||
+                                            (conn->held_at < conn->held_end &&
+                                             SSL_in_init(conn->ssl))))) {
         BIO_set_retry_read(bio);
         return 0;
     }
@@ -156,15 +164,22 @@ static int tls_bio_read(BIO *bio, char *buf, size_t len, size_t *done)
     return 0;
 }
 
-/* One nonblocking send: its length, or -errno (-EAGAIN: try later). */
+/* One nonblocking send: its length, or -errno (-EAGAIN: try later).
+ * With MSG_MORE while the step's write has more records: the kernel holds
+ * a segment's unfilled tail for them, and pushes it when a send falls
+ * short (the socket is full). */
 static ssize_t tls_send(green_tls_t *conn, const void *buf, size_t len)
 {
+    int more = conn->more ? MSG_MORE : 0;
     ssize_t n = sys_libc()->sendto(conn->fd, buf, len,
-                                   MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0);
+                                   MSG_DONTWAIT | MSG_NOSIGNAL | more, NULL, 0);
 
     io_counts.tls_sends++;
-    if (n >= 0)
+    io_counts.tls_corked_sends += more != 0;
+    if (n >= 0) {
+        conn->corked = more && (size_t)n == len;
         return n;
+    }
     return errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
 }
 
@@ -657,6 +672,16 @@ static int tls_can_stage(green_tls_t *conn)
     return conn->stage != NULL;
 }
 
+/* Send what MSG_MORE left held in the kernel, before a wait (the peer
+ * may need it) or when a step ends.  Setting TCP_NODELAY pushes it. */
+static void tls_push(green_tls_t *conn)
+{
+    if (conn->corked) {
+        conn->corked = 0;
+        tls_no_delay(conn->fd);
+    }
+}
+
 /* Park until fd is ready for `events` (on io_uring, until a staged recv
  * took data) or the step's deadline passes. */
 static int tls_wait(green_tls_t *conn, struct tls_op *op, int events)
@@ -664,6 +689,7 @@ static int tls_wait(green_tls_t *conn, struct tls_op *op, int events)
     double wait = GREEN_FOREVER;
     int err;
 
+    tls_push(conn);
     if (op->deadline == -1.0) {
         double timeout = tls_op_timeout(conn, op->kind);
 
@@ -761,6 +787,40 @@ static int tls_sys_failure(green_tls_t *conn, int err)
     return err;
 }
 
+/* After a read, the records at hand too, while buf has room: those
+ * read-ahead holds, and while the last recv was not short (tls_bio_read),
+ * the socket's, so that a message sent as several records comes in one
+ * read.  Never a wait.  A failure here (a bad record, a truncation) is the
+ * next read's: this one returns what came before. */
+static void tls_read_more(green_tls_t *conn, struct tls_op *op)
+{
+    int ret = 1;
+
+    conn->reading_more = 1;
+    while (ret > 0 && op->done < op->len &&
+           (SSL_has_pending(conn->ssl) || !conn->drained)) {
+        size_t n = 0;
+
+        ret = SSL_read_ex(conn->ssl, (char *)op->buf + op->done,
+                          op->len - op->done, &n);
+        op->done += n;
+    }
+    conn->reading_more = 0;
+    if (ret <= 0) {
+        int ssl_error = SSL_get_error(conn->ssl, ret);
+
+        if (ssl_error == SSL_ERROR_SSL || ssl_error == SSL_ERROR_SYSCALL)
+            conn->deferred = tls_failure(conn, ssl_error);
+        ERR_clear_error();
+    }
+}
+
+/* The peer's close_notify came (tls_read_more may have taken it). */
+static int tls_peer_closed(const green_tls_t *conn)
+{
+    return (SSL_get_shutdown(conn->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
+}
+
 /* Run op's SSL call until it neither wants to read nor to write. */
 static int tls_run(green_tls_t *conn, struct tls_op *op)
 {
@@ -769,13 +829,15 @@ static int tls_run(green_tls_t *conn, struct tls_op *op)
      * first rather than pay for a recv failing with EAGAIN.  Data that
      * came since is a readiness edge already (or the staged recv's), so
      * the wait ends at once. */
-    int events =
-        op->kind == TLS_READ_OP && conn->drained && !SSL_has_pending(conn->ssl)
-            ? GREEN_READ
-            : 0;
+    int events = op->kind == TLS_READ_OP && conn->drained &&
+                         !SSL_has_pending(conn->ssl) && !tls_peer_closed(conn)
+                     ? GREEN_READ
+                     : 0;
     int ssl_error;
 
     conn->wrote = 0;
+    if (op->kind == TLS_READ_OP && conn->deferred != 0)
+        return conn->deferred;
     for (;;) {
         int ret, err;
 
@@ -784,6 +846,8 @@ static int tls_run(green_tls_t *conn, struct tls_op *op)
         tls_drop_stale_errors();
         conn->sys_error = 0;
         ret = tls_attempt(conn, op);
+        if (ret > 0 && op->kind == TLS_READ_OP)
+            tls_read_more(conn, op);
         if (ret > 0) {
             err = tls_may_hold(conn, op) ? 0 : tls_drain(conn, op);
             return err != 0 ? tls_sys_failure(conn, err) : 0;
@@ -827,9 +891,14 @@ static int tls_step(green_tls_t *conn, struct tls_op *op, int sides, int all,
     do {
         op->buf = start + total;
         op->len = len - total;
+        /* A record carries at most SSL3_RT_MAX_PLAIN_LENGTH bytes (one
+         * per SSL_write_ex: SSL_MODE_ENABLE_PARTIAL_WRITE). */
+        conn->more = all && op->len > SSL3_RT_MAX_PLAIN_LENGTH;
         err = tls_run(conn, op);
         total += err == 0 ? op->done : 0;
     } while (all && err == 0 && total < len);
+    conn->more = 0;
+    tls_push(conn);
     conn->busy &= ~sides;
     if (err != 0 &&
         !(op->kind == TLS_READ_OP && (err == ETIMEDOUT || err == ECANCELED)))
