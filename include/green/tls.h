@@ -153,9 +153,11 @@ GREEN_EXTERN int green_tls_accept(green_tls_t *conn);
 GREEN_EXTERN int green_tls_dial(green_tls_t **out, green_tls_ctx_t *ctx,
                                 const char *host, int port, double timeout);
 
-/* Read at most len bytes of application data.  *out_len == 0 (with 0
- * returned) means the peer's close_notify: a clean end of the stream.
- * out_len may be NULL. */
+/* Read at most len bytes of application data: every record at hand (held
+ * by OpenSSL or in the socket) that fits, waiting only while there is
+ * none.  *out_len == 0 (with 0 returned) means the peer's close_notify: a
+ * clean end of the stream.  A failure after some records (a bad record,
+ * truncation) is the next call's.  out_len may be NULL. */
 GREEN_EXTERN int green_tls_read(green_tls_t *conn, void *buf, size_t len,
                                 size_t *out_len);
 /* Write up to len bytes (at least one record's worth unless it fails);
@@ -164,7 +166,8 @@ GREEN_EXTERN int green_tls_write(green_tls_t *conn, const void *buf, size_t len,
                                  size_t *out_len);
 /* Write all len bytes.  The socket's send timeout is one deadline for the
  * whole transfer, like green_send_all; on error *out_len (may be NULL)
- * tells how many bytes were accepted. */
+ * tells how many bytes were accepted.  Records but the last go out with
+ * MSG_MORE: TCP sends full segments; the last record pushes them. */
 GREEN_EXTERN int green_tls_write_all(green_tls_t *conn, const void *buf,
                                      size_t len, size_t *out_len);
 
