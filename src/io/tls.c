@@ -846,9 +846,9 @@ static int tls_run(green_tls_t *conn, struct tls_op *op)
         tls_drop_stale_errors();
         conn->sys_error = 0;
         ret = tls_attempt(conn, op);
-        if (ret > 0 && op->kind == TLS_READ_OP)
-            tls_read_more(conn, op);
         if (ret > 0) {
+            if (op->kind == TLS_READ_OP)
+                tls_read_more(conn, op);
             err = tls_may_hold(conn, op) ? 0 : tls_drain(conn, op);
             return err != 0 ? tls_sys_failure(conn, err) : 0;
         }
