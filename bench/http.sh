@@ -1,5 +1,5 @@
 #!/bin/sh
-# HTTP "Hello, World!" with wrk on loopback, side by side in one run:
+# HTTP "Hello, World!" on loopback, side by side in one run:
 #   libgreen-1hub    examples/http_hello, one hub thread, epoll backend
 #   libgreen-io_uring  the same on the io_uring backend (GREEN_HUB_BACKEND);
 #                    skipped, with a note on stderr, where the hub falls
@@ -10,12 +10,24 @@
 #   gevent           bench/gevent_http.py, raw gevent StreamServer
 #   libgreen-2hubs   examples/http_hello --threads 2 (SO_REUSEPORT) on two
 #                    CPUs other than wrk's, against libgreen-1hub
-# The one-core servers are pinned to one CPU and wrk to another (taskset).
-# With fewer than three CPUs, two hubs cannot get two CPUs of their own:
-# then libgreen-1hub-shared and libgreen-2hubs-shared compare one and two
-# hubs with the server and wrk (2 threads for both) free to use every CPU.
+# The one-core servers are pinned to one CPU and the client to another
+# (taskset).  With fewer than three CPUs, two hubs cannot get two CPUs of
+# their own: then libgreen-1hub-shared and libgreen-2hubs-shared compare one
+# and two hubs with the server and wrk (2 threads for both) free to use
+# every CPU.
+# Two benchmarks, by client, each with HTTP_BENCH_CONNECTIONS keep-alive
+# connections and one request in flight on each:
+#   http       wrk (one thread), every server above.  wrk needs more CPU per
+#              request than the one-core servers, so its requests row is
+#              wrk's rate (util, the server's share of its CPU, stays well
+#              below 1) and each server idles between small batches.
+#   http-load  bench/http_load.c, an io_uring client that needs less CPU per
+#              request than the servers, so that the server sets the rate
+#              (util near 1): libgreen-1hub, libgreen-io_uring, epoll-c and
+#              go-nethttp.  Built only with liburing.
 # Rows: requests (req/s), p99 (ms), cpu (server user+system CPU time from
-# /proc/PID/stat per completed request, us/req), each the median of
+# /proc/PID/stat per completed request, us/req), util (cpu times requests:
+# the share of its CPU the server used), each the median of
 # HTTP_BENCH_ROUNDS rounds (default 5) that run every server in turn (every
 # other round in reverse order); then ratio rows, each the median of the
 # rounds' own ratios.
@@ -23,11 +35,11 @@
 #   sh bench/http.sh BUILD_DIR
 #
 # Environment: HTTP_BENCH_DURATION (s, default 5), HTTP_BENCH_ROUNDS,
-# HTTP_BENCH_CONNECTIONS
-# (default 100), HTTP_BENCH_SERVERS (the names to run, default all),
-# HTTP_BENCH_SERVER_CPU (default 0), HTTP_BENCH_WRK_CPU
-# (default 1).  Implementations whose program is missing are skipped with a
-# note on stderr.
+# HTTP_BENCH_CONNECTIONS (default 100), HTTP_BENCH_ONLY (the benchmarks to
+# run, default "http http-load"), HTTP_BENCH_SERVERS (the names to run,
+# default all), HTTP_BENCH_SERVER_CPU (default 0), HTTP_BENCH_WRK_CPU (the
+# client's, default 1).  Implementations whose program is missing are
+# skipped with a note on stderr.
 set -u
 
 build=${1:-build}
@@ -55,10 +67,23 @@ trap 'rm -f "$results"' EXIT
 tab=$(printf '\t')
 failed=0
 
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "http.sh: wrk is not installed; no HTTP figures" >&2
-    exit 0
-fi
+load=$build/bench/bin/http_load
+benchmarks=
+for benchmark in ${HTTP_BENCH_ONLY:-http http-load}; do
+    case $benchmark in
+    http) command -v wrk >/dev/null 2>&1 || {
+        echo "http.sh: wrk is not installed; no http rows" >&2
+        continue
+    } ;;
+    http-load) [ -x "$load" ] || {
+        echo "http.sh: no $load (libgreen without liburing): no" \
+            "http-load rows" >&2
+        continue
+    } ;;
+    *) echo "http.sh: unknown benchmark $benchmark" >&2; exit 2 ;;
+    esac
+    benchmarks="$benchmarks $benchmark"
+done
 
 wait_for_port() {
     i=0
@@ -102,30 +127,50 @@ run_server() {
         fi ;;
     esac
     before=$(cpu_ticks "$pid")
-    output=$(taskset -c "$wrk_cpus" wrk -t"$wrk_threads" -c"$connections" \
-        -d"${duration}s" --latency "http://127.0.0.1:$port/" 2>&1)
+    output=$(run_client 2>&1)
+    status=$?
     after=$(cpu_ticks "$pid")
     stop_server "$pid"
 
-    requests=$(echo "$output" | awk '/requests in/ { print $1 }')
-    rate=$(echo "$output" | awk '/^Requests\/sec:/ { print $2 }')
-    p99=$(echo "$output" | awk '$1 == "99%" {
-        v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
-        if (u == "us") v /= 1000; else if (u == "s") v *= 1000;
-        print v }')
-    bad=$(echo "$output" | awk '/Non-2xx/ { print $NF }')
-    if [ -z "$requests" ] || [ -z "$rate" ] || [ "$requests" -eq 0 ] ||
-        [ -n "$bad" ]; then
-        echo "http.sh: $name: unusable wrk output:" >&2
+    measured=$(client_figures "$output")
+    if [ $status != 0 ] || [ -z "$measured" ]; then
+        echo "http.sh: $benchmark $name: client failed:" >&2
         echo "$output" >&2
         failed=1
         return
     fi
     echo "$output" | grep -i "socket errors" >&2
-    cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" \
-        -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / n }')
-    printf '%s %s %s %s %s\n' "$name" "$rate" "$p99" "$cpu" \
-        "$run_rounds_round" >>"$results"
+    echo "$measured" | awk -v b="$benchmark" -v name="$name" \
+        -v t=$((after - before)) -v hz="$ticks_per_second" \
+        -v round="$run_rounds_round" '{
+            printf "%s %s %s %s %.2f %s\n", b, name, $1 / $2, $3,
+                t / hz * 1e6 / $1, round }' >>"$results"
+}
+
+# Run the benchmark's client against the server on $port.
+run_client() {
+    case $benchmark in
+    http) taskset -c "$wrk_cpus" wrk -t"$wrk_threads" -c"$connections" \
+        -d"${duration}s" --latency "http://127.0.0.1:$port/" ;;
+    http-load) taskset -c "$wrk_cpus" "$load" "$port" "$duration" \
+        "$connections" ;;
+    esac
+}
+
+# "REQUESTS SECONDS P99_MS" from the client's output; nothing if it is
+# unusable (no requests, or a response that was not 2xx).
+client_figures() {
+    case $benchmark in
+    http) echo "$1" | awk '/requests in/ { n = $1 }
+        /^Requests\/sec:/ { rate = $2 }
+        /Non-2xx/ { bad = 1 }
+        $1 == "99%" {
+            v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+            if (u == "us") v /= 1000; else if (u == "s") v *= 1000
+            p99 = v }
+        END { if (n > 0 && rate > 0 && !bad) print n, n / rate, p99 }' ;;
+    http-load) echo "$1" | awk 'NF == 3 && $1 > 0 { print }' ;;
+    esac
 }
 
 hello=$build/examples/http_hello
@@ -186,8 +231,12 @@ if [ "$cpu_count" -ge 3 ]; then
 else
     servers="$servers libgreen-1hub-shared libgreen-2hubs-shared"
 fi
-servers=${HTTP_BENCH_SERVERS:-$servers}
-run_rounds "$rounds" "$servers" run_named
+load_servers="libgreen-1hub libgreen-io_uring epoll-c go-nethttp"
+for benchmark in $benchmarks; do
+    names=$servers
+    [ $benchmark = http-load ] && names=$load_servers
+    run_rounds "$rounds" "${HTTP_BENCH_SERVERS:-$names}" run_named
+done
 
 # Each figure is its median over the rounds, each ratio the median of the
 # rounds' own ratios (bench/lib/rounds.awk says why), as run.sh defines
@@ -195,34 +244,39 @@ run_rounds "$rounds" "$servers" run_named
 # 1 / (req/s), CPU time per request the cpu row.  Issue #15's goal:
 # libgreen-io_uring/epoll-c cpu at most 0.85.
 pairs="libgreen-1hub/epoll-c libgreen-1hub/go-nethttp libgreen-1hub/gevent
-libgreen-io_uring/epoll-c libgreen-io_uring/libgreen-1hub
-libgreen-2hubs/libgreen-1hub libgreen-2hubs-shared/libgreen-1hub-shared"
+libgreen-io_uring/epoll-c libgreen-io_uring/go-nethttp
+libgreen-io_uring/libgreen-1hub libgreen-2hubs/libgreen-1hub
+libgreen-2hubs-shared/libgreen-1hub-shared"
 awk -v pairs="$pairs" "$(cat "$here/lib/rounds.awk")"'
     {
-        if (!($1 in seen)) order[n++] = $1
-        seen[$1] = 1
-        if ($5 > rounds) rounds = $5
-        rate[$1, $5] = $2; time[$1, $5] = 1 / $2
-        p99[$1, $5] = $3; cpu[$1, $5] = $4
+        key = $1 "\t" $2
+        if (!(key in seen)) order[n++] = key
+        if (!($1 in benchmarks)) benchmark[nb++] = $1
+        seen[key] = benchmarks[$1] = 1
+        if ($6 > rounds) rounds = $6
+        rate[key, $6] = $3; time[key, $6] = 1 / $3
+        p99[key, $6] = $4; cpu[key, $6] = $5; util[key, $6] = $3 * $5 / 1e6
     }
     # The two ratio rows of a and b, for a pair both ran.
-    function ratio_rows(a, b,    name) {
-        if (!(a in seen) || !(b in seen)) return
-        name = a "/" b
-        printf "http\t%s\tcpu\t%.3f\tratio\n", name, ratio(cpu, a, b)
-        printf "http\t%s\twall\t%.3f\tratio\n", name, ratio(time, a, b)
+    function ratio_rows(bench, a, b,    ka, kb) {
+        ka = bench "\t" a; kb = bench "\t" b
+        if (!(ka in seen) || !(kb in seen)) return
+        printf "%s\t%s/%s\tcpu\t%.3f\tratio\n", bench, a, b, ratio(cpu, ka, kb)
+        printf "%s\t%s/%s\twall\t%.3f\tratio\n", bench, a, b, ratio(time, ka, kb)
     }
     END {
         for (i = 0; i < n; i++) {
-            name = order[i]
-            printf "http\t%s\trequests\t%.0f\treq/s\n", name, over_rounds(rate, name)
-            printf "http\t%s\tp99\t%.3f\tms\n", name, over_rounds(p99, name)
-            printf "http\t%s\tcpu\t%.2f\tus/req\n", name, over_rounds(cpu, name)
+            key = order[i]
+            printf "%s\trequests\t%.0f\treq/s\n", key, over_rounds(rate, key)
+            printf "%s\tp99\t%.3f\tms\n", key, over_rounds(p99, key)
+            printf "%s\tcpu\t%.2f\tus/req\n", key, over_rounds(cpu, key)
+            printf "%s\tutil\t%.2f\tcpu\n", key, over_rounds(util, key)
         }
         m = split(pairs, pair, /[ \n]+/)
-        for (i = 1; i <= m; i++) {
-            split(pair[i], ab, "/")
-            ratio_rows(ab[1], ab[2])
-        }
+        for (j = 0; j < nb; j++)
+            for (i = 1; i <= m; i++) {
+                split(pair[i], ab, "/")
+                ratio_rows(benchmark[j], ab[1], ab[2])
+            }
     }' "$results"
 exit $failed
