@@ -27,7 +27,7 @@
 #              go-nethttp.  Built only with liburing.
 # Rows: requests (req/s), p99 (ms), cpu (server user+system CPU time from
 # /proc/PID/stat per completed request, us/req), util (cpu times requests:
-# the share of its CPU the server used), each the median of
+# the CPU seconds per second the server used), each the median of
 # HTTP_BENCH_ROUNDS rounds (default 5) that run every server in turn (every
 # other round in reverse order); then ratio rows, each the median of the
 # rounds' own ratios.
