@@ -184,15 +184,13 @@ static void give_buffer(unsigned id, int offset)
 static int complete(const struct io_uring_cqe *cqe)
 {
     uint32_t slot = (uint32_t)cqe->user_data;
-    int bad = 0;
 
     if (cqe->user_data & SEND_TAG)
         return fail("send", cqe->res < 0 ? -cqe->res : EPIPE);
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-
-        bad = take(slot, load.buffer_memory + (size_t)id * BUFFER_SIZE,
-                   (size_t)cqe->res);
+        int bad = take(slot, load.buffer_memory + (size_t)id * BUFFER_SIZE,
+                       (size_t)cqe->res);
         give_buffer(id, 0);
         io_uring_buf_ring_advance(load.buffers, 1);
         if (bad)
