@@ -19,11 +19,18 @@
 #                  The client verifies a signature and does the same
 #                  X25519 work per handshake, so on two CPUs it, not the
 #                  server, sets the rate; cpu is the server's cost.
-#   https          wrk over TLS, keep-alive "Hello, World!", 100
-#                  connections; requests (req/s) and cpu (us/req).  wrk
-#                  too needs more CPU per request than any of the servers:
-#                  with client-util near 1 and util below it, requests
-#                  is wrk's rate, not the server's.
+#   https          bench/tls_load.c https: keep-alive "Hello, World!",
+#                  one request in flight on each of
+#                  TLS_BENCH_HTTPS_CONNECTIONS (default 100) connections;
+#                  requests (req/s) and cpu (us/req).  The client needs
+#                  less CPU per request than the servers (edge-triggered
+#                  epoll, a read(2) and a write(2) per request), so the
+#                  server sets the rate: util near 1, client-util below.
+#   https-wrk      the same with wrk (one thread, 100 connections) as the
+#                  client, only when wrk is installed: wrk needs more CPU
+#                  per request than any of the servers, so with
+#                  client-util near 1 and util below it, its requests row
+#                  is wrk's rate, not the server's; kept for comparison.
 #   tls-echo       bench/tls_load.c echo: 64 KiB messages, one in flight on
 #                  each of TLS_BENCH_ECHO_CONNECTIONS (default 4)
 #                  connections; 64KiB (MB/s, each message counted once)
@@ -41,11 +48,12 @@
 #   sh bench/tls.sh BUILD_DIR
 #
 # Environment: TLS_BENCH_DURATION (s per measurement, default 4),
-# TLS_BENCH_ROUNDS, TLS_BENCH_HANDSHAKES, TLS_BENCH_ECHO_CONNECTIONS,
-# TLS_BENCH_ONLY (the benchmarks to run, e.g. "https tls-echo"; default all),
+# TLS_BENCH_ROUNDS, TLS_BENCH_HANDSHAKES, TLS_BENCH_HTTPS_CONNECTIONS,
+# TLS_BENCH_ECHO_CONNECTIONS, TLS_BENCH_ONLY (the benchmarks to run, e.g.
+# "https tls-echo"; default all),
 # TLS_BENCH_SERVER_CPU (default 0), TLS_BENCH_CLIENT_CPU (default 1).
 # Without the openssl CLI or the OpenSSL-built load generator there are no
-# TLS figures; without wrk, no https rows; implementations whose program is
+# TLS figures; without wrk, no https-wrk rows; implementations whose program is
 # missing (no Go, libgreen built without OpenSSL) are skipped; each with a
 # note on stderr.
 set -u
@@ -57,6 +65,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 duration=${TLS_BENCH_DURATION:-4}
 rounds=${TLS_BENCH_ROUNDS:-5}
 handshakes=${TLS_BENCH_HANDSHAKES:-16}
+https_connections=${TLS_BENCH_HTTPS_CONNECTIONS:-100}
 echo_connections=${TLS_BENCH_ECHO_CONNECTIONS:-4}
 server_cpu=${TLS_BENCH_SERVER_CPU:-0}
 client_cpu=${TLS_BENCH_CLIENT_CPU:-1}
@@ -80,7 +89,7 @@ if [ ! -x "$load" ]; then
 fi
 have_wrk=1
 if ! command -v wrk >/dev/null 2>&1; then
-    echo "tls.sh: wrk is not installed; no https rows" >&2
+    echo "tls.sh: wrk is not installed; no https-wrk rows" >&2
     have_wrk=0
 fi
 [ -x "$go" ] || echo "tls.sh: no $go (go not installed?): skipped" >&2
@@ -120,14 +129,15 @@ client_of() {
     case $1 in
     tls-handshake) echo "$load handshake PORT $duration $handshakes" ;;
     tls-echo) echo "$load echo PORT $duration $echo_connections" ;;
-    https) echo "wrk -t1 -c100 -d${duration}s https://127.0.0.1:PORT/" ;;
+    https) echo "$load https PORT $duration $https_connections" ;;
+    https-wrk) echo "wrk -t1 -c100 -d${duration}s https://127.0.0.1:PORT/" ;;
     esac
 }
 
 # Operations the client completed, and the seconds it ran, from its output.
 count_of() {
     case $1 in
-    https)
+    https-wrk)
         bad=$(echo "$2" | awk '/Non-2xx/ { print $NF }')
         [ -z "$bad" ] || return
         echo "$2" | awk '/requests in/ { n = $1 }
@@ -192,8 +202,8 @@ measure() {
 
 # One server run by name: its program and arguments for the benchmark.
 server_of() {
-    mode=echo
-    [ "$1" = https ] && mode=http
+    mode=http
+    [ "${1#https}" = "$1" ] && mode=echo
     case $2 in
     libgreen)
         [ $have_libgreen = 1 ] || return
@@ -207,9 +217,8 @@ server_of() {
     esac
 }
 
-benchmarks="tls-handshake tls-echo"
-[ $have_wrk = 1 ] && benchmarks="tls-handshake https tls-echo"
-benchmarks=${TLS_BENCH_ONLY:-$benchmarks}
+benchmarks=${TLS_BENCH_ONLY:-tls-handshake https https-wrk tls-echo}
+[ $have_wrk = 1 ] || benchmarks=$(echo "$benchmarks" | sed 's/https-wrk//')
 # One measurement by "BENCHMARK:SERVER".
 measure_named() {
     server=$(server_of "${1%%:*}" "${1#*:}")
@@ -248,7 +257,7 @@ awk -v mb=$((64 * 1024)) "$(cat "$here/lib/rounds.awk")"'
             if (b == "tls-handshake") {
                 row(b, name, "rate", r, "hs/s"); row(b, name, "cpu", c, "us/hs")
                 row(b, name, "core", 1e6 / c, "hs/s/core")
-            } else if (b == "https") {
+            } else if (b ~ /^https/) {
                 row(b, name, "requests", r, "req/s"); row(b, name, "cpu", c, "us/req")
                 row(b, name, "core", 1e6 / c, "req/s/core")
             } else {

@@ -13,6 +13,11 @@
  *                                       64 KiB message and reading its echo
  *                                       back, one message in flight;
  *                                       counts messages
+ *   tls_load https PORT SECONDS N       N keep-alive connections, each
+ *                                       sending "GET / HTTP/1.1" and
+ *                                       reading its whole response (by its
+ *                                       Content-Length), one request in
+ *                                       flight; counts responses
  *
  * Talks to 127.0.0.1:PORT for SECONDS and prints "COUNT ELAPSED_SECONDS".
  * Exits 1 if any connection failed.  Without arguments (as bench/run.sh
@@ -28,13 +33,19 @@
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define MESSAGE_SIZE (64 * 1024)
 #define MAX_CONNECTIONS 1024
+#define RESPONSE_MAX 1024 /* a whole response, head and body */
 
+static const char request[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+
+enum mode { HANDSHAKE_MODE, ECHO_MODE, HTTPS_MODE, MODES };
+static const char *const mode_names[MODES] = {"handshake", "echo", "https"};
 enum step { HANDSHAKE, SEND, RECEIVE };
 
 struct connection {
@@ -42,20 +53,34 @@ struct connection {
     SSL *ssl;
     enum step step;
     size_t done; /* bytes of this step's message sent or received */
+    char response[RESPONSE_MAX]; /* https: the response read so far */
 };
 
 static struct {
     SSL_CTX *ctx;
     struct sockaddr_in server;
-    int epoll_fd, echo_mode;
+    int epoll_fd;
+    enum mode mode;
     size_t message_size;
     char *message, *echo;
     uint64_t count, failures;
 } load;
 
+/* The first failure tells; later ones are only counted. */
+static int fail(const char *what, const char *detail)
+{
+    if (load.failures == 0)
+        fprintf(stderr, "tls_load: %s failed: %s\n", what, detail);
+    return -1;
+}
+
 static void start(struct connection *c, uint32_t slot)
 {
-    struct epoll_event event = {.events = EPOLLOUT, .data.u32 = slot};
+    /* Edge-triggered, both directions, once: OpenSSL's WANT_READ and
+     * WANT_WRITE mean a read(2) or write(2) met EAGAIN, so the next edge
+     * is what it waits for, and no epoll_ctl follows per operation. */
+    struct epoll_event event = {.events = EPOLLIN | EPOLLOUT | EPOLLET,
+                                .data.u32 = slot};
     int one = 1;
 
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -79,69 +104,110 @@ static void start(struct connection *c, uint32_t slot)
 
 static void finish(struct connection *c)
 {
-    if (!load.echo_mode)
+    if (load.mode == HANDSHAKE_MODE)
         SSL_shutdown(c->ssl); /* sends close_notify, does not wait */
     SSL_free(c->ssl);
     close(c->fd); /* also removes it from the epoll set */
 }
 
-/* Wait for what OpenSSL asked for; 0 on success, -1 for a failure. */
-static int want(struct connection *c, uint32_t slot, int result)
+/* Wait for the edge OpenSSL asked for; 0 on success, -1 for a failure. */
+static int want(struct connection *c, int result)
 {
-    struct epoll_event event = {.data.u32 = slot};
-
+    char detail[64];
     int error = SSL_get_error(c->ssl, result);
 
-    switch (error) {
-    case SSL_ERROR_WANT_READ:
-        event.events = EPOLLIN;
-        break;
-    case SSL_ERROR_WANT_WRITE:
-        event.events = EPOLLOUT;
-        break;
-    default:
-        if (load.failures == 0) /* the first one tells; then count them */
-            fprintf(stderr, "tls_load: %s failed: SSL error %d, %s\n",
-                    c->step == HANDSHAKE ? "handshake" : "echo", error,
-                    error == SSL_ERROR_SYSCALL ? strerror(errno) : "");
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE)
+        return 0;
+    snprintf(detail, sizeof(detail), "SSL error %d, %s", error,
+             error == SSL_ERROR_SYSCALL ? strerror(errno) : "");
+    if (load.failures == 0)
         ERR_print_errors_fp(stderr);
-        return -1;
+    ERR_clear_error();
+    return fail(c->step == HANDSHAKE ? "handshake" : mode_names[load.mode],
+                detail);
+}
+
+/* The Content-Length of the response head [head, end), or -1. */
+static long content_length(const char *head, const char *end)
+{
+    static const char field[] = "\r\ncontent-length:";
+    const size_t size = sizeof(field) - 1;
+
+    for (const char *p = head; p + size <= end; p++) {
+        if (*p != '\r' || strncasecmp(p, field, size) != 0)
+            continue;
+        char *digits_end;
+        long length = strtol(p + size, &digits_end, 10);
+        return digits_end == p + size || length < 0 ? -1 : length;
     }
-    epoll_ctl(load.epoll_fd, EPOLL_CTL_MOD, c->fd, &event);
-    return 0;
+    return -1;
+}
+
+/* Whether c's received bytes are its whole reply: 1 yes, 0 not yet, -1 a
+ * bad one (in https mode, no 200 response or bytes beyond it). */
+static int received(struct connection *c)
+{
+    if (load.mode != HTTPS_MODE)
+        return c->done >= load.message_size;
+    const char *end = memmem(c->response, c->done, "\r\n\r\n", 4);
+    if (end == NULL)
+        return c->done < RESPONSE_MAX
+                   ? 0
+                   : fail(mode_names[load.mode], "huge head");
+    if (strncmp(c->response, "HTTP/1.1 200 ", 13) != 0)
+        return fail(mode_names[load.mode], "not a 200 response");
+    long length = content_length(c->response, end + 2);
+    size_t whole = (size_t)(end + 4 - c->response) + (size_t)length;
+    if (length < 0 || whole > RESPONSE_MAX || c->done > whole)
+        return fail(mode_names[load.mode], "bad length or extra bytes");
+    return c->done == whole;
 }
 
 /* Advance c as far as it goes without waiting. */
 static int advance(struct connection *c, uint32_t slot)
 {
     for (;;) {
-        int n;
+        int n, whole;
         switch (c->step) {
         case HANDSHAKE:
             if ((n = SSL_do_handshake(c->ssl)) <= 0)
-                return want(c, slot, n);
+                return want(c, n);
             c->step = SEND;
             break;
         case SEND:
             n = SSL_write(c->ssl, load.message + c->done,
                           (int)(load.message_size - c->done));
             if (n <= 0)
-                return want(c, slot, n);
-            if ((c->done += (size_t)n) == load.message_size) {
-                c->step = RECEIVE;
-                c->done = 0;
-            }
-            break;
-        case RECEIVE:
-            n = SSL_read(c->ssl, load.echo, MESSAGE_SIZE);
-            if (n <= 0)
-                return want(c, slot, n);
+                return want(c, n);
             if ((c->done += (size_t)n) < load.message_size)
                 break;
+            c->step = RECEIVE;
+            c->done = 0;
+            /* The reply's last bytes answer the ones just written, so
+             * they arrive after the edge being handled and bring one of
+             * their own: no read(2) that would only meet EAGAIN now,
+             * unless OpenSSL holds bytes read earlier. */
+            if (!SSL_has_pending(c->ssl))
+                return 0;
+            break;
+        case RECEIVE:
+            if (load.mode == HTTPS_MODE)
+                n = SSL_read(c->ssl, c->response + c->done,
+                             (int)(RESPONSE_MAX - c->done));
+            else
+                n = SSL_read(c->ssl, load.echo, MESSAGE_SIZE);
+            if (n <= 0)
+                return want(c, n);
+            c->done += (size_t)n;
+            if ((whole = received(c)) <= 0) {
+                if (whole < 0)
+                    return -1;
+                break;
+            }
             load.count++;
             c->step = SEND;
             c->done = 0;
-            if (!load.echo_mode) {
+            if (load.mode == HANDSHAKE_MODE) {
                 finish(c);
                 start(c, slot);
             }
@@ -152,8 +218,12 @@ static int advance(struct connection *c, uint32_t slot)
 
 static void setup(const char *mode, const char *port)
 {
-    load.echo_mode = strcmp(mode, "echo") == 0;
-    load.message_size = load.echo_mode ? MESSAGE_SIZE : 1;
+    for (load.mode = 0; strcmp(mode, mode_names[load.mode]) != 0;)
+        if (++load.mode == MODES)
+            exit(2);
+    load.message_size = load.mode == ECHO_MODE    ? MESSAGE_SIZE
+                        : load.mode == HTTPS_MODE ? sizeof(request) - 1
+                                                  : 1;
     load.message = calloc(1, MESSAGE_SIZE);
     load.echo = malloc(MESSAGE_SIZE);
     load.server.sin_family = AF_INET;
@@ -166,6 +236,7 @@ static void setup(const char *mode, const char *port)
         ERR_print_errors_fp(stderr);
         exit(1);
     }
+    memcpy(load.message, request, sizeof(request) - 1); /* https's */
     SSL_CTX_set_session_cache_mode(load.ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_read_ahead(load.ctx, 1);
     SSL_CTX_set_mode(load.ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
