@@ -22,10 +22,13 @@
 #   https          bench/tls_load.c https: keep-alive "Hello, World!",
 #                  one request in flight on each of
 #                  TLS_BENCH_HTTPS_CONNECTIONS (default 100) connections;
-#                  requests (req/s) and cpu (us/req).  The client needs
-#                  less CPU per request than the servers (edge-triggered
-#                  epoll, a read(2) and a write(2) per request), so the
-#                  server sets the rate: util near 1, client-util below.
+#                  requests (req/s) and cpu (us/req).  The client is
+#                  lean (edge-triggered epoll, one send(2) and one
+#                  recv(2) per request), so each server runs at util
+#                  0.96-0.99 and the rate is close to its own; the client
+#                  still needs about the floor's CPU per request
+#                  (client-util 1.0): both pay the same loopback TCP and
+#                  record work.
 #   https-wrk      the same with wrk (one thread, 100 connections) as the
 #                  client, only when wrk is installed: wrk needs more CPU
 #                  per request than any of the servers, so with

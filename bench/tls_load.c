@@ -74,11 +74,14 @@ static struct {
 static int transport_io(BIO *bio, char *data, int size, int sending)
 {
     int fd = (int)(intptr_t)BIO_get_data(bio);
-    ssize_t n = sending ? send(fd, data, (size_t)size, 0)
-                        : recv(fd, data, (size_t)size, 0);
+    ssize_t n;
 
+    do /* a retry would wait for an edge that an EINTR never brings */
+        n = sending ? send(fd, data, (size_t)size, 0)
+                    : recv(fd, data, (size_t)size, 0);
+    while (n < 0 && errno == EINTR);
     BIO_clear_retry_flags(bio);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (n < 0 && errno == EAGAIN)
         BIO_set_flags(bio, BIO_FLAGS_SHOULD_RETRY |
                                (sending ? BIO_FLAGS_WRITE : BIO_FLAGS_READ));
     return (int)n;
