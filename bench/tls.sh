@@ -25,7 +25,7 @@
 #                  requests (req/s) and cpu (us/req).  The client is
 #                  lean (edge-triggered epoll, one send(2) and one
 #                  recv(2) per request), so each server runs at util
-#                  0.96-0.99 and the rate is close to its own; the client
+#                  0.95-0.99 and the rate is close to its own; the client
 #                  still needs about the floor's CPU per request
 #                  (client-util 1.0): both pay the same loopback TCP and
 #                  record work.
