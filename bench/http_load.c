@@ -8,10 +8,15 @@
  * of provided buffers, sends that post nothing when they succeed, and one
  * io_uring_enter per batch of completions.
  *
- *   http_load PORT SECONDS N   N keep-alive connections to 127.0.0.1:PORT,
- *                              each with one GET in flight; counts whole
- *                              responses (header, then Content-Length
- *                              bytes of body)
+ *   http_load [--tls] PORT SECONDS N
+ *       N keep-alive connections to 127.0.0.1:PORT, each with one GET in
+ *       flight; counts whole responses (header, then Content-Length bytes
+ *       of body).  With --tls (built only with OpenSSL) each connection
+ *       first makes a full TLS 1.3 handshake (X25519, no verification, no
+ *       resumption: the server's work is the same), blocking, before the
+ *       clock starts; then OpenSSL decrypts each provided buffer in place
+ *       of the socket and encrypts each request into the connection's own
+ *       send buffer, so HTTPS costs the same system calls as HTTP.
  *
  * Prints "COUNT ELAPSED_SECONDS P99_MS" (P99 of the request latencies, at
  * the resolution of one clock reading per batch).  Exits 1 if a connection
@@ -32,6 +37,10 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#ifdef HTTP_LOAD_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 #define MAX_CONNECTIONS 4096
 #define BUFFER_COUNT 1024 /* a power of two */
@@ -40,6 +49,7 @@
 #define OCTAVE_STEPS 8 /* latency buckets per doubling (3 bits) */
 #define LATENCY_SLOTS (64 * OCTAVE_STEPS)
 #define SEND_TAG (1ull << 32)
+#define SEND_TLS_MAX 256 /* a request's record: 5 + 35 + 1 + 16 bytes */
 
 static const char request[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
@@ -49,6 +59,15 @@ struct connection {
     long body_left;      /* -1: still in the header */
     uint64_t sent_ns;    /* when the request in flight went out */
     char head[HEAD_MAX]; /* the header so far */
+#ifdef HTTP_LOAD_TLS
+    SSL *ssl;               /* NULL: plain HTTP */
+    const char *in;         /* received bytes OpenSSL has yet to take */
+    size_t in_len;          /* how many */
+    size_t out_len;         /* bytes of the request's records in out */
+    char out[SEND_TLS_MAX]; /* the request, encrypted; in flight until the
+                               response comes, since the server answers
+                               only whole requests */
+#endif
 };
 
 static struct {
@@ -58,6 +77,11 @@ static struct {
     struct connection *connections;
     uint64_t count, now_ns;
     uint64_t latency[LATENCY_SLOTS];
+    int tls; /* --tls */
+#ifdef HTTP_LOAD_TLS
+    SSL_CTX *ctx;
+    BIO_METHOD *transport;
+#endif
 } load;
 
 static int fail(const char *what, int error)
@@ -65,6 +89,110 @@ static int fail(const char *what, int error)
     fprintf(stderr, "http_load: %s: %s\n", what, strerror(error));
     return 1;
 }
+
+#ifdef HTTP_LOAD_TLS
+static int take(uint32_t slot, const char *bytes, size_t len);
+
+/* OpenSSL's transport once the handshake is done: reads take the bytes of
+ * the provided buffer being handled, writes gather the records of a
+ * request in the connection's send buffer. */
+static int tls_transport_read(BIO *bio, char *data, int size)
+{
+    struct connection *c = BIO_get_data(bio);
+    size_t n = c->in_len < (size_t)size ? c->in_len : (size_t)size;
+
+    BIO_clear_retry_flags(bio);
+    if (n == 0) {
+        BIO_set_retry_read(bio);
+        return -1;
+    }
+    memcpy(data, c->in, n);
+    c->in += n;
+    c->in_len -= n;
+    return (int)n;
+}
+
+static int tls_transport_write(BIO *bio, const char *data, int size)
+{
+    struct connection *c = BIO_get_data(bio);
+
+    if ((size_t)size > sizeof c->out - c->out_len)
+        return -1; /* more than one request's record: a failure */
+    memcpy(c->out + c->out_len, data, (size_t)size);
+    c->out_len += (size_t)size;
+    return size;
+}
+
+static long tls_transport_ctrl(BIO *bio, int command, long number,
+                               void *pointer)
+{
+    (void)bio, (void)number, (void)pointer;
+    return command == BIO_CTRL_FLUSH; /* nothing is held back */
+}
+
+static int tls_fail(const char *what)
+{
+    ERR_print_errors_fp(stderr);
+    return fail(what, EPROTO);
+}
+
+static int tls_setup(void)
+{
+    load.ctx = SSL_CTX_new(TLS_client_method());
+    load.transport = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+                                  "http_load transport");
+    if (load.ctx == NULL || load.transport == NULL ||
+        !BIO_meth_set_read(load.transport, tls_transport_read) ||
+        !BIO_meth_set_write(load.transport, tls_transport_write) ||
+        !BIO_meth_set_ctrl(load.transport, tls_transport_ctrl) ||
+        !SSL_CTX_set_min_proto_version(load.ctx, TLS1_3_VERSION) ||
+        !SSL_CTX_set1_groups_list(load.ctx, "X25519"))
+        return tls_fail("TLS setup");
+    SSL_CTX_set_session_cache_mode(load.ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_read_ahead(load.ctx, 1); /* a whole buffer in one read */
+    return 0;
+}
+
+/* A full handshake on c's blocking socket, then the transport above. */
+static int tls_connect(struct connection *c)
+{
+    BIO *bio = BIO_new(load.transport);
+
+    c->ssl = SSL_new(load.ctx);
+    if (bio == NULL || c->ssl == NULL || !SSL_set_fd(c->ssl, c->fd) ||
+        SSL_connect(c->ssl) != 1)
+        return tls_fail("handshake");
+    BIO_set_data(bio, c);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(c->ssl, bio, bio); /* frees the socket's BIO */
+    return 0;
+}
+
+/* The request, encrypted into c's send buffer. */
+static void tls_encrypt(struct connection *c, const char **bytes, size_t *len)
+{
+    c->out_len = 0;
+    if (SSL_write(c->ssl, *bytes, (int)*len) != (int)*len)
+        exit(tls_fail("request"));
+    *bytes = c->out;
+    *len = c->out_len;
+}
+
+/* Decrypt the bytes of one receive and take what they hold. */
+static int tls_take(uint32_t slot, const char *bytes, size_t len)
+{
+    struct connection *c = &load.connections[slot];
+    char plain[BUFFER_SIZE];
+    int n;
+
+    c->in = bytes;
+    c->in_len = len;
+    while ((n = SSL_read(c->ssl, plain, sizeof plain)) > 0)
+        if (take(slot, plain, (size_t)n))
+            return 1;
+    return SSL_get_error(c->ssl, n) != SSL_ERROR_WANT_READ || c->in_len > 0;
+}
+#endif
 
 static struct io_uring_sqe *sqe_get(void)
 {
@@ -82,8 +210,14 @@ static void send_request(uint32_t slot)
 {
     struct connection *c = &load.connections[slot];
     struct io_uring_sqe *sqe = sqe_get();
+    const char *bytes = request;
+    size_t len = sizeof request - 1;
 
-    io_uring_prep_send(sqe, c->fd, request, sizeof request - 1, MSG_WAITALL);
+#ifdef HTTP_LOAD_TLS
+    if (load.tls)
+        tls_encrypt(c, &bytes, &len);
+#endif
+    io_uring_prep_send(sqe, c->fd, bytes, len, MSG_WAITALL);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     sqe->user_data = SEND_TAG | slot;
     c->sent_ns = load.now_ns;
@@ -172,6 +306,16 @@ static int take(uint32_t slot, const char *bytes, size_t len)
     return 0;
 }
 
+/* Take the bytes of one receive, decrypted first with --tls. */
+static int deliver(uint32_t slot, const char *bytes, size_t len)
+{
+#ifdef HTTP_LOAD_TLS
+    if (load.tls)
+        return tls_take(slot, bytes, len);
+#endif
+    return take(slot, bytes, len);
+}
+
 static void give_buffer(unsigned id, int offset)
 {
     io_uring_buf_ring_add(load.buffers,
@@ -189,8 +333,8 @@ static int complete(const struct io_uring_cqe *cqe)
         return fail("send", cqe->res < 0 ? -cqe->res : EPIPE);
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-        int bad = take(slot, load.buffer_memory + (size_t)id * BUFFER_SIZE,
-                       (size_t)cqe->res);
+        int bad = deliver(slot, load.buffer_memory + (size_t)id * BUFFER_SIZE,
+                          (size_t)cqe->res);
         give_buffer(id, 0);
         io_uring_buf_ring_advance(load.buffers, 1);
         if (bad)
@@ -238,6 +382,10 @@ static int setup(int connections)
     load.connections = calloc((size_t)connections, sizeof *load.connections);
     if (load.connections == NULL)
         return fail("calloc", ENOMEM);
+#ifdef HTTP_LOAD_TLS
+    if (load.tls)
+        return tls_setup();
+#endif
     return 0;
 }
 
@@ -256,6 +404,10 @@ static int connect_all(int connections, int port)
             return fail("connect", errno);
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         load.connections[i].fd = fd;
+#ifdef HTTP_LOAD_TLS
+        if (load.tls && tls_connect(&load.connections[i]))
+            return 1;
+#endif
         receive((uint32_t)i);
     }
     return 0;
@@ -296,8 +448,14 @@ int main(int argc, char **argv)
 
     if (argc == 1)
         return 0;
-    if (argc != 4) {
-        fprintf(stderr, "usage: http_load PORT SECONDS CONNECTIONS\n");
+    load.tls = strcmp(argv[1], "--tls") == 0;
+    argv += load.tls;
+#ifndef HTTP_LOAD_TLS
+    if (load.tls) /* built without OpenSSL; exit status 1, not 2 */
+        return fail("--tls", ENOTSUP);
+#endif
+    if (argc - load.tls != 4) {
+        fprintf(stderr, "usage: http_load [--tls] PORT SECONDS CONNECTIONS\n");
         return 2;
     }
     port = atoi(argv[1]);

@@ -19,16 +19,17 @@
 #                  The client verifies a signature and does the same
 #                  X25519 work per handshake, so on two CPUs it, not the
 #                  server, sets the rate; cpu is the server's cost.
-#   https          bench/tls_load.c https: keep-alive "Hello, World!",
-#                  one request in flight on each of
-#                  TLS_BENCH_HTTPS_CONNECTIONS (default 100) connections;
-#                  requests (req/s) and cpu (us/req).  The client is
-#                  lean (edge-triggered epoll, one send(2) and one
-#                  recv(2) per request), so each server runs at util
-#                  0.95-0.99 and the rate is close to its own; the client
-#                  still needs about the floor's CPU per request
-#                  (client-util 1.0): both pay the same loopback TCP and
-#                  record work.
+#   https          keep-alive "Hello, World!", one request in flight on
+#                  each of TLS_BENCH_HTTPS_CONNECTIONS (default 100)
+#                  connections; requests (req/s) and cpu (us/req).  The
+#                  client is bench/http_load.c --tls where it was built
+#                  (liburing and OpenSSL): on io_uring it needs less CPU
+#                  per request than any server, so each server runs flat
+#                  out (util near 1) and the rate is its own.  Otherwise
+#                  it is bench/tls_load.c https (edge-triggered epoll,
+#                  one send(2) and one recv(2) per request), which needs
+#                  about the floor's CPU per request (client-util 1.0):
+#                  then the servers run at util 0.95-0.99.
 #   https-wrk      the same with wrk (one thread, 100 connections) as the
 #                  client, only when wrk is installed: wrk needs more CPU
 #                  per request than any of the servers, so with
@@ -90,6 +91,11 @@ if [ ! -x "$load" ]; then
     echo "tls.sh: no $load (bench built without OpenSSL?); no TLS figures" >&2
     exit 0
 fi
+# http_load --tls exits 2 (usage) where it was built with OpenSSL, 1
+# where it was not.
+https_load="$load https"
+"$build/bench/bin/http_load" --tls 2>/dev/null
+[ $? = 2 ] && https_load="$build/bench/bin/http_load --tls"
 have_wrk=1
 if ! command -v wrk >/dev/null 2>&1; then
     echo "tls.sh: wrk is not installed; no https-wrk rows" >&2
@@ -132,7 +138,7 @@ client_of() {
     case $1 in
     tls-handshake) echo "$load handshake PORT $duration $handshakes" ;;
     tls-echo) echo "$load echo PORT $duration $echo_connections" ;;
-    https) echo "$load https PORT $duration $https_connections" ;;
+    https) echo "$https_load PORT $duration $https_connections" ;;
     https-wrk) echo "wrk -t1 -c100 -d${duration}s https://127.0.0.1:PORT/" ;;
     esac
 }
@@ -145,7 +151,7 @@ count_of() {
         [ -z "$bad" ] || return
         echo "$2" | awk '/requests in/ { n = $1 }
             /^Requests\/sec:/ { if (n > 0) print n, n / $2 }' ;;
-    *) echo "$2" | awk 'NF == 2 && $1 > 0 { print $1, $2 }' ;;
+    *) echo "$2" | awk 'NF >= 2 && $1 > 0 { print $1, $2 }' ;;
     esac
 }
 
