@@ -12,11 +12,11 @@
  *       N keep-alive connections to 127.0.0.1:PORT, each with one GET in
  *       flight; counts whole responses (header, then Content-Length bytes
  *       of body).  With --tls (built only with OpenSSL) each connection
- *       first makes a full TLS 1.3 handshake (X25519, no verification, no
- *       resumption: the server's work is the same), blocking, before the
- *       clock starts; then OpenSSL decrypts each provided buffer in place
- *       of the socket and encrypts each request into the connection's own
- *       send buffer, so HTTPS costs the same system calls as HTTP.
+ *       first makes a full handshake (bench/tls_client.h's), blocking,
+ *       before the clock starts; then OpenSSL decrypts each provided
+ *       buffer in place of the socket and encrypts each request into the
+ *       connection's own send buffer, so HTTPS costs the same system
+ *       calls as HTTP.
  *
  * Prints "COUNT ELAPSED_SECONDS P99_MS" (P99 of the request latencies, at
  * the resolution of one clock reading per batch).  Exits 1 if a connection
@@ -38,8 +38,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #ifdef HTTP_LOAD_TLS
+#include "tls_client.h"
 #include <openssl/err.h>
-#include <openssl/ssl.h>
 #endif
 
 #define MAX_CONNECTIONS 4096
@@ -138,18 +138,14 @@ static int tls_fail(const char *what)
 
 static int tls_setup(void)
 {
-    load.ctx = SSL_CTX_new(TLS_client_method());
+    load.ctx = tls_client_ctx_new(); /* read-ahead: a buffer in one read */
     load.transport = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
                                   "http_load transport");
     if (load.ctx == NULL || load.transport == NULL ||
         !BIO_meth_set_read(load.transport, tls_transport_read) ||
         !BIO_meth_set_write(load.transport, tls_transport_write) ||
-        !BIO_meth_set_ctrl(load.transport, tls_transport_ctrl) ||
-        !SSL_CTX_set_min_proto_version(load.ctx, TLS1_3_VERSION) ||
-        !SSL_CTX_set1_groups_list(load.ctx, "X25519"))
+        !BIO_meth_set_ctrl(load.transport, tls_transport_ctrl))
         return tls_fail("TLS setup");
-    SSL_CTX_set_session_cache_mode(load.ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_read_ahead(load.ctx, 1); /* a whole buffer in one read */
     return 0;
 }
 

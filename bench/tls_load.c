@@ -1,8 +1,7 @@
 /*
  * tls_load: the TLS load generator of bench/tls.sh, single-threaded
  * OpenSSL + epoll, so that one client core can drive one server core.
- * TLS 1.3 with X25519 only, no session reuse, no certificate verification
- * (the server does the same work either way; the client saves its CPU).
+ * Its connections are bench/tls_client.h's.
  *
  *   tls_load handshake PORT SECONDS N   N connections at a time, each a full
  *                                       handshake, one byte echoed (so the
@@ -25,6 +24,7 @@
  */
 #define _GNU_SOURCE
 #include "bench_util.h"
+#include "tls_client.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -276,7 +276,7 @@ static void setup(const char *mode, const char *port)
     load.server.sin_family = AF_INET;
     load.server.sin_port = htons((uint16_t)atoi(port));
     load.server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    load.ctx = SSL_CTX_new(TLS_client_method());
+    load.ctx = tls_client_ctx_new();
     load.transport = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
                                   "tls_load transport");
     if (load.transport == NULL ||
@@ -286,15 +286,11 @@ static void setup(const char *mode, const char *port)
         ERR_print_errors_fp(stderr);
         exit(1);
     }
-    if (load.ctx == NULL || load.message == NULL || load.echo == NULL ||
-        !SSL_CTX_set_min_proto_version(load.ctx, TLS1_3_VERSION) ||
-        !SSL_CTX_set1_groups_list(load.ctx, "X25519")) {
+    if (load.ctx == NULL || load.message == NULL || load.echo == NULL) {
         ERR_print_errors_fp(stderr);
         exit(1);
     }
     memcpy(load.message, request, sizeof(request) - 1); /* https's */
-    SSL_CTX_set_session_cache_mode(load.ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_read_ahead(load.ctx, 1);
     SSL_CTX_set_mode(load.ctx, SSL_MODE_ENABLE_PARTIAL_WRITE);
     load.epoll_fd = epoll_create1(0);
 }
