@@ -60,7 +60,7 @@ struct connection {
     uint64_t sent_ns;    /* when the request in flight went out */
     char head[HEAD_MAX]; /* the header so far */
 #ifdef HTTP_LOAD_TLS
-    SSL *ssl;               /* NULL: plain HTTP */
+    SSL *ssl;               /* with --tls */
     const char *in;         /* received bytes OpenSSL has yet to take */
     size_t in_len;          /* how many */
     size_t out_len;         /* bytes of the request's records in out */
@@ -123,13 +123,6 @@ static int tls_transport_write(BIO *bio, const char *data, int size)
     return size;
 }
 
-static long tls_transport_ctrl(BIO *bio, int command, long number,
-                               void *pointer)
-{
-    (void)bio, (void)number, (void)pointer;
-    return command == BIO_CTRL_FLUSH; /* nothing is held back */
-}
-
 static int tls_fail(const char *what)
 {
     ERR_print_errors_fp(stderr);
@@ -139,12 +132,9 @@ static int tls_fail(const char *what)
 static int tls_setup(void)
 {
     load.ctx = tls_client_ctx_new(); /* read-ahead: a buffer in one read */
-    load.transport = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                                  "http_load transport");
-    if (load.ctx == NULL || load.transport == NULL ||
-        !BIO_meth_set_read(load.transport, tls_transport_read) ||
-        !BIO_meth_set_write(load.transport, tls_transport_write) ||
-        !BIO_meth_set_ctrl(load.transport, tls_transport_ctrl))
+    load.transport = tls_client_transport_new(
+        "http_load transport", tls_transport_read, tls_transport_write);
+    if (load.ctx == NULL || load.transport == NULL)
         return tls_fail("TLS setup");
     return 0;
 }

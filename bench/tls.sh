@@ -54,8 +54,9 @@
 # where a best-of-rounds ratio set one server's luckiest round against the
 # other's; ten short rounds outvote more of those moments than five long
 # ones (64 KiB echo against Go: 0.90-1.03 over 5 rounds of 4 s, 0.89-0.90
-# over 10 of 2 s or 15 of 4 s).  The goals (issue 14): libgreen/openssl-epoll at most 1/0.95 =
-# 1.053, and libgreen/go-tls below 1.
+# over 10 of 2 s or 15 of 4 s).  The goals (issue 14):
+# libgreen/openssl-epoll at most 1/0.95 = 1.053, and libgreen/go-tls
+# below 1.
 #
 #   sh bench/tls.sh BUILD_DIR
 #

@@ -97,13 +97,6 @@ static int transport_read(BIO *bio, char *data, int size)
     return transport_io(bio, data, size, 0);
 }
 
-/* OpenSSL asks only for flushes that matter: nothing is buffered here. */
-static long transport_ctrl(BIO *bio, int command, long number, void *pointer)
-{
-    (void)bio, (void)number, (void)pointer;
-    return command == BIO_CTRL_FLUSH;
-}
-
 /* The first failure tells; later ones are only counted. */
 static int fail(const char *what, const char *detail)
 {
@@ -277,16 +270,10 @@ static void setup(const char *mode, const char *port)
     load.server.sin_port = htons((uint16_t)atoi(port));
     load.server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     load.ctx = tls_client_ctx_new();
-    load.transport = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                                  "tls_load transport");
-    if (load.transport == NULL ||
-        !BIO_meth_set_write(load.transport, transport_write) ||
-        !BIO_meth_set_read(load.transport, transport_read) ||
-        !BIO_meth_set_ctrl(load.transport, transport_ctrl)) {
-        ERR_print_errors_fp(stderr);
-        exit(1);
-    }
-    if (load.ctx == NULL || load.message == NULL || load.echo == NULL) {
+    load.transport = tls_client_transport_new("tls_load transport",
+                                              transport_read, transport_write);
+    if (load.ctx == NULL || load.transport == NULL || load.message == NULL ||
+        load.echo == NULL) {
         ERR_print_errors_fp(stderr);
         exit(1);
     }
